@@ -1,0 +1,216 @@
+import type { EngineName } from '../engines/types.js';
+import { KubecacheError } from '../errors.js';
+import type { CacheOptions, Timeouts } from './options.js';
+import {
+  badOption,
+  closest,
+  envOrigin,
+  type Origin,
+  TIMEOUT_KEYS,
+  vCacheOptions,
+  vNamespace,
+  vPositiveInt,
+} from './validate.js';
+
+export const ENV_PREFIX = 'KUBECACHE_';
+
+/** `podRunningMs` → `POD_RUNNING`, as in KUBECACHE_TIMEOUT_POD_RUNNING_MS. */
+export function timeoutEnvName(key: keyof Timeouts): string {
+  return key
+    .replace(/Ms$/, '')
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toUpperCase();
+}
+
+/** The per-engine variable prefix, e.g. KUBECACHE_REDIS_. */
+export function engineEnvPrefix(engine: EngineName): string {
+  return `${ENV_PREFIX}${engine.toUpperCase()}_`;
+}
+
+export interface EnvLayer {
+  options: CacheOptions;
+  origin: Origin;
+}
+
+function read(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  // CI systems often export unset variables as empty strings; treat them as absent.
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/**
+ * Reads cache options from variables starting with `prefix`. With the global
+ * prefix `args` is skipped: server flags differ between engines, so they are
+ * only read from the per-engine variable.
+ */
+export function readCacheEnv(env: NodeJS.ProcessEnv, prefix: string): EnvLayer {
+  const names: Record<string, string> = {};
+  const raw: Record<string, unknown> = {};
+  const take = (suffix: string, path: string): string | undefined => {
+    const name = `${prefix}${suffix}`;
+    names[path] = name;
+    return read(env, name);
+  };
+  const origin = envOrigin(names);
+
+  const image = take('IMAGE', 'image');
+  if (image !== undefined) raw.image = image;
+  if (prefix !== ENV_PREFIX) {
+    const args = take('ARGS', 'args');
+    if (args !== undefined) raw.args = args.split(/\s+/).filter((a) => a !== '');
+  }
+  const endpoint = take('ENDPOINT', 'endpoint');
+  if (endpoint !== undefined) raw.endpoint = endpoint;
+
+  for (const [suffix, path] of [
+    ['NODE_SELECTOR', 'nodeSelector'],
+    ['ANNOTATIONS', 'annotations'],
+    ['LABELS', 'labels'],
+  ] as const) {
+    const text = take(suffix, path);
+    if (text !== undefined) raw[path] = parsePairs(origin, path, text);
+  }
+
+  const tolerations = take('TOLERATIONS', 'tolerations');
+  if (tolerations !== undefined) {
+    try {
+      raw.tolerations = JSON.parse(tolerations);
+    } catch (err) {
+      throw badOption(
+        origin,
+        'tolerations',
+        tolerations,
+        'a JSON array such as [{"key":"dedicated","operator":"Equal","value":"ci","effect":"NoSchedule"}]',
+        `The JSON did not parse: ${(err as Error).message}.`,
+      );
+    }
+  }
+
+  const secrets = take('IMAGE_PULL_SECRETS', 'imagePullSecrets');
+  if (secrets !== undefined) {
+    raw.imagePullSecrets = secrets
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+  }
+
+  const resources: Record<string, Record<string, string>> = {};
+  for (const [suffix, side, kind] of [
+    ['CPU_REQUEST', 'requests', 'cpu'],
+    ['CPU_LIMIT', 'limits', 'cpu'],
+    ['MEMORY_REQUEST', 'requests', 'memory'],
+    ['MEMORY_LIMIT', 'limits', 'memory'],
+  ] as const) {
+    const value = take(suffix, `resources.${side}.${kind}`);
+    if (value !== undefined) {
+      resources[side] ??= {};
+      resources[side][kind] = value;
+    }
+  }
+  if (Object.keys(resources).length > 0) raw.resources = resources;
+
+  const timeouts = readTimeouts(env, prefix, names);
+  if (Object.keys(timeouts).length > 0) raw.timeouts = timeouts;
+
+  return { options: vCacheOptions(origin, '', raw), origin };
+}
+
+function readTimeouts(
+  env: NodeJS.ProcessEnv,
+  prefix: string,
+  names: Record<string, string>,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  const known = new Map(TIMEOUT_KEYS.map((key) => [timeoutEnvName(key), key]));
+  const pattern = new RegExp(`^${prefix}TIMEOUT_(.+)_MS$`);
+  for (const name of Object.keys(env).sort()) {
+    const match = pattern.exec(name);
+    if (!match?.[1]) continue;
+    const key = known.get(match[1]);
+    if (key === undefined) {
+      // This namespace is kubecache's own, so an unknown name is a typo
+      // that would otherwise silently keep the default.
+      const suggestion = closest(match[1], [...known.keys()]);
+      throw new KubecacheError(
+        'BAD_OPTION',
+        `Unknown environment variable ${name}.` +
+          (suggestion ? ` Did you mean ${prefix}TIMEOUT_${suggestion}_MS?` : '') +
+          ` Known timeouts: ${[...known.keys()].map((k) => `${prefix}TIMEOUT_${k}_MS`).join(', ')}.`,
+        { field: name, suggestion: suggestion && `${prefix}TIMEOUT_${suggestion}_MS` },
+      );
+    }
+    const value = read(env, name);
+    if (value === undefined) continue;
+    names[`timeouts.${key}`] = name;
+    out[key] = value;
+  }
+  return out;
+}
+
+/** Parses `k=v,k2=v2`; values may contain "=" (only the first one splits). */
+function parsePairs(origin: Origin, path: string, text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const entry of text.split(',')) {
+    const trimmed = entry.trim();
+    if (trimmed === '') continue;
+    const eq = trimmed.indexOf('=');
+    if (eq <= 0) {
+      throw badOption(
+        origin,
+        path,
+        text,
+        'comma-separated key=value pairs such as "disktype=ssd,kubernetes.io/arch=amd64"',
+        `The entry ${JSON.stringify(trimmed)} has no key=value form.`,
+      );
+    }
+    out[trimmed.slice(0, eq).trim()] = trimmed.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+export interface ClusterEnv {
+  namespace?: string;
+  context?: string;
+  kubeconfig?: string;
+  activeDeadlineSeconds?: number;
+  timeouts: Partial<Timeouts>;
+  origin: Origin;
+  timeoutsOrigin: Origin;
+}
+
+export function readClusterEnv(env: NodeJS.ProcessEnv): ClusterEnv {
+  const names: Record<string, string> = {
+    namespace: `${ENV_PREFIX}NAMESPACE`,
+    context: `${ENV_PREFIX}CONTEXT`,
+    kubeconfig: `${ENV_PREFIX}KUBECONFIG`,
+    activeDeadlineSeconds: `${ENV_PREFIX}ACTIVE_DEADLINE_SECONDS`,
+  };
+  const origin = envOrigin(names);
+  // Reuse the cache reader for timeouts so both paths validate identically.
+  const timeoutLayer = readCacheEnv(pickTimeoutVars(env), ENV_PREFIX);
+  const out: ClusterEnv = {
+    timeouts: timeoutLayer.options.timeouts ?? {},
+    origin,
+    timeoutsOrigin: timeoutLayer.origin,
+  };
+  const namespace = read(env, `${ENV_PREFIX}NAMESPACE`);
+  if (namespace !== undefined) out.namespace = vNamespace(origin, 'namespace', namespace);
+  const context = read(env, `${ENV_PREFIX}CONTEXT`);
+  if (context !== undefined) out.context = context;
+  const kubeconfig = read(env, `${ENV_PREFIX}KUBECONFIG`);
+  // Paths may contain spaces, and like KUBECONFIG may list several files.
+  if (kubeconfig !== undefined) out.kubeconfig = kubeconfig;
+  const deadline = read(env, `${ENV_PREFIX}ACTIVE_DEADLINE_SECONDS`);
+  if (deadline !== undefined) {
+    out.activeDeadlineSeconds = vPositiveInt(origin, 'activeDeadlineSeconds', deadline, 'seconds');
+  }
+  return out;
+}
+
+function pickTimeoutVars(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (name.startsWith(`${ENV_PREFIX}TIMEOUT_`)) out[name] = value;
+  }
+  return out;
+}

@@ -1,0 +1,100 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { KubecacheError } from '../errors.js';
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+const MAX_RECONNECTS = 5;
+const lastErrors = new WeakMap<Redis, Error>();
+
+/**
+ * An ioredis client tuned for a short-lived test cache: it connects on first
+ * use, gives up after a few quick reconnects instead of retrying forever, and
+ * never lets an 'error' event go unhandled (which would crash the worker).
+ */
+export function createRedisClient(endpoint: Endpoint, extra: RedisOptions = {}): Redis {
+  const client = new Redis({
+    lazyConnect: true,
+    connectTimeout: 5000,
+    maxRetriesPerRequest: 3,
+    retryStrategy: (times) => (times > MAX_RECONNECTS ? null : Math.min(times * 50, 500)),
+    ...extra,
+    host: endpoint.host,
+    port: endpoint.port,
+  });
+  client.on('error', (err: Error) => {
+    lastErrors.set(client, err);
+  });
+  return client;
+}
+
+/** The most recent 'error' event, for diagnostics when a command later fails. */
+export function lastRedisError(client: Redis): Error | undefined {
+  return lastErrors.get(client);
+}
+
+/**
+ * Closes politely with QUIT when the server answers, and falls back to
+ * dropping the socket when it does not (e.g. the pod is already gone), so
+ * teardown never hangs. Afterwards no socket or reconnect timer remains.
+ */
+export async function closeRedisClient(client: Redis, timeoutMs = 1000): Promise<void> {
+  if (client.status === 'end') return;
+  if (client.status === 'ready') {
+    const quit = client.quit().then(
+      () => true,
+      () => false,
+    );
+    if ((await withTimeout(quit, timeoutMs, false)) && (await ended(client, timeoutMs))) return;
+  }
+  client.disconnect(false);
+  if ((client.status as string) === 'reconnecting') {
+    // Between reconnect attempts there is no socket, so disconnect() emits no
+    // 'close': ioredis would stay 'reconnecting' and queued commands would hang
+    // forever. One last attempt, already flagged as a manual close, ends in
+    // ioredis's own close path: status 'end' and every queued command rejected.
+    client.connect().catch(() => {});
+  }
+  if (await ended(client, timeoutMs)) return;
+  // The last attempt reached a server (or is still connecting): drop it.
+  client.disconnect(false);
+  await ended(client, timeoutMs);
+}
+
+function ended(client: Redis, timeoutMs: number): Promise<boolean> {
+  if (client.status === 'end') return Promise.resolve(true);
+  return withTimeout(
+    new Promise<boolean>((resolve) => client.once('end', () => resolve(true))),
+    timeoutMs,
+    false,
+  );
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function flushRedis(client: Redis): Promise<void> {
+  try {
+    await client.flushall();
+  } catch (err) {
+    const { host, port } = client.options;
+    throw new KubecacheError(
+      'UNREACHABLE',
+      `FLUSHALL on redis at ${host}:${port} failed: ${(err as Error).message}. ` +
+        'The cache pod may have been deleted or its port-forward dropped; check the pod and rerun.',
+      { engine: 'redis', host, port, lastError: lastRedisError(client)?.message },
+      { cause: err },
+    );
+  }
+}

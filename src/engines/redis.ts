@@ -1,0 +1,56 @@
+import { tcpProbe } from './probe.js';
+import type { EngineDefinition } from './types.js';
+
+const PORT = 6379;
+
+/**
+ * Redis engine. Any server that answers `PING` with `+PONG` on 6379 works, so
+ * a Valkey image (e.g. `valkey/valkey:8-alpine`) can be used by setting
+ * `image`; it ships `redis-server` as an alias of `valkey-server`.
+ */
+export const redis: EngineDefinition = {
+  name: 'redis',
+  defaultImage: 'redis:7-alpine',
+  port: PORT,
+  containerName: 'redis',
+  dataDir: '/data',
+  command({ args }) {
+    return [
+      'redis-server',
+      '--port',
+      String(PORT),
+      // Persistence only slows a throwaway cache down.
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      // Without a config file Redis binds everywhere in protected mode and
+      // refuses non-loopback clients, which breaks the pod-IP endpoint.
+      '--protected-mode',
+      'no',
+      ...args,
+    ];
+  },
+  probe(host, port, timeoutMs) {
+    return tcpProbe({
+      engine: 'redis',
+      host,
+      port,
+      timeoutMs,
+      request: 'PING\r\n',
+      expected: '"+PONG" in reply to PING',
+      judge(reply) {
+        const end = reply.indexOf('\r\n');
+        if (end === -1)
+          return reply.length > 0 && !'+-'.includes(reply[0] ?? '') ? 'wrong' : 'wait';
+        const line = reply.slice(0, end);
+        if (line === '+PONG') return 'ok';
+        // A password set through `args` makes PING fail with NOAUTH, yet the
+        // server is up; authenticating is the client's job, not the probe's.
+        if (line.startsWith('-NOAUTH')) return 'ok';
+        if (line.startsWith('-LOADING') || line.startsWith('-BUSY')) return 'busy';
+        return 'wrong';
+      },
+    });
+  },
+};

@@ -1,0 +1,148 @@
+import { readFileSync } from 'node:fs';
+import { CoreV1Api, KubeConfig, VersionApi } from '@kubernetes/client-node';
+import createDebug from 'debug';
+import { KubecacheError } from '../errors.js';
+
+const debug = createDebug('kubecache:kube');
+
+const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+export interface KubeTarget {
+  /** Path to a kubeconfig; otherwise KUBECONFIG, ~/.kube/config, then in-cluster config. */
+  kubeconfig?: string | undefined;
+  context?: string | undefined;
+  /** Explicit namespace; otherwise the context's, the in-cluster one, then `default`. */
+  namespace?: string | undefined;
+  /** How long the first API call may take before the cluster counts as unreachable. */
+  apiConnectMs: number;
+}
+
+/** Everything the I/O adapters need to talk to one cluster and namespace. */
+export interface KubeHandle {
+  kc: KubeConfig;
+  core: CoreV1Api;
+  namespace: string;
+  server: string;
+  context: string;
+  inCluster: boolean;
+}
+
+export function loadKubeConfig(target: Pick<KubeTarget, 'kubeconfig' | 'context'>): {
+  kc: KubeConfig;
+  inCluster: boolean;
+} {
+  const kc = new KubeConfig();
+  let inCluster = false;
+  if (target.kubeconfig) {
+    try {
+      kc.loadFromFile(target.kubeconfig);
+    } catch (err) {
+      throw new KubecacheError(
+        'BAD_OPTION',
+        `kubeconfig: cannot read ${target.kubeconfig} (${(err as Error).message}). Point KUBECACHE_KUBECONFIG or the kubeconfig option at a readable kubeconfig file.`,
+        { field: 'kubeconfig', value: target.kubeconfig },
+        { cause: err },
+      );
+    }
+  } else {
+    kc.loadFromDefault();
+    inCluster = kc.getCurrentContext() === 'inClusterContext';
+  }
+  if (target.context) {
+    if (!kc.getContextObject(target.context)) {
+      const known = kc.getContexts().map((c) => c.name);
+      throw new KubecacheError(
+        'BAD_OPTION',
+        `context: "${target.context}" is not in the kubeconfig; known contexts: ${known.join(', ') || '(none)'}.`,
+        { field: 'context', value: target.context, accepted: known },
+      );
+    }
+    kc.setCurrentContext(target.context);
+  }
+  return { kc, inCluster };
+}
+
+function defaultNamespace(kc: KubeConfig, inCluster: boolean): string {
+  const ctx = kc.getContextObject(kc.getCurrentContext());
+  if (ctx?.namespace) return ctx.namespace;
+  if (inCluster) {
+    try {
+      return readFileSync(SA_NAMESPACE_FILE, 'utf8').trim();
+    } catch {
+      // Fall through to default: an in-cluster config without the SA mount.
+    }
+  }
+  return 'default';
+}
+
+/**
+ * Loads the kubeconfig and proves the API server answers within
+ * `apiConnectMs`, so a wrong or dead cluster fails fast and names its URL
+ * instead of surfacing later as a hung pod creation.
+ */
+export async function connectKube(target: KubeTarget): Promise<KubeHandle> {
+  const { kc, inCluster } = loadKubeConfig(target);
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) {
+    throw new KubecacheError(
+      'BAD_OPTION',
+      'kubeconfig: the current context has no cluster. Set KUBECONFIG or KUBECACHE_CONTEXT to a context with a cluster.',
+      { field: 'context' },
+    );
+  }
+  const server = cluster.server;
+  const namespace = target.namespace ?? defaultNamespace(kc, inCluster);
+  const version = kc.makeApiClient(VersionApi);
+  const t0 = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const info = await Promise.race([
+      version.getCode(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new KubecacheError(
+                'UNREACHABLE',
+                `Kubernetes API server ${server} did not answer within ${target.apiConnectMs} ms. Check that the cluster is up (kubectl --context ${kc.getCurrentContext()} get nodes) or raise timeouts.apiConnectMs.`,
+                { server, timeoutMs: target.apiConnectMs },
+              ),
+            ),
+          target.apiConnectMs,
+        );
+        timer.unref();
+      }),
+    ]);
+    debug('connected to %s (%s) in %d ms', server, info.gitVersion, Date.now() - t0);
+  } catch (err) {
+    if (err instanceof KubecacheError) throw err;
+    const status = (err as { code?: unknown }).code;
+    // An HTTP answer (even 401/403) means the server is reachable; /version is
+    // readable by anyone authenticated, so only transport failures land here
+    // as UNREACHABLE.
+    if (typeof status === 'number') {
+      throw new KubecacheError(
+        status === 401 || status === 403 ? 'FORBIDDEN' : 'UNREACHABLE',
+        `Kubernetes API server ${server} answered HTTP ${status} to GET /version. Check the credentials of context ${kc.getCurrentContext()}.`,
+        { server, status },
+        { cause: err },
+      );
+    }
+    throw new KubecacheError(
+      'UNREACHABLE',
+      `Kubernetes API server ${server} is unreachable: ${(err as Error).message}. Check that the cluster is up and that KUBECONFIG points at it.`,
+      { server },
+      { cause: err },
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+  return {
+    kc,
+    core: kc.makeApiClient(CoreV1Api),
+    namespace,
+    server,
+    context: kc.getCurrentContext(),
+    inCluster,
+  };
+}

@@ -1,0 +1,188 @@
+import type { V1EnvVar, V1Pod } from '@kubernetes/client-node';
+import type { ResolvedCacheConfig } from '../config/options.js';
+import type { EngineDefinition } from '../engines/types.js';
+import { KubecacheError } from '../errors.js';
+import {
+  ANNOTATION_HOST,
+  ANNOTATION_LEASE,
+  ANNOTATION_PID,
+  configHash,
+  LABEL_CONFIG_HASH,
+  LABEL_ENGINE,
+  LABEL_MANAGED_BY,
+  LABEL_RUN,
+  LABEL_WORKER,
+  MANAGED_BY_VALUE,
+  podName,
+  sanitizeLabelValue,
+} from '../names.js';
+
+export interface PodOwner {
+  apiVersion: 'v1';
+  kind: 'Pod';
+  name: string;
+  uid: string;
+}
+
+export interface CachePodInput {
+  engine: EngineDefinition;
+  config: ResolvedCacheConfig;
+  namespace: string;
+  runId: string;
+  worker: string;
+  leaseExpiresAt: Date;
+  /** Recorded so an operator can tell which machine and process created a leaked pod. */
+  host: string;
+  pid: number;
+  activeDeadlineSeconds: number;
+  /** When kubecache itself runs in a pod, tie the cache's lifetime to it. */
+  owner?: PodOwner;
+  /** Hook for seeding: extra variables for the cache container. */
+  extraEnv?: V1EnvVar[];
+  /** Hook for seeding: replaces the engine's argv, e.g. to wrap it in a loader script. */
+  commandOverride?: string[];
+}
+
+const DATA_VOLUME = 'data';
+// Matches the uid/gid of the redis user in the official alpine images; any
+// non-root id works since the engine command is run directly, not via gosu.
+const CACHE_UID = 999;
+
+/**
+ * Hash of everything that shapes the pod, and nothing that does not
+ * (timeouts, endpoint mode), so identical caches share a config-hash label.
+ */
+export function podConfigHash(
+  input: Pick<CachePodInput, 'engine' | 'config' | 'extraEnv' | 'commandOverride'>,
+): string {
+  const { config } = input;
+  return configHash({
+    engine: input.engine.name,
+    image: config.image,
+    command: containerCommand(input),
+    resources: config.resources,
+    nodeSelector: config.nodeSelector,
+    tolerations: config.tolerations,
+    annotations: config.annotations,
+    labels: config.labels,
+    imagePullSecrets: config.imagePullSecrets,
+    env: input.extraEnv ?? [],
+  });
+}
+
+/**
+ * The Pod manifest for one cache. Pure: every varying value (time, host,
+ * ids) comes from `input`, so equal inputs always give equal manifests.
+ */
+export function buildCachePod(input: CachePodInput): V1Pod {
+  const { engine, config } = input;
+  if (Number.isNaN(input.leaseExpiresAt.getTime())) {
+    throw new KubecacheError(
+      'INTERNAL',
+      'buildCachePod() got an invalid leaseExpiresAt date; pass a real Date.',
+      { leaseExpiresAt: String(input.leaseExpiresAt) },
+    );
+  }
+  const hash = podConfigHash(input);
+  const name = podName({
+    runId: input.runId,
+    engine: engine.name,
+    worker: input.worker,
+    configHash: hash,
+  });
+
+  // kubecache's own keys go last so user labels/annotations can never
+  // hijack the selectors and lease that cleanup relies on.
+  const labels: Record<string, string> = {
+    ...config.labels,
+    [LABEL_MANAGED_BY]: MANAGED_BY_VALUE,
+    [LABEL_RUN]: sanitizeLabelValue(input.runId),
+    [LABEL_WORKER]: sanitizeLabelValue(input.worker),
+    [LABEL_ENGINE]: engine.name,
+    [LABEL_CONFIG_HASH]: hash,
+  };
+  const annotations: Record<string, string> = {
+    ...config.annotations,
+    [ANNOTATION_LEASE]: input.leaseExpiresAt.toISOString(),
+    [ANNOTATION_HOST]: input.host,
+    [ANNOTATION_PID]: String(input.pid),
+  };
+
+  const container: NonNullable<V1Pod['spec']>['containers'][number] = {
+    name: engine.containerName,
+    image: config.image,
+    command: containerCommand(input),
+    ports: [{ name: engine.name, containerPort: engine.port, protocol: 'TCP' }],
+    resources: {
+      requests: { ...config.resources.requests },
+      limits: { ...config.resources.limits },
+    },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      readOnlyRootFilesystem: false,
+      runAsNonRoot: true,
+    },
+    // No readinessProbe: the runner speaks the protocol itself, which
+    // answers sooner than waiting for the kubelet to flip the Ready condition.
+  };
+  if (input.extraEnv && input.extraEnv.length > 0) {
+    container.env = structuredClone(input.extraEnv);
+  }
+  if (engine.dataDir) {
+    container.workingDir = engine.dataDir;
+    container.volumeMounts = [{ name: DATA_VOLUME, mountPath: engine.dataDir }];
+  }
+
+  const pod: V1Pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: input.namespace, labels, annotations },
+    spec: {
+      restartPolicy: 'Never',
+      activeDeadlineSeconds: input.activeDeadlineSeconds,
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      // Caches are throwaway; waiting the default 30s on delete only slows teardown.
+      terminationGracePeriodSeconds: 1,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: CACHE_UID,
+        runAsGroup: CACHE_UID,
+        fsGroup: CACHE_UID,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      containers: [container],
+    },
+  };
+  const spec = pod.spec as NonNullable<V1Pod['spec']>;
+  if (engine.dataDir) spec.volumes = [{ name: DATA_VOLUME, emptyDir: {} }];
+  if (Object.keys(config.nodeSelector).length > 0) spec.nodeSelector = { ...config.nodeSelector };
+  if (config.tolerations.length > 0) spec.tolerations = config.tolerations.map((t) => ({ ...t }));
+  if (config.imagePullSecrets.length > 0) {
+    spec.imagePullSecrets = config.imagePullSecrets.map((secret) => ({ name: secret }));
+  }
+  if (input.owner) {
+    (pod.metadata as NonNullable<V1Pod['metadata']>).ownerReferences = [
+      {
+        apiVersion: input.owner.apiVersion,
+        kind: input.owner.kind,
+        name: input.owner.name,
+        uid: input.owner.uid,
+        // Not a controller: the owner pod does not manage caches, it only
+        // scopes their lifetime, and blocking its deletion would stall CI teardown.
+        controller: false,
+        blockOwnerDeletion: false,
+      },
+    ];
+  }
+  return pod;
+}
+
+function containerCommand(
+  input: Pick<CachePodInput, 'engine' | 'config' | 'commandOverride'>,
+): string[] {
+  return input.commandOverride
+    ? [...input.commandOverride]
+    : input.engine.command({ args: [...input.config.args] });
+}

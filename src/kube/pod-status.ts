@@ -1,0 +1,95 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import type { ErrorCode } from '../errors.js';
+
+/** Container waiting reasons that will not fix themselves within a test run. */
+const IMAGE_REASONS = new Set([
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'InvalidImageName',
+  'ErrImageNeverPull',
+  'RegistryUnavailable',
+]);
+const CRASH_REASONS = new Set([
+  'CrashLoopBackOff',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'RunContainerError',
+  'StartError',
+]);
+
+export interface PodFailure {
+  code: Extract<ErrorCode, 'IMAGE_PULL' | 'CRASHED' | 'UNSCHEDULABLE'>;
+  reason: string;
+  message: string;
+}
+
+/**
+ * Decides from one pod object whether it can still become ready. Pure, so the
+ * watch loop stays thin and every rule is unit-tested.
+ */
+export function podFailure(pod: V1Pod): PodFailure | null {
+  const status = pod.status;
+  if (!status) return null;
+  for (const c of [...(status.initContainerStatuses ?? []), ...(status.containerStatuses ?? [])]) {
+    const waiting = c.state?.waiting;
+    if (waiting?.reason && IMAGE_REASONS.has(waiting.reason)) {
+      return {
+        code: 'IMAGE_PULL',
+        reason: waiting.reason,
+        message: `container ${c.name}: image ${c.image} cannot be pulled (${waiting.reason}: ${waiting.message ?? 'no message'})`,
+      };
+    }
+    if (waiting?.reason && CRASH_REASONS.has(waiting.reason)) {
+      return {
+        code: 'CRASHED',
+        reason: waiting.reason,
+        message: `container ${c.name} cannot run (${waiting.reason}: ${waiting.message ?? 'no message'})`,
+      };
+    }
+    const term = c.state?.terminated;
+    // A finished init container is normal; a finished cache container is not.
+    const isInit = status.initContainerStatuses?.includes(c) ?? false;
+    if (term && (!isInit || term.exitCode !== 0)) {
+      return {
+        code: 'CRASHED',
+        reason: term.reason ?? 'Terminated',
+        message: `container ${c.name} exited with code ${term.exitCode}${term.signal ? ` (signal ${term.signal})` : ''}${term.reason ? `: ${term.reason}` : ''}${term.message ? ` ${term.message}` : ''}`,
+      };
+    }
+  }
+  const sched = status.conditions?.find((c) => c.type === 'PodScheduled');
+  if (sched?.status === 'False' && sched.reason === 'Unschedulable') {
+    return {
+      code: 'UNSCHEDULABLE',
+      reason: 'Unschedulable',
+      message: `no node can run the pod: ${sched.message ?? 'no message'}. Check nodeSelector, tolerations and resource requests.`,
+    };
+  }
+  if (status.phase === 'Failed' || status.phase === 'Succeeded') {
+    return {
+      code: 'CRASHED',
+      reason: status.reason ?? status.phase,
+      message: `pod ended in phase ${status.phase}${status.reason ? ` (${status.reason}: ${status.message ?? ''})` : ''}`,
+    };
+  }
+  return null;
+}
+
+export interface PodProgress {
+  scheduled: boolean;
+  podIP: string | undefined;
+  running: boolean;
+}
+
+export function podProgress(pod: V1Pod): PodProgress {
+  const status = pod.status;
+  return {
+    scheduled:
+      Boolean(pod.spec?.nodeName) ||
+      status?.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'True') === true,
+    podIP: status?.podIP || undefined,
+    running:
+      status?.phase === 'Running' &&
+      (status.containerStatuses ?? []).every((c) => c.state?.running !== undefined),
+  };
+}

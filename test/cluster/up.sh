@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# Brings the dev cluster up (idempotent): installs missing Debian packages,
+# builds the components if they are not cached, and starts etcd, containerd,
+# kube-apiserver, kube-controller-manager, kube-scheduler and the kubelet,
+# then waits for a Ready node. A cluster left behind by a killed session is
+# torn down first.
+source "$(dirname "$0")/lib.sh"
+T_ALL=$(now_ms)
+
+if [ "$(id -u)" != 0 ]; then
+  echo "cluster:up must run as root (it starts containerd and the kubelet)" >&2
+  exit 1
+fi
+
+healthy() {
+  for c in etcd containerd kube-apiserver kube-controller-manager kube-scheduler kubelet; do
+    pid_alive "$c" || return 1
+  done
+  [ -f "$KUBECONFIG_ADMIN" ] && [ -x "$KUBECTL" ] &&
+    kubectl_admin get --raw /readyz >/dev/null 2>&1 &&
+    kubectl_admin get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True
+}
+
+if healthy; then
+  log "already up: node $NODE_NAME is Ready"
+  echo "export KUBECONFIG=$KUBECONFIG_ADMIN"
+  exit 0
+fi
+
+phase_start
+need=()
+for pair in containerd:containerd runc:runc openssl:openssl ip:iproute2 iptables:iptables \
+  busybox:busybox-static redis-server:redis-server memcached:memcached gcc:gcc; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing Debian packages: ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# Debian starts the packaged services on install; the dev cluster runs its
+# own instances and must not collide with them.
+for svc in containerd redis-server memcached; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    systemctl stop "$svc" || true
+  fi
+done
+phase_end "packages"
+
+phase_start
+bash "$CLUSTER_SRC/build.sh"
+phase_end "build (cached binaries are reused)"
+
+# Anything left from an earlier cluster (a killed session, a stale pid file)
+# goes first, so the start below is always from a clean slate.
+phase_start
+bash "$CLUSTER_SRC/down.sh" --quiet
+phase_end "clean stale state"
+
+mkdir -p "$STATE" "$LOGS" "$PIDS" "$VARDIR" "$RUNDIR/containerd"
+
+phase_start
+bash "$CLUSTER_SRC/pki.sh"
+phase_end "certificates and kubeconfigs"
+
+phase_start
+# Pod network: a bridge with the cluster's own address. The kubelet's node IP
+# and the apiserver's advertise address live on it (loopback is refused for both).
+modprobe overlay 2>/dev/null || true
+modprobe br_netfilter 2>/dev/null || true
+ip link add "$BRIDGE" type bridge 2>/dev/null || true
+ip addr replace "$BRIDGE_IP/16" dev "$BRIDGE"
+ip link set "$BRIDGE" up
+# Pods may talk to each other and to the bridge address only.
+iptables -I FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -m comment --comment "$IPT_TAG" -j DROP
+iptables -I FORWARD -o "$BRIDGE" ! -i "$BRIDGE" -m comment --comment "$IPT_TAG" -j DROP
+# There is no kube-proxy: the one Service that matters, kubernetes.default
+# (what in-cluster clients dial), is mapped straight to the apiserver.
+iptables -t nat -I PREROUTING -d "$SERVICE_IP" -p tcp --dport 443 -m comment --comment "$IPT_TAG" \
+  -j DNAT --to-destination "$BRIDGE_IP:$APISERVER_PORT"
+iptables -t nat -I OUTPUT -d "$SERVICE_IP" -p tcp --dport 443 -m comment --comment "$IPT_TAG" \
+  -j DNAT --to-destination "$BRIDGE_IP:$APISERVER_PORT"
+sysctl -qw net.bridge.bridge-nf-call-iptables=0 2>/dev/null || true
+mkdir -p "$VARDIR/cni/net.d" "$VARDIR/cni/ipam"
+cat >"$VARDIR/cni/net.d/10-kubecache.conflist" <<JSON
+{
+  "cniVersion": "0.4.0",
+  "name": "kubecache-dev",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "$BRIDGE",
+      "isGateway": true,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "dataDir": "$VARDIR/cni/ipam",
+        "ranges": [[{ "subnet": "$POD_CIDR", "rangeStart": "10.244.0.10", "gateway": "$BRIDGE_IP" }]],
+        "routes": [{ "dst": "$SERVICE_CIDR" }]
+      }
+    }
+  ]
+}
+JSON
+# The kubelet's pod volumes (secrets, projected tokens) are mounts that must
+# propagate into containers.
+mkdir -p "$VARDIR/kubelet"
+mount --bind "$VARDIR/kubelet" "$VARDIR/kubelet"
+mount --make-rshared "$VARDIR/kubelet"
+phase_end "network"
+
+start() {
+  local name=$1; shift
+  # setsid: the cluster outlives the shell that started it, and down.sh can
+  # signal each process by its own pid.
+  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$PIDS/$name.pid"
+}
+
+wait_for() {
+  local what=$1 limit=$2; shift 2
+  local t0
+  t0=$(now_ms)
+  until "$@" >/dev/null 2>&1; do
+    if [ $(($(now_ms) - t0)) -gt $((limit * 1000)) ]; then
+      echo "timed out after ${limit}s waiting for $what; last log lines:" >&2
+      for f in "$LOGS"/*.log; do echo "== $f" >&2; tail -n 15 "$f" >&2; done
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
+
+phase_start
+start etcd "$BIN/etcd" --data-dir "$VARDIR/etcd" \
+  --listen-client-url "http://127.0.0.1:$ETCD_PORT" --listen-peer-url "http://127.0.0.1:$((ETCD_PORT + 1))"
+
+cat >"$STATE/containerd.toml" <<TOML
+version = 2
+root = "$VARDIR/containerd"
+state = "$RUNDIR/containerd/state"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]
+[grpc]
+  address = "$CONTAINERD_SOCK"
+[ttrpc]
+  address = "$CONTAINERD_SOCK.ttrpc"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "registry.k8s.io/pause:3.10"
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  # This VM's root may not lower oom_score_adj (runc fails with "failed to
+  # update /proc/self/oom_score_adj: Permission denied" for the kubelet's -998
+  # on the sandbox); clamp instead of failing, as rootless setups do.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$VARDIR/cni/net.d"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+TOML
+# As containerd's unit file does: enough open files for many shims.
+ulimit -n 1048576 2>/dev/null || true
+# There is no registry to pull from, and containerd must never reach past this
+# machine: every pull goes through a proxy address on loopback where nothing
+# listens, so a missing image fails at once (ErrImagePull) instead of hanging.
+start containerd env HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY= \
+  http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 no_proxy= \
+  containerd --config "$STATE/containerd.toml"
+wait_for "etcd" 60 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
+wait_for "containerd" 60 ctr -a "$CONTAINERD_SOCK" version
+phase_end "etcd + containerd"
+
+phase_start
+bash "$CLUSTER_SRC/images.sh"
+phase_end "images"
+
+phase_start
+start kube-apiserver "$KC" kube-apiserver \
+  --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+  --bind-address="$BRIDGE_IP" --advertise-address="$BRIDGE_IP" --secure-port="$APISERVER_PORT" \
+  --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+  --client-ca-file="$PKI/ca.crt" \
+  --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+  --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+  --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+  --service-cluster-ip-range="$SERVICE_CIDR" --allow-privileged=true \
+  --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" \
+  --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
+  --kubelet-certificate-authority="$PKI/ca.crt" \
+  --kubelet-preferred-address-types=InternalIP \
+  --cert-dir="$STATE/apiserver" --profiling=false --v=1
+wait_for "kube-apiserver /readyz" 120 kubectl_admin get --raw /readyz
+phase_end "kube-apiserver"
+
+phase_start
+start kube-controller-manager "$KC" kube-controller-manager \
+  --kubeconfig="$PKI/controller-manager.kubeconfig" \
+  --authentication-kubeconfig="$PKI/controller-manager.kubeconfig" \
+  --authorization-kubeconfig="$PKI/controller-manager.kubeconfig" \
+  --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
+  --use-service-account-credentials=true --leader-elect=false --bind-address=127.0.0.1 \
+  --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
+  --profiling=false --v=1
+start kube-scheduler "$KC" kube-scheduler \
+  --kubeconfig="$PKI/scheduler.kubeconfig" \
+  --authentication-kubeconfig="$PKI/scheduler.kubeconfig" \
+  --authorization-kubeconfig="$PKI/scheduler.kubeconfig" \
+  --leader-elect=false --bind-address=127.0.0.1 --profiling=false --v=1
+
+cat >"$STATE/kubelet.yaml" <<YAML
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: $BRIDGE_IP
+port: 10250
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+tlsCertFile: $PKI/kubelet-serving.crt
+tlsPrivateKeyFile: $PKI/kubelet-serving.key
+authentication:
+  anonymous: { enabled: false }
+  webhook: { enabled: false }
+  x509: { clientCAFile: $PKI/ca.crt }
+authorization: { mode: AlwaysAllow }
+containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
+cgroupDriver: cgroupfs
+# This VM has cgroup v1 (hybrid, no systemd).
+failCgroupV1: false
+failSwapOn: false
+cgroupsPerQOS: true
+cgroupRoot: /kubecache
+enforceNodeAllocatable: []
+# Images are imported locally and can never be pulled again: never collect them.
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+evictionHard: { memory.available: "0%", nodefs.available: "0%", nodefs.inodesFree: "0%", imagefs.available: "0%" }
+localStorageCapacityIsolation: false
+serializeImagePulls: false
+registerNode: true
+resolvConf: ""
+maxPods: 250
+syncFrequency: 10s
+nodeStatusUpdateFrequency: 4s
+YAML
+# The kubelet puts every pod under this cgroup root, which must already exist in
+# each cgroup v1 hierarchy; down.sh kills what is left in it.
+for ctl in /sys/fs/cgroup/*/; do
+  case $ctl in */unified/) continue ;; esac
+  mkdir -p "${ctl}kubecache"
+done
+start kubelet "$KC" kubelet --config="$STATE/kubelet.yaml" \
+  --kubeconfig="$PKI/kubelet.kubeconfig" --node-ip="$BRIDGE_IP" \
+  --hostname-override="$NODE_NAME" --root-dir="$VARDIR/kubelet" --v=1
+wait_for "node $NODE_NAME Ready" 120 sh -c "'$KUBECTL' --kubeconfig '$KUBECONFIG_ADMIN' get node $NODE_NAME -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -q True"
+# Pods are refused until the controller-manager has made the default ServiceAccount.
+wait_for "default ServiceAccount" 60 kubectl_admin -n default get serviceaccount default
+phase_end "controller-manager, scheduler, kubelet, node Ready"
+
+log "up in $(($(now_ms) - T_ALL)) ms: Kubernetes v$K8S_VERSION, node $NODE_NAME Ready"
+echo "export KUBECONFIG=$KUBECONFIG_ADMIN"
