@@ -1,12 +1,11 @@
-import { engines } from '../engines/index.js';
-import type { EngineName } from '../engines/types.js';
+import { engines, isEngineName } from '../engines/index.js';
+import { ENGINE_NAMES, type EngineName } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import { ENV_PREFIX, engineEnvPrefix, readCacheEnv, readClusterEnv } from './env.js';
 import {
   badOption,
   CACHE_OPTION_KEYS,
   checkKeys,
-  ENGINE_KEYS,
   expectObject,
   type Origin,
   optionOrigin,
@@ -163,9 +162,9 @@ export function validateKubecacheOptions(
   }
   if (obj.engines !== undefined) {
     const enginesObj = expectObject(origin, 'engines', obj.engines, 'keys "redis" and "memcached"');
-    checkKeys(origin, 'engines', enginesObj, ENGINE_KEYS);
+    checkKeys(origin, 'engines', enginesObj, ENGINE_NAMES);
     out.engines = {};
-    for (const name of ENGINE_KEYS) {
+    for (const name of ENGINE_NAMES) {
       const raw = enginesObj[name];
       if (raw === undefined) continue;
       out.engines[name] = vCacheOptions(origin, `engines.${name}`, raw, [], GLOBAL_ONLY_KEYS);
@@ -210,19 +209,23 @@ const DEFAULTS_ORIGIN: Origin = {
  * env, global `engines.<engine>` options, per-call options. Maps merge per
  * key with the higher layer winning; arrays are replaced wholesale because
  * merging e.g. two toleration lists has no obvious right answer.
+ *
+ * Env sits above the top-level options so CI can override a checked-in
+ * config; `engines.<engine>` sits above env as the issue specifies, which
+ * means a CI variable cannot override an engine-specific option.
  */
 export function resolveCacheConfig(
   engine: EngineName,
   input: ResolveCacheInput = {},
 ): ResolvedCacheConfig {
-  const definition = (engines as Partial<Record<string, (typeof engines)[EngineName]>>)[engine];
-  if (definition === undefined) {
+  if (!isEngineName(engine)) {
     throw new KubecacheError(
       'BAD_OPTION',
       `Unknown cache engine ${show(engine)}. Accepted values: "redis", "memcached".`,
-      { field: 'engine', value: engine, expected: ENGINE_KEYS },
+      { field: 'engine', value: engine, expected: ENGINE_NAMES },
     );
   }
+  const definition = engines[engine];
   const env = input.env ?? process.env;
   const global = validateKubecacheOptions(input.global);
   const globalCache: CacheOptions = {};

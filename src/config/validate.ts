@@ -512,8 +512,6 @@ export function vNamespace(origin: Origin, path: string, value: unknown): string
   return value;
 }
 
-export const ENGINE_KEYS = ['redis', 'memcached'] as const;
-
 export const CACHE_OPTION_KEYS: readonly (keyof CacheOptions)[] = [
   'image',
   'args',

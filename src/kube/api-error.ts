@@ -55,7 +55,12 @@ export function toKubecacheError(err: unknown, call: ApiCall): KubecacheError {
     );
   }
   if (status === 404) {
-    return new KubecacheError('POD_GONE', `${what}: not found (${messageOf(err)})`, { ...call }, { cause: err });
+    return new KubecacheError(
+      'POD_GONE',
+      `${what}: not found (${messageOf(err)})`,
+      { ...call },
+      { cause: err },
+    );
   }
   if (status === undefined) {
     return new KubecacheError(

@@ -77,7 +77,13 @@ export async function execInPod(handle: KubeHandle, req: ExecRequest): Promise<E
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      debug('%s %o: %s in %d ms', req.pod, req.command, err ? err.message : `exit ${result?.exitCode}`, Date.now() - t0);
+      debug(
+        '%s %o: %s in %d ms',
+        req.pod,
+        req.command,
+        err ? err.message : `exit ${result?.exitCode}`,
+        Date.now() - t0,
+      );
       if (err) {
         socket?.terminate?.();
         reject(err);

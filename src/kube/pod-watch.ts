@@ -45,7 +45,8 @@ export function watchPods(
           if (stopped) return;
           failures = 0;
           if (obj?.metadata?.resourceVersion) resourceVersion = obj.metadata.resourceVersion;
-          if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') opts.onEvent(type, obj);
+          if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED')
+            opts.onEvent(type, obj);
           else if (type === 'ERROR') {
             // 410 Gone: our resourceVersion is too old; restart from now.
             debug('watch %s error event %o', path, obj);

@@ -11,7 +11,10 @@ export function wsError(err: unknown, call: ApiCall): KubecacheError {
   const message = (err as { message?: string })?.message ?? String(err);
   const m = /Unexpected server response: (\d{3})/.exec(message);
   if (m) {
-    return toKubecacheError(Object.assign(new Error(message), { code: Number(m[1]), body: message }), call);
+    return toKubecacheError(
+      Object.assign(new Error(message), { code: Number(m[1]), body: message }),
+      call,
+    );
   }
   return toKubecacheError(err, call);
 }

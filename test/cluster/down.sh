@@ -10,29 +10,37 @@ for a in "$@"; do
 done
 say() { [ $quiet = 1 ] || log "$*"; }
 
-stop_pid() {
-  local pid=$1
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
+# TERM everything at once, give it 3 s, then KILL: a throwaway dev cluster
+# needs no graceful drain, and serial waits made teardown slow.
+stop_pids() {
+  local pids=() p
+  for p in "$@"; do kill -0 "$p" 2>/dev/null && pids+=("$p"); done
+  [ ${#pids[@]} -gt 0 ] || return 0
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  for _ in $(seq 1 30); do
+    local alive=0
+    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && return 0
+    sleep 0.1
+  done
+  kill -KILL "${pids[@]}" 2>/dev/null || true
 }
 
-# Kubelet first so it does not restart what we stop; containerd last among the
-# daemons, after which shims and container processes are killed directly.
+pids=()
 for c in kubelet kube-scheduler kube-controller-manager kube-apiserver etcd containerd; do
   if [ -f "$PIDS/$c.pid" ]; then
-    stop_pid "$(cat "$PIDS/$c.pid")"
+    pids+=("$(cat "$PIDS/$c.pid")")
     rm -f "$PIDS/$c.pid"
   fi
 done
-# Processes of a cluster whose state dir is gone (another clone, or a wiped
-# checkout): match on the paths only this cluster uses.
+# Processes of a cluster whose pid files are gone (another clone, or a wiped
+# checkout), and containerd's shims: match on paths only this cluster uses.
 for pat in "$CACHE/cluster/" "$RUNDIR/containerd" "$STATE/containerd.toml" "$VARDIR/"; do
   for pid in $(pgrep -f -- "$pat" 2>/dev/null || true); do
-    [ "$pid" = $$ ] || stop_pid "$pid"
+    [ "$pid" = $$ ] || pids+=("$pid")
   done
 done
+stop_pids "${pids[@]}"
 # Container processes whose shim is gone are re-parented to init: kill them by
 # the cgroups the kubelet put them in.
 for ctl in /sys/fs/cgroup/*/kubecache /sys/fs/cgroup/kubecache; do

@@ -17,8 +17,10 @@ PATH="$nodebin:$root/node_modules/.bin:$PATH"
 export PATH
 stamp="$root/node_modules/.kubecache-lock-stamp"
 if [ ! -f "$stamp" ] || [ "$root/package-lock.json" -nt "$stamp" ]; then
-  echo "kubecache: installing npm dependencies (npm ci)" >&2
-  (cd "$root" && npm ci --loglevel=error --no-audit --no-fund >&2)
+  echo "kubecache: installing npm dependencies" >&2
+  # npm install, not npm ci: npm 11 leaves the other platforms' optional
+  # packages of @biomejs/biome out of the lock file and then refuses `npm ci`.
+  (cd "$root" && npm install --loglevel=error --no-audit --no-fund >&2)
   touch "$stamp"
 fi
 exec "$@"

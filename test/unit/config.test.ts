@@ -477,7 +477,7 @@ describe('validation errors', () => {
     expect(validateCacheOptions({ tolerations }).tolerations).toEqual(tolerations);
   });
 
-  it.each([
+  it.each<[unknown, string, string]>([
     [{ image: '' }, 'option image', 'container image'],
     [{ image: 'redis 7' }, 'option image', 'without spaces'],
     [{ args: '--x' }, 'option args', 'array of strings'],
@@ -485,8 +485,8 @@ describe('validation errors', () => {
     [{ imagePullSecrets: ['Reg_Cred'] }, 'imagePullSecrets[0]', 'Secret name'],
     [{ resources: { requests: { gpu: '1' } } }, 'resources.requests.gpu', '"cpu", "memory"'],
     [{ nodeSelector: ['a=b'] }, 'option nodeSelector', 'plain object'],
-  ])('rejects %j', (call, ...fragments) => {
-    badOption(() => validateCacheOptions(call), ...fragments);
+  ])('rejects %j', (call, path, expected) => {
+    badOption(() => validateCacheOptions(call), path, expected);
   });
 
   it('rejects an unknown engine', () => {

@@ -126,7 +126,9 @@ describe('redis probe replies', () => {
     const server = await startTcpServer((socket) => {
       socket.once('data', () => {
         const parts = Array.isArray(reply) ? reply : [reply];
-        parts.forEach((part, i) => setTimeout(() => socket.write(part), i * 20));
+        for (const [i, part] of parts.entries()) {
+          setTimeout(() => socket.write(part), i * 20);
+        }
       });
     });
     try {

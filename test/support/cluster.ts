@@ -1,0 +1,138 @@
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * The dev cluster's admin kubeconfig. Integration tests never skip: without a
+ * cluster they fail, telling how to start one.
+ */
+export function adminKubeconfigPath(): string {
+  const path =
+    process.env.KUBECACHE_TEST_KUBECONFIG ?? join(repo, '.kubecache-dev', 'admin.kubeconfig');
+  if (!existsSync(path)) {
+    throw new Error(
+      `no dev cluster kubeconfig at ${path}: run "npm run cluster:up" first (npm test does it for you).`,
+    );
+  }
+  return path;
+}
+
+export function adminKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(adminKubeconfigPath());
+  return kc;
+}
+
+export function adminCore(): CoreV1Api {
+  return adminKubeConfig().makeApiClient(CoreV1Api);
+}
+
+export async function ensureNamespace(name: string): Promise<void> {
+  const core = adminCore();
+  // A namespace left Terminating by an earlier run refuses new pods: wait it out.
+  for (let i = 0; i < 600; i++) {
+    const ns = await core.readNamespace({ name }).catch(() => undefined);
+    if (!ns) {
+      await core.createNamespace({ body: { metadata: { name } } }).catch(ignoreConflict);
+      continue;
+    }
+    if (ns.status?.phase !== 'Terminating') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // Pods are refused until the controller-manager created the default ServiceAccount.
+  for (let i = 0; i < 100; i++) {
+    try {
+      await core.readNamespacedServiceAccount({ name: 'default', namespace: name });
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`namespace ${name} has no default ServiceAccount after 10 s`);
+}
+
+export interface RoleRule {
+  apiGroups?: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+/**
+ * Creates a ServiceAccount bound to a Role with exactly `rules` in `namespace`
+ * and returns a kubeconfig file that authenticates as it with a bound token.
+ */
+export async function serviceAccountKubeconfig(
+  namespace: string,
+  name: string,
+  rules: RoleRule[],
+): Promise<string> {
+  const kc = adminKubeConfig();
+  const core = kc.makeApiClient(CoreV1Api);
+  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+  await ensureNamespace(namespace);
+  await core
+    .createNamespacedServiceAccount({ namespace, body: { metadata: { name } } })
+    .catch(ignoreConflict);
+  await rbac
+    .createNamespacedRole({
+      namespace,
+      body: {
+        metadata: { name },
+        rules: rules.map((r) => ({
+          apiGroups: r.apiGroups ?? [''],
+          resources: r.resources,
+          verbs: r.verbs,
+        })),
+      },
+    })
+    .catch(ignoreConflict);
+  await rbac
+    .createNamespacedRoleBinding({
+      namespace,
+      body: {
+        metadata: { name },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+        subjects: [{ kind: 'ServiceAccount', name, namespace }],
+      },
+    })
+    .catch(ignoreConflict);
+  const token = await core.createNamespacedServiceAccountToken({
+    name,
+    namespace,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('admin kubeconfig has no cluster');
+  const caData = cluster.caData ?? '';
+  const dir = mkdtempSync(join(tmpdir(), 'kubecache-sa-'));
+  const file = join(dir, `${namespace}-${name}.kubeconfig`);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [
+        { name: 'dev', cluster: { server: cluster.server, 'certificate-authority-data': caData } },
+      ],
+      users: [{ name, user: { token: token.status?.token } }],
+      contexts: [{ name, context: { cluster: 'dev', user: name, namespace } }],
+      'current-context': name,
+    }),
+    { mode: 0o600 },
+  );
+  return file;
+}
+
+function ignoreConflict(err: unknown): void {
+  if ((err as { code?: number }).code !== 409) throw err;
+}
+
+export async function deleteNamespace(name: string): Promise<void> {
+  await adminCore()
+    .deleteNamespace({ name })
+    .catch(() => undefined);
+}

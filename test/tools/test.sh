@@ -1,0 +1,19 @@
+#!/bin/sh
+# The project's test command (npm test): type check, lint, then every unit and
+# integration test against the dev cluster, which is brought up first if it
+# is not running. Integration tests never skip; without a cluster they fail.
+set -eu
+root=$(CDPATH= cd -- "$(dirname -- "$0")/../.." && pwd)
+cd "$root"
+bash test/cluster/up.sh
+export KUBECONFIG="$root/.kubecache-dev/admin.kubeconfig"
+echo "== tsc --noEmit"
+tsc --noEmit -p tsconfig.json
+echo "== biome check"
+biome check .
+echo "== vitest"
+mkdir -p .kubecache-dev
+status=0
+vitest run --reporter=default --reporter=json --outputFile.json=.kubecache-dev/vitest-report.json "$@" || status=$?
+node test/tools/summary.mjs .kubecache-dev/vitest-report.json || status=1
+exit $status
