@@ -198,7 +198,10 @@ function causeChain(cause: unknown): string[] {
       out.push(`${current.name}: ${current.message}`);
       current = current.cause;
     } else {
-      out.push(String(current));
+      // Test runners replace `cause` with a plain (even null-prototype)
+      // object before serializing, so String() may throw here.
+      const message = (current as { message?: unknown }).message;
+      out.push(typeof message === 'string' ? message : safeString(current));
       break;
     }
   }
@@ -221,4 +224,12 @@ function jsonSafeRecord(details: Record<string, unknown>): Record<string, unknow
     }
   }
   return out;
+}
+
+function safeString(value: unknown): string {
+  try {
+    return typeof value === 'object' ? JSON.stringify(value) : String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }

@@ -205,14 +205,14 @@ const DEFAULTS_ORIGIN: Origin = {
 
 /**
  * Merges every configuration layer for one engine. Lowest to highest:
- * built-in defaults, global options, KUBECACHE_* env, KUBECACHE_<ENGINE>_*
- * env, global `engines.<engine>` options, per-call options. Maps merge per
- * key with the higher layer winning; arrays are replaced wholesale because
- * merging e.g. two toleration lists has no obvious right answer.
+ * built-in defaults, global options, global `engines.<engine>` options,
+ * KUBECACHE_* env, KUBECACHE_<ENGINE>_* env, per-call options. Maps merge
+ * per key with the higher layer winning; arrays are replaced wholesale
+ * because merging e.g. two toleration lists has no obvious right answer.
  *
- * Env sits above the top-level options so CI can override a checked-in
- * config; `engines.<engine>` sits above env as the issue specifies, which
- * means a CI variable cannot override an engine-specific option.
+ * The options object usually comes from a checked-in config file, so env
+ * sits above all of it: CI can override any setting without editing files.
+ * Per-call options are the test author's explicit choice and win over all.
  */
 export function resolveCacheConfig(
   engine: EngineName,
@@ -237,9 +237,9 @@ export function resolveCacheConfig(
   const engineEnv = readCacheEnv(env, engineEnvPrefix(engine));
   const layers: Layer[] = [
     { options: globalCache, origin: globalOrigin, prefix: '' },
+    { options: global.engines?.[engine] ?? {}, origin: globalOrigin, prefix: `engines.${engine}.` },
     { options: globalEnv.options, origin: globalEnv.origin, prefix: '' },
     { options: engineEnv.options, origin: engineEnv.origin, prefix: '' },
-    { options: global.engines?.[engine] ?? {}, origin: globalOrigin, prefix: `engines.${engine}.` },
     {
       options: validateCacheOptions(input.call),
       origin: optionOrigin('', CALL_SOURCE),

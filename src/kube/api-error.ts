@@ -49,9 +49,7 @@ export function toKubecacheError(err: unknown, call: ApiCall): KubecacheError {
       'FORBIDDEN',
       `${e.message} (server said: ${messageOf(err)})`,
       e.details,
-      {
-        cause: err,
-      },
+      { cause: plainCause(err) },
     );
   }
   if (status === 404) {
@@ -59,7 +57,7 @@ export function toKubecacheError(err: unknown, call: ApiCall): KubecacheError {
       'POD_GONE',
       `${what}: not found (${messageOf(err)})`,
       { ...call },
-      { cause: err },
+      { cause: plainCause(err) },
     );
   }
   if (status === undefined) {
@@ -67,13 +65,22 @@ export function toKubecacheError(err: unknown, call: ApiCall): KubecacheError {
       'UNREACHABLE',
       `${what} failed before the API server answered: ${messageOf(err)}`,
       { ...call },
-      { cause: err },
+      { cause: plainCause(err) },
     );
   }
   return new KubecacheError(
     'INTERNAL',
     `${what} failed with HTTP ${status}: ${messageOf(err)}`,
     { ...call, status },
-    { cause: err },
+    { cause: plainCause(err) },
   );
+}
+
+/**
+ * client-node's ApiException carries response headers and bodies that test
+ * runners fail to serialize across worker boundaries; keep only its text.
+ */
+export function plainCause(err: unknown): Error {
+  const status = statusOf(err);
+  return new Error(status === undefined ? messageOf(err) : `HTTP ${status}: ${messageOf(err)}`);
 }

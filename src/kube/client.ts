@@ -1,7 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { CoreV1Api, KubeConfig, VersionApi } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import { KubecacheError } from '../errors.js';
+import { plainCause } from './api-error.js';
 
 const debug = createDebug('kubecache:kube');
 
@@ -45,6 +48,20 @@ export function loadKubeConfig(target: Pick<KubeTarget, 'kubeconfig' | 'context'
       );
     }
   } else {
+    // client-node silently falls back to http://localhost:8080 when it finds
+    // nothing; say plainly that no cluster is configured instead.
+    const env = process.env;
+    if (
+      !env.KUBECONFIG &&
+      !existsSync(join(homedir(), '.kube', 'config')) &&
+      !env.KUBERNETES_SERVICE_HOST
+    ) {
+      throw new KubecacheError(
+        'UNREACHABLE',
+        'no Kubernetes cluster configured: KUBECONFIG is unset, ~/.kube/config does not exist and this is not a pod. Set KUBECONFIG (or KUBECACHE_KUBECONFIG), or start the dev cluster with "npm run cluster:up".',
+        {},
+      );
+    }
     kc.loadFromDefault();
     inCluster = kc.getCurrentContext() === 'inClusterContext';
   }
@@ -125,14 +142,14 @@ export async function connectKube(target: KubeTarget): Promise<KubeHandle> {
         status === 401 || status === 403 ? 'FORBIDDEN' : 'UNREACHABLE',
         `Kubernetes API server ${server} answered HTTP ${status} to GET /version. Check the credentials of context ${kc.getCurrentContext()}.`,
         { server, status },
-        { cause: err },
+        { cause: plainCause(err) },
       );
     }
     throw new KubecacheError(
       'UNREACHABLE',
       `Kubernetes API server ${server} is unreachable: ${(err as Error).message}. Check that the cluster is up and that KUBECONFIG points at it.`,
       { server },
-      { cause: err },
+      { cause: plainCause(err) },
     );
   } finally {
     clearTimeout(timer);

@@ -37,6 +37,8 @@ export interface CachePodInput {
   activeDeadlineSeconds: number;
   /** When kubecache itself runs in a pod, tie the cache's lifetime to it. */
   owner?: PodOwner;
+  /** Tells apart successive pods of one worker (a replacement after the first was deleted). */
+  instance?: string;
   /** Hook for seeding: extra variables for the cache container. */
   extraEnv?: V1EnvVar[];
   /** Hook for seeding: replaces the engine's argv, e.g. to wrap it in a loader script. */
@@ -59,6 +61,9 @@ export function podConfigHash(
   return configHash({
     engine: input.engine.name,
     image: config.image,
+    // Tags like 7-alpine already default to IfNotPresent, but ":latest" would
+    // force a pull on every pod; a cache image never needs one when present.
+    imagePullPolicy: 'IfNotPresent',
     command: containerCommand(input),
     resources: config.resources,
     nodeSelector: config.nodeSelector,
@@ -89,6 +94,7 @@ export function buildCachePod(input: CachePodInput): V1Pod {
     engine: engine.name,
     worker: input.worker,
     configHash: hash,
+    ...(input.instance === undefined ? {} : { instance: input.instance }),
   });
 
   // kubecache's own keys go last so user labels/annotations can never
@@ -111,6 +117,9 @@ export function buildCachePod(input: CachePodInput): V1Pod {
   const container: NonNullable<V1Pod['spec']>['containers'][number] = {
     name: engine.containerName,
     image: config.image,
+    // Tags like 7-alpine already default to IfNotPresent, but ":latest" would
+    // force a pull on every pod; a cache image never needs one when present.
+    imagePullPolicy: 'IfNotPresent',
     command: containerCommand(input),
     ports: [{ name: engine.name, containerPort: engine.port, protocol: 'TCP' }],
     resources: {

@@ -92,31 +92,22 @@ export async function listSecrets(handle: KubeHandle, labelSelector: string): Pr
   }
 }
 
-/** Deletes every pod and secret matching the selector and waits, with a bound, until they are gone. */
+/**
+ * Deletes every pod and secret matching the selector and waits, with a bound,
+ * until the pods are gone. List-then-delete rather than deletecollection, so
+ * the minimal Role needs no extra verb.
+ */
 export async function deleteAllAndWait(
   handle: KubeHandle,
   labelSelector: string,
   timeoutMs: number,
 ): Promise<{ remaining: string[] }> {
-  const ns = handle.namespace;
-  try {
-    await handle.core.deleteCollectionNamespacedPod({
-      namespace: ns,
-      labelSelector,
-      gracePeriodSeconds: 0,
-      propagationPolicy: 'Background',
-    });
-  } catch (err) {
-    if (!isNotFound(err))
-      throw toKubecacheError(err, { verb: 'deletecollection', resource: 'pods', namespace: ns });
-  }
-  try {
-    await handle.core.deleteCollectionNamespacedSecret({ namespace: ns, labelSelector });
-  } catch (err) {
-    if (!isNotFound(err)) {
-      throw toKubecacheError(err, { verb: 'deletecollection', resource: 'secrets', namespace: ns });
-    }
-  }
+  const names = (await listPods(handle, labelSelector)).map((p) => p.metadata?.name ?? '');
+  const secrets = (await listSecrets(handle, labelSelector)).map((s) => s.metadata?.name ?? '');
+  await Promise.all([
+    ...names.map((n) => deletePod(handle, n)),
+    ...secrets.map((n) => deleteSecret(handle, n)),
+  ]);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const left = (await listPods(handle, labelSelector)).map((p) => p.metadata?.name ?? '?');

@@ -9,6 +9,8 @@ bash test/cluster/up.sh
 export KUBECONFIG="$root/.kubecache-dev/admin.kubeconfig"
 echo "== tsc --noEmit"
 tsc --noEmit -p tsconfig.json
+echo "== build dist (child-process fixtures and consumer projects use it)"
+tsc -p tsconfig.build.json
 echo "== biome check"
 biome check .
 echo "== vitest"

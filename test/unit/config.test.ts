@@ -102,6 +102,13 @@ describe('precedence', () => {
       image: 'img:global-option',
     },
     {
+      layer: 'per-engine options (engines.redis)',
+      apply: (i) => {
+        i.global.engines = { redis: { image: 'img:engine-option' } };
+      },
+      image: 'img:engine-option',
+    },
+    {
       layer: 'global env',
       apply: (i) => {
         i.env.KUBECACHE_IMAGE = 'img:global-env';
@@ -114,13 +121,6 @@ describe('precedence', () => {
         i.env.KUBECACHE_REDIS_IMAGE = 'img:engine-env';
       },
       image: 'img:engine-env',
-    },
-    {
-      layer: 'per-engine options',
-      apply: (i) => {
-        i.global.engines = { redis: { image: 'img:engine-option' } };
-      },
-      image: 'img:engine-option',
     },
     {
       layer: 'per-call options',

@@ -1,0 +1,31 @@
+import { hostname } from 'node:os';
+import createDebug from 'debug';
+import type { KubeHandle } from './client.js';
+import type { PodOwner } from './pod-spec.js';
+
+const debug = createDebug('kubecache:owner');
+
+/**
+ * When the runner itself is a pod in the caches' namespace, returns it as an
+ * owner so Kubernetes garbage-collects the caches with the CI job even if
+ * kubecache never gets to tear down. The pod name comes from
+ * KUBECACHE_POD_NAME / POD_NAME (downward API) or the hostname, which is the
+ * pod name by default. Anything unexpected just means no owner.
+ */
+export async function findRunnerPod(
+  handle: KubeHandle,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<PodOwner | undefined> {
+  if (!handle.inCluster && !env.KUBECACHE_POD_NAME) return undefined;
+  const name = env.KUBECACHE_POD_NAME ?? env.POD_NAME ?? hostname();
+  try {
+    const pod = await handle.core.readNamespacedPod({ name, namespace: handle.namespace });
+    const uid = pod.metadata?.uid;
+    if (!uid) return undefined;
+    debug('runner pod %s/%s owns the caches', handle.namespace, name);
+    return { apiVersion: 'v1', kind: 'Pod', name, uid };
+  } catch (err) {
+    debug('runner pod %s not found in %s: %s', name, handle.namespace, (err as Error).message);
+    return undefined;
+  }
+}

@@ -1,0 +1,452 @@
+import { readFile, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Redis } from 'ioredis';
+import type { MemcachedClient } from '../engines/memcached-client.js';
+import { KubecacheError } from '../errors.js';
+
+/** A programmatic seed: runs against a fresh cache before the suite uses it. */
+export type RedisSeedFunction = (client: Redis) => Promise<void>;
+
+export type RedisSeedEntry =
+  | { key: string; type: 'string'; value: string; ttl?: number }
+  | { key: string; type: 'hash'; value: Array<[field: string, value: string]>; ttl?: number }
+  | { key: string; type: 'list'; value: string[]; ttl?: number }
+  | { key: string; type: 'set'; value: string[]; ttl?: number }
+  | { key: string; type: 'zset'; value: Array<[score: number, member: string]>; ttl?: number };
+
+export type RedisSeedType = RedisSeedEntry['type'];
+
+/** A parsed, validated redis JSON fixture; ttl is in seconds as written in the file. */
+export interface RedisJsonSeed {
+  source: string;
+  entries: RedisSeedEntry[];
+}
+
+export interface MemcachedSeedEntry {
+  key: string;
+  value: string;
+  /** Whole seconds. */
+  ttl?: number;
+}
+
+export interface MemcachedJsonSeed {
+  source: string;
+  entries: MemcachedSeedEntry[];
+}
+
+const REDIS_TYPES: readonly RedisSeedType[] = ['string', 'hash', 'list', 'set', 'zset'];
+// JSON files are meant for small, readable datasets; beyond this an RDB
+// fixture loads much faster and keeps the runner's memory flat.
+const MAX_JSON_BYTES = 32 * 1024 * 1024;
+// memcached reads an expiry above 30 days as a unix timestamp, not a duration.
+const MEMCACHED_RELATIVE_TTL_LIMIT = 60 * 60 * 24 * 30;
+const MEMCACHED_MAX_KEY_BYTES = 250;
+
+const REDIS_FORMAT_HINT =
+  'Each key maps to a string or to {"type": "string"|"hash"|"list"|"set"|"zset", "value": ..., "ttl"?: seconds}.';
+const MEMCACHED_FORMAT_HINT =
+  'Each key maps to a string or to {"value": string, "ttl"?: whole seconds}.';
+
+export function parseRedisJsonSeed(text: string, sourceName: string): RedisJsonSeed {
+  const root = parseJsonObject(text, sourceName, REDIS_FORMAT_HINT);
+  const entries: RedisSeedEntry[] = [];
+  for (const [key, raw] of Object.entries(root)) {
+    const at = (path = ''): string => `${sourceName}: key ${JSON.stringify(key)}${path}`;
+    if (typeof raw === 'string') {
+      entries.push({ key, type: 'string', value: raw });
+      continue;
+    }
+    const spec = expectObject(raw, at(), REDIS_FORMAT_HINT);
+    rejectUnknownFields(spec, ['type', 'value', 'ttl'], at());
+    const type = spec.type;
+    if (typeof type !== 'string' || !(REDIS_TYPES as readonly string[]).includes(type)) {
+      throw badFixture(
+        `${at('.type')} must be one of ${REDIS_TYPES.join(', ')}, got ${describe(type)}.`,
+        sourceName,
+      );
+    }
+    const ttl = parseTtl(spec.ttl, at('.ttl'), sourceName, false);
+    const value = spec.value;
+    const entry = parseRedisValue(key, type as RedisSeedType, value, at, sourceName);
+    if (ttl !== undefined) entry.ttl = ttl;
+    entries.push(entry);
+  }
+  return { source: sourceName, entries };
+}
+
+function parseRedisValue(
+  key: string,
+  type: RedisSeedType,
+  value: unknown,
+  at: (path?: string) => string,
+  source: string,
+): RedisSeedEntry {
+  const emptyHint = (what: string) =>
+    `${at('.value')} is an empty ${what}; redis cannot store an empty ${type}, so remove the key or add elements.`;
+  switch (type) {
+    case 'string':
+      if (typeof value !== 'string') {
+        throw badFixture(`${at('.value')} must be a string, got ${describe(value)}.`, source);
+      }
+      return { key, type, value };
+    case 'hash': {
+      const fields = expectObject(value, at('.value'), 'A hash value is an object of strings.');
+      const pairs: Array<[string, string]> = [];
+      for (const [field, fieldValue] of Object.entries(fields)) {
+        if (typeof fieldValue !== 'string') {
+          throw badFixture(
+            `${at(`.value[${JSON.stringify(field)}]`)} must be a string, got ${describe(fieldValue)}.`,
+            source,
+          );
+        }
+        pairs.push([field, fieldValue]);
+      }
+      if (pairs.length === 0) throw badFixture(emptyHint('object'), source);
+      return { key, type, value: pairs };
+    }
+    case 'list':
+    case 'set': {
+      if (!Array.isArray(value)) {
+        throw badFixture(
+          `${at('.value')} must be an array of strings for a ${type}, got ${describe(value)}.`,
+          source,
+        );
+      }
+      value.forEach((item: unknown, i) => {
+        if (typeof item !== 'string') {
+          throw badFixture(
+            `${at(`.value[${i}]`)} must be a string, got ${describe(item)}.`,
+            source,
+          );
+        }
+      });
+      if (value.length === 0) throw badFixture(emptyHint('array'), source);
+      return { key, type, value: [...(value as string[])] };
+    }
+    case 'zset': {
+      const members: Array<[number, string]> = [];
+      if (Array.isArray(value)) {
+        value.forEach((item: unknown, i) => {
+          const path = `.value[${i}]`;
+          if (!Array.isArray(item) || item.length !== 2 || typeof item[1] !== 'string') {
+            throw badFixture(
+              `${at(path)} must be a [score, member] pair with a string member, got ${describe(item)}.`,
+              source,
+            );
+          }
+          members.push([parseScore(item[0], at(`${path}[0]`), source), item[1]]);
+        });
+      } else if (typeof value === 'object' && value !== null) {
+        for (const [member, score] of Object.entries(value)) {
+          members.push([
+            parseScore(score, at(`.value[${JSON.stringify(member)}]`), source),
+            member,
+          ]);
+        }
+      } else {
+        throw badFixture(
+          `${at('.value')} must be an array of [score, member] pairs or an object of member: score, got ${describe(value)}.`,
+          source,
+        );
+      }
+      if (members.length === 0) throw badFixture(emptyHint('collection'), source);
+      return { key, type, value: members };
+    }
+  }
+}
+
+function parseScore(raw: unknown, at: string, source: string): number {
+  if (typeof raw === 'number' && Number.isFinite(raw)) return raw;
+  // JSON has no Infinity, and redis accepts these spellings for it.
+  if (raw === 'inf' || raw === '+inf') return Number.POSITIVE_INFINITY;
+  if (raw === '-inf') return Number.NEGATIVE_INFINITY;
+  throw badFixture(`${at} must be a number (or "inf"/"-inf"), got ${describe(raw)}.`, source);
+}
+
+/**
+ * Writes a redis JSON seed in a single round trip. Each key is deleted first
+ * so the result does not depend on what the cache held before.
+ */
+export async function applyRedisJsonSeed(client: Redis, seed: RedisJsonSeed): Promise<void> {
+  if (seed.entries.length === 0) return;
+  const pipeline = client.pipeline();
+  for (const entry of seed.entries) pipeline.del(entry.key);
+  for (const entry of seed.entries) {
+    switch (entry.type) {
+      case 'string':
+        pipeline.set(entry.key, entry.value);
+        break;
+      case 'hash':
+        pipeline.hset(entry.key, ...entry.value.flat());
+        break;
+      case 'list':
+        pipeline.rpush(entry.key, ...entry.value);
+        break;
+      case 'set':
+        pipeline.sadd(entry.key, ...entry.value);
+        break;
+      case 'zset':
+        pipeline.zadd(
+          entry.key,
+          ...entry.value.flatMap(([score, member]) => [zscore(score), member]),
+        );
+        break;
+    }
+  }
+  for (const entry of seed.entries) {
+    if (entry.ttl !== undefined) pipeline.pexpire(entry.key, ttlMillis(entry.ttl));
+  }
+  let results: Array<[Error | null, unknown]> | null;
+  try {
+    results = await pipeline.exec();
+  } catch (err) {
+    throw seedWriteError(client, seed.source, (err as Error).message, err);
+  }
+  const failed = results?.find(([err]) => err !== null);
+  if (failed?.[0]) throw seedWriteError(client, seed.source, failed[0].message, failed[0]);
+}
+
+function zscore(score: number): string {
+  if (score === Number.POSITIVE_INFINITY) return '+inf';
+  if (score === Number.NEGATIVE_INFINITY) return '-inf';
+  return String(score);
+}
+
+function ttlMillis(seconds: number): number {
+  // PEXPIRE 0 would delete the key at once; parseTtl already refuses that,
+  // this only guards sub-millisecond values rounding down to it.
+  return Math.max(1, Math.round(seconds * 1000));
+}
+
+function seedWriteError(
+  client: Redis,
+  source: string,
+  message: string,
+  cause: unknown,
+): KubecacheError {
+  const { host, port } = client.options;
+  return new KubecacheError(
+    'UNREACHABLE',
+    `Writing seed ${source} to redis at ${host}:${port} failed: ${message}. ` +
+      'Check that the cache pod is still running and has enough memory for the fixture.',
+    { engine: 'redis', source, host, port },
+    { cause },
+  );
+}
+
+export function parseMemcachedJsonSeed(text: string, sourceName: string): MemcachedJsonSeed {
+  const root = parseJsonObject(text, sourceName, MEMCACHED_FORMAT_HINT);
+  const entries: MemcachedSeedEntry[] = [];
+  for (const [key, raw] of Object.entries(root)) {
+    const at = (path = ''): string => `${sourceName}: key ${JSON.stringify(key)}${path}`;
+    const keyBytes = Buffer.byteLength(key);
+    if (keyBytes === 0 || keyBytes > MEMCACHED_MAX_KEY_BYTES) {
+      throw badFixture(
+        `${at()} is ${keyBytes} bytes long; memcached keys must be 1 to ${MEMCACHED_MAX_KEY_BYTES} bytes.`,
+        sourceName,
+      );
+    }
+    if (hasUnsafeKeyChar(key)) {
+      throw badFixture(
+        `${at()} contains whitespace or control characters, which memcached keys cannot hold.`,
+        sourceName,
+      );
+    }
+    if (typeof raw === 'string') {
+      entries.push({ key, value: raw });
+      continue;
+    }
+    const spec = expectObject(raw, at(), MEMCACHED_FORMAT_HINT);
+    rejectUnknownFields(spec, ['value', 'ttl'], at());
+    if (typeof spec.value !== 'string') {
+      throw badFixture(
+        `${at('.value')} must be a string, got ${describe(spec.value)}.`,
+        sourceName,
+      );
+    }
+    const entry: MemcachedSeedEntry = { key, value: spec.value };
+    const ttl = parseTtl(spec.ttl, at('.ttl'), sourceName, true);
+    if (ttl !== undefined) entry.ttl = ttl;
+    entries.push(entry);
+  }
+  return { source: sourceName, entries };
+}
+
+/** Writes a memcached seed; sets run concurrently over memjs's connection. */
+export async function applyMemcachedJsonSeed(
+  client: MemcachedClient,
+  seed: MemcachedJsonSeed,
+): Promise<void> {
+  const now = Math.floor(Date.now() / 1000);
+  await Promise.all(
+    seed.entries.map(async ({ key, value, ttl }) => {
+      const expires = ttl === undefined ? 0 : ttl > MEMCACHED_RELATIVE_TTL_LIMIT ? now + ttl : ttl;
+      let stored: boolean;
+      try {
+        stored = await client.set(key, value, { expires });
+      } catch (err) {
+        throw memcachedWriteError(client, seed.source, key, (err as Error).message, err);
+      }
+      if (!stored) {
+        throw memcachedWriteError(
+          client,
+          seed.source,
+          key,
+          'the server did not store it (is the value larger than its item size limit, -I?)',
+        );
+      }
+    }),
+  );
+}
+
+function memcachedWriteError(
+  client: MemcachedClient,
+  source: string,
+  key: string,
+  message: string,
+  cause?: unknown,
+): KubecacheError {
+  const where = client.servers.map((s) => `${s.host}:${s.port}`).join(', ');
+  return new KubecacheError(
+    'UNREACHABLE',
+    `Writing key ${JSON.stringify(key)} of seed ${source} to memcached at ${where} failed: ${message}. ` +
+      'Check that the cache pod is still running.',
+    { engine: 'memcached', source, key, servers: where },
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+export function loadJsonSeedFile(path: string, engine: 'redis'): Promise<RedisJsonSeed>;
+export function loadJsonSeedFile(path: string, engine: 'memcached'): Promise<MemcachedJsonSeed>;
+export function loadJsonSeedFile(
+  path: string,
+  engine: 'redis' | 'memcached',
+): Promise<RedisJsonSeed | MemcachedJsonSeed>;
+export async function loadJsonSeedFile(
+  path: string,
+  engine: 'redis' | 'memcached',
+): Promise<RedisJsonSeed | MemcachedJsonSeed> {
+  const absolute = resolve(path);
+  let text: string;
+  try {
+    const stats = await stat(absolute);
+    if (!stats.isFile()) {
+      throw badFixture(
+        `JSON seed ${absolute} not found: it is not a regular file. Point the option at the .json file.`,
+        absolute,
+      );
+    }
+    if (stats.size > MAX_JSON_BYTES) {
+      throw badFixture(
+        `JSON seed ${absolute} is ${stats.size} bytes; JSON seeds are limited to ${MAX_JSON_BYTES} bytes. ` +
+          'Save a dataset this large as an RDB fixture instead, which loads much faster.',
+        absolute,
+      );
+    }
+    text = await readFile(absolute, 'utf8');
+  } catch (err) {
+    if (err instanceof KubecacheError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new KubecacheError(
+      'BAD_FIXTURE',
+      code === 'ENOENT' || code === 'ENOTDIR'
+        ? `JSON seed ${absolute} not found. Check the path (relative paths resolve against ${process.cwd()}).`
+        : `Could not read JSON seed ${absolute}: ${(err as Error).message}.`,
+      { source: absolute },
+      { cause: err },
+    );
+  }
+  return engine === 'redis'
+    ? parseRedisJsonSeed(text, absolute)
+    : parseMemcachedJsonSeed(text, absolute);
+}
+
+function parseJsonObject(text: string, source: string, hint: string): Record<string, unknown> {
+  let root: unknown;
+  try {
+    // A UTF-8 BOM from Windows editors is not an error worth failing on.
+    root = JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch (err) {
+    throw new KubecacheError(
+      'BAD_FIXTURE',
+      `${source} is not valid JSON: ${(err as Error).message}. Fix the syntax and rerun.`,
+      { source },
+      { cause: err },
+    );
+  }
+  return expectObject(root, `${source}: the top level`, hint);
+}
+
+function expectObject(value: unknown, at: string, hint: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new KubecacheError(
+      'BAD_FIXTURE',
+      `${at} must be an object, got ${describe(value)}. ${hint}`,
+      {
+        at,
+      },
+    );
+  }
+  return value as Record<string, unknown>;
+}
+
+function rejectUnknownFields(spec: Record<string, unknown>, allowed: string[], at: string): void {
+  const unknown = Object.keys(spec).filter((field) => !allowed.includes(field));
+  if (unknown.length > 0) {
+    throw new KubecacheError(
+      'BAD_FIXTURE',
+      `${at} has unknown field(s) ${unknown.map((f) => JSON.stringify(f)).join(', ')}; ` +
+        `allowed are ${allowed.map((f) => JSON.stringify(f)).join(', ')}. Check for typos.`,
+      { at, unknown },
+    );
+  }
+}
+
+function parseTtl(
+  raw: unknown,
+  at: string,
+  source: string,
+  wholeSeconds: boolean,
+): number | undefined {
+  if (raw === undefined) return undefined;
+  const ok =
+    typeof raw === 'number' &&
+    Number.isFinite(raw) &&
+    raw > 0 &&
+    (!wholeSeconds || Number.isInteger(raw));
+  if (!ok) {
+    throw badFixture(
+      `${at} must be a positive ${wholeSeconds ? 'whole ' : ''}number of seconds, got ${describe(raw)}. ` +
+        'Leave it out for a key that never expires.',
+      source,
+    );
+  }
+  return raw;
+}
+
+// Keys travel in the text protocol too (other clients, memcached's own
+// tools), where spaces and control characters end or break the key.
+function hasUnsafeKeyChar(key: string): boolean {
+  for (let i = 0; i < key.length; i++) {
+    const code = key.charCodeAt(i);
+    if (code <= 0x20 || code === 0x7f) return true;
+  }
+  return false;
+}
+
+function badFixture(message: string, source: string): KubecacheError {
+  return new KubecacheError('BAD_FIXTURE', message, { source });
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return `the string ${JSON.stringify(truncate(value))}`;
+  if (typeof value === 'object') return 'an object';
+  if (value === undefined) return 'nothing';
+  return `${typeof value} ${String(value)}`;
+}
+
+function truncate(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}...` : text;
+}

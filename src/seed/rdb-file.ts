@@ -1,0 +1,271 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { isKubecacheError, KubecacheError } from '../errors.js';
+import { Crc64 } from './crc64.js';
+
+export interface RdbFixtureInfo {
+  /** Absolute path of the fixture on the runner. */
+  path: string;
+  size: number;
+  /** Lowercase hex SHA-256 of the whole file; the pod re-checks it before loading. */
+  sha256: string;
+  rdbVersion: number;
+  mtimeMs: number;
+}
+
+export interface ValidateRdbOptions {
+  /** Highest RDB format version the target redis image loads; see DEFAULT_MAX_RDB_VERSION. */
+  maxRdbVersion?: number;
+}
+
+/** What redis 7.0 (the default redis:7-alpine line at the time of writing) writes and loads. */
+export const DEFAULT_MAX_RDB_VERSION = 10;
+
+const MAGIC = 'REDIS';
+const HEADER_LENGTH = 9; // "REDIS" + four ASCII digits
+const EOF_OPCODE = 0xff;
+const CHECKSUM_LENGTH = 8;
+const EOF_TRAILER_LENGTH = 1 + CHECKSUM_LENGTH;
+// RDB 5 (redis 2.6) added the trailing checksum; older files end at the EOF opcode.
+const FIRST_CHECKSUMMED_VERSION = 5;
+const VERSION_HINT =
+  'Redis 7.0 loads RDB versions up to 10, 7.2 up to 11 and 7.4 up to 12; the redis image ' +
+  'decides, so either re-save the fixture with a redis as old as the image or use a newer ' +
+  'image and raise maxRdbVersion to match.';
+
+/**
+ * Checks that `path` is a complete RDB file the target redis will load, and
+ * fingerprints it for the pod-side check. The file is streamed once, so a
+ * 100 MB fixture costs a read but never 100 MB of memory.
+ */
+export async function validateRdbFixture(
+  path: string,
+  opts: ValidateRdbOptions = {},
+): Promise<RdbFixtureInfo> {
+  const absolute = resolve(path);
+  const maxRdbVersion = opts.maxRdbVersion ?? DEFAULT_MAX_RDB_VERSION;
+  if (!Number.isInteger(maxRdbVersion) || maxRdbVersion < 1) {
+    throw new KubecacheError(
+      'BAD_OPTION',
+      `maxRdbVersion must be a positive integer, got ${String(maxRdbVersion)}. ` +
+        'Set it to the RDB version the redis image loads (7.0: 10, 7.2: 11, 7.4: 12).',
+      { maxRdbVersion },
+    );
+  }
+  const stats = await statFixture(absolute);
+  const bad = (problem: string, details: Record<string, unknown> = {}): KubecacheError =>
+    new KubecacheError('BAD_FIXTURE', `RDB fixture ${absolute} ${problem}`, {
+      path: absolute,
+      ...details,
+    });
+
+  if (stats.size < HEADER_LENGTH) {
+    throw bad(
+      `is only ${stats.size} bytes, too short for an RDB header; ` +
+        'it is truncated or not an RDB file. Regenerate it with SAVE or BGSAVE.',
+      { size: stats.size },
+    );
+  }
+
+  const size = stats.size;
+  const sha = createHash('sha256');
+  const crc = new Crc64();
+  const header = Buffer.alloc(HEADER_LENGTH);
+  // The last 9 bytes: EOF opcode + checksum (or, before RDB 5, the opcode is the last byte).
+  const trailer = Buffer.alloc(Math.min(size, EOF_TRAILER_LENGTH));
+  const trailerStart = size - trailer.length;
+  let rdbVersion = 0;
+  let checksummed = false;
+  let offset = 0;
+
+  try {
+    for await (const chunk of createReadStream(absolute, { highWaterMark: 1 << 20 })) {
+      const data = chunk as Buffer;
+      const chunkStart = offset;
+      const chunkEnd = offset + data.length;
+      if (chunkEnd > size) {
+        throw bad(
+          `grew while it was being read (expected ${size} bytes). ` +
+            'Wait until whatever writes it has finished, then run again.',
+        );
+      }
+      sha.update(data);
+      if (chunkStart < HEADER_LENGTH) {
+        data.copy(header, chunkStart, 0, Math.min(data.length, HEADER_LENGTH - chunkStart));
+        if (chunkEnd >= HEADER_LENGTH) {
+          rdbVersion = parseHeader(header, maxRdbVersion, bad);
+          checksummed = rdbVersion >= FIRST_CHECKSUMMED_VERSION;
+        }
+      }
+      // Everything before the 8 checksum bytes is covered by the CRC, the EOF opcode included.
+      const crcEnd = Math.min(chunkEnd, size - CHECKSUM_LENGTH);
+      if (crcEnd > chunkStart) crc.update(data, 0, crcEnd - chunkStart);
+      if (chunkEnd > trailerStart) {
+        const from = Math.max(trailerStart, chunkStart);
+        data.copy(trailer, from - trailerStart, from - chunkStart);
+      }
+      offset = chunkEnd;
+    }
+  } catch (err) {
+    if (isKubecacheError(err)) throw err;
+    throw new KubecacheError(
+      'BAD_FIXTURE',
+      `Could not read RDB fixture ${absolute}: ${(err as Error).message}. ` +
+        'Check that the file is readable by the user running the tests.',
+      { path: absolute, ioError: (err as NodeJS.ErrnoException).code ?? 'unknown' },
+      { cause: err },
+    );
+  }
+
+  if (offset !== size) {
+    throw bad(
+      `shrank while it was being read (${offset} of ${size} bytes). ` +
+        'Wait until whatever writes it has finished, then run again.',
+    );
+  }
+
+  if (checksummed) {
+    if (size < HEADER_LENGTH + EOF_TRAILER_LENGTH || trailer[0] !== EOF_OPCODE) {
+      throw bad(
+        'is truncated: no EOF marker (0xFF followed by an 8-byte checksum) at its end. ' +
+          'Regenerate it and copy it again, in binary mode.',
+        { rdbVersion },
+      );
+    }
+    const stored = trailer.readBigUInt64LE(1);
+    const computed = crc.digest();
+    // A zero checksum is what redis writes with rdbchecksum disabled, and it
+    // skips the check on load, so there is nothing to compare against.
+    if (stored !== 0n && stored !== computed) {
+      throw bad(
+        `has a checksum mismatch: it stores CRC-64 ${hex64(stored)} but its ` +
+          `contents hash to ${hex64(computed)}. It is corrupt or truncated; regenerate it.`,
+        { rdbVersion, stored: hex64(stored), computed: hex64(computed) },
+      );
+    }
+  } else if (trailer[trailer.length - 1] !== EOF_OPCODE) {
+    throw bad(
+      'is truncated: no EOF marker (0xFF) as its last byte. Regenerate it and copy it again.',
+      { rdbVersion },
+    );
+  }
+
+  return { path: absolute, size, sha256: sha.digest('hex'), rdbVersion, mtimeMs: stats.mtimeMs };
+}
+
+function parseHeader(
+  header: Buffer,
+  maxRdbVersion: number,
+  bad: (problem: string, details?: Record<string, unknown>) => KubecacheError,
+): number {
+  const magic = header.subarray(0, MAGIC.length).toString('latin1');
+  const digits = header.subarray(MAGIC.length, HEADER_LENGTH).toString('latin1');
+  if (magic !== MAGIC || !/^[0-9]{4}$/.test(digits)) {
+    throw bad(
+      `is not an RDB file: it should start with "REDIS" and a 4-digit version, ` +
+        `but starts with ${JSON.stringify(header.toString('latin1'))}. ` +
+        'Point the fixture option at a dump.rdb written by SAVE or BGSAVE.',
+    );
+  }
+  const version = Number(digits);
+  if (version < 1 || version > maxRdbVersion) {
+    throw bad(
+      `has RDB version ${version}, but the target redis loads versions 1 to ${maxRdbVersion}. ` +
+        VERSION_HINT,
+      { rdbVersion: version, maxRdbVersion },
+    );
+  }
+  return version;
+}
+
+async function statFixture(absolute: string) {
+  let stats: Awaited<ReturnType<typeof stat>>;
+  try {
+    stats = await stat(absolute);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new KubecacheError(
+        'BAD_FIXTURE',
+        `RDB fixture ${absolute} not found. Check the path (relative paths resolve ` +
+          `against ${process.cwd()}) or generate the file first.`,
+        { path: absolute },
+        { cause: err },
+      );
+    }
+    throw new KubecacheError(
+      'BAD_FIXTURE',
+      `Could not stat RDB fixture ${absolute}: ${(err as Error).message}. ` +
+        'Check that the file is readable by the user running the tests.',
+      { path: absolute, ioError: code ?? 'unknown' },
+      { cause: err },
+    );
+  }
+  if (!stats.isFile()) {
+    throw new KubecacheError(
+      'BAD_FIXTURE',
+      `RDB fixture ${absolute} not found: it is a ${stats.isDirectory() ? 'directory' : 'special file'}, ` +
+        'not a regular file. Point the option at the .rdb file itself.',
+      { path: absolute },
+    );
+  }
+  return stats;
+}
+
+function hex64(value: bigint): string {
+  return `0x${value.toString(16).padStart(16, '0')}`;
+}
+
+/**
+ * Validates each fixture once per content version: many workers sharing one
+ * 100 MB fixture should not each hash it. A file is re-checked when its size
+ * or mtime changes, which is what rewriting it does.
+ */
+export class FixtureRegistry {
+  private readonly cache = new Map<string, Promise<RdbFixtureInfo>>();
+  private readonly options: ValidateRdbOptions;
+
+  constructor(options: ValidateRdbOptions = {}) {
+    this.options = { ...options };
+  }
+
+  async validate(path: string): Promise<RdbFixtureInfo> {
+    const absolute = resolve(path);
+    const stats = await statFixture(absolute);
+    const key = cacheKey(absolute, stats.size, stats.mtimeMs);
+    let pending = this.cache.get(key);
+    if (!pending) {
+      // The promise, not the result, is cached so concurrent callers share one read.
+      pending = validateRdbFixture(absolute, this.options).then((info) => {
+        // Rewritten between stat and read: the info describes another version,
+        // so do not file it under this key.
+        if (cacheKey(info.path, info.size, info.mtimeMs) !== key) this.cache.delete(key);
+        return info;
+      });
+      pending.catch((err: unknown) => {
+        // A broken fixture stays broken until rewritten (which changes the
+        // key); read errors like EMFILE may pass, so only those are retried.
+        if (!isKubecacheError(err, 'BAD_FIXTURE') || err.details.ioError !== undefined) {
+          this.cache.delete(key);
+        }
+      });
+      this.cache.set(key, pending);
+    }
+    return pending;
+  }
+
+  /** Number of distinct fixture versions validated or in progress. */
+  get size(): number {
+    return this.cache.size;
+  }
+
+  clear(): void {
+    this.cache.clear();
+  }
+}
+
+function cacheKey(path: string, size: number, mtimeMs: number): string {
+  return `${path}\0${size}\0${mtimeMs}`;
+}

@@ -1,0 +1,303 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Broker } from '../../src/broker/broker.js';
+import type { CacheLease } from '../../src/broker/types.js';
+import { engines } from '../../src/engines/index.js';
+import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
+import { connectKube } from '../../src/kube/client.js';
+import { LABEL_RUN, managedSelector, runSelector } from '../../src/names.js';
+import {
+  adminCore,
+  adminKubeconfigPath,
+  deleteNamespace,
+  ensureNamespace,
+  serviceAccountKubeconfig,
+} from '../support/cluster.js';
+
+const NS = 'kc-broker';
+const here = dirname(fileURLToPath(import.meta.url));
+const quiet = { progress: () => {} };
+
+function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { KUBECONFIG: adminKubeconfigPath(), KUBECACHE_NAMESPACE: NS, ...extra };
+}
+
+async function podsOf(selector: string): Promise<string[]> {
+  const list = await adminCore().listNamespacedPod({ namespace: NS, labelSelector: selector });
+  return list.items
+    .filter((p) => !p.metadata?.deletionTimestamp)
+    .map((p) => p.metadata?.name ?? '');
+}
+
+async function allPodsOf(selector: string): Promise<string[]> {
+  const list = await adminCore().listNamespacedPod({ namespace: NS, labelSelector: selector });
+  return list.items.map((p) => p.metadata?.name ?? '');
+}
+
+async function expectAnswers(lease: CacheLease): Promise<void> {
+  await engines[lease.engine].probe(lease.host, lease.port, 3000);
+}
+
+async function rejection(p: Promise<unknown>): Promise<KubecacheError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!isKubecacheError(err)) throw new Error(`expected a KubecacheError, got ${String(err)}`);
+  return err;
+}
+
+describe('broker on the dev cluster', () => {
+  let broker: Broker;
+
+  beforeAll(async () => {
+    await ensureNamespace(NS);
+    broker = await Broker.start({ ...quiet, env: env() });
+  });
+
+  afterAll(async () => {
+    await broker?.teardown();
+    await deleteNamespace(NS);
+  });
+
+  it('serves redis and memcached over the Pod IP and over a port-forward', async () => {
+    const [redisIp, redisPf, mcIp, mcPf] = await Promise.all([
+      broker.acquire({ engine: 'redis', worker: '1', options: { endpoint: 'pod-ip' } }),
+      broker.acquire({ engine: 'redis', worker: '2', options: { endpoint: 'port-forward' } }),
+      broker.acquire({ engine: 'memcached', worker: '1', options: { endpoint: 'pod-ip' } }),
+      broker.acquire({ engine: 'memcached', worker: '2', options: { endpoint: 'port-forward' } }),
+    ]);
+    expect(redisIp?.endpoint).toBe('pod-ip');
+    expect(redisIp?.host).toMatch(/^10\.244\./);
+    expect(redisPf?.endpoint).toBe('port-forward');
+    expect(redisPf?.host).toBe('127.0.0.1');
+    expect(mcIp?.host).toMatch(/^10\.244\./);
+    expect(mcPf?.host).toBe('127.0.0.1');
+    for (const lease of [redisIp, redisPf, mcIp, mcPf]) await expectAnswers(lease as CacheLease);
+    // 'auto' on this host picks the Pod IP, since the bridge routes to pods.
+    const auto = await broker.acquire({ engine: 'redis', worker: '3' });
+    expect(auto.endpoint).toBe('pod-ip');
+    // The same slot gets the same pod back.
+    const again = await broker.acquire({ engine: 'redis', worker: '3' });
+    expect(again.podName).toBe(auto.podName);
+    expect(again.reused).toBe(true);
+  });
+
+  it('fails with IMAGE_PULL for a nonexistent image, well before the running timeout, and deletes the pod', async () => {
+    // The running timeout is 10 s: failing with IMAGE_PULL (not TIMEOUT) proves the fail-fast path.
+    const err = await rejection(
+      broker.acquire({
+        engine: 'redis',
+        worker: 'badimage',
+        options: { image: 'kubecache.invalid/no-such-image:1', timeouts: { podRunningMs: 10_000 } },
+      }),
+    );
+    expect(err.code).toBe('IMAGE_PULL');
+    expect(err.message).toContain('kubecache.invalid/no-such-image:1');
+    expect(err.message).toMatch(/events:/);
+    expect(String(err.details.pod)).toMatch(/^kc-redis-badimage-/);
+    expect(await allPodsOf(`${LABEL_RUN}=${broker.runId},kubecache.dev/worker=badimage`)).toEqual(
+      [],
+    );
+  });
+
+  it('fails with CRASHED and the last log lines when the engine exits', async () => {
+    const err = await rejection(
+      broker.acquire({
+        engine: 'redis',
+        worker: 'crash',
+        options: { args: ['--no-such-directive', 'yes'], timeouts: { podRunningMs: 20_000 } },
+      }),
+    );
+    expect(err.code).toBe('CRASHED');
+    expect(String(err.details.logs)).toContain('no-such-directive');
+  });
+
+  it('fails with UNSCHEDULABLE when no node matches', async () => {
+    const err = await rejection(
+      broker.acquire({
+        engine: 'memcached',
+        worker: 'nosched',
+        options: {
+          nodeSelector: { 'kubecache.dev/nowhere': 'true' },
+          timeouts: { podRunningMs: 10_000 },
+        },
+      }),
+    );
+    expect(err.code).toBe('UNSCHEDULABLE');
+    expect(err.message).toMatch(/nodeSelector/);
+  });
+
+  it('gives a clear error when a pod is deleted from outside, and a fresh pod on the next acquire', async () => {
+    const first = await broker.acquire({ engine: 'redis', worker: 'victim' });
+    await adminCore().deleteNamespacedPod({
+      name: first.podName,
+      namespace: NS,
+      gracePeriodSeconds: 0,
+    });
+    let status = broker.status(first.id);
+    for (let i = 0; i < 100 && status.state === 'ready'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = broker.status(first.id);
+    }
+    expect(status.state).toBe('gone');
+    expect(status.reason).toContain(`pod ${first.podName} was deleted from outside this run`);
+    const second = await broker.acquire({ engine: 'redis', worker: 'victim' });
+    expect(second.podName).not.toBe(first.podName);
+    expect(second.reused).toBe(false);
+    await expectAnswers(second);
+  });
+
+  it('leaves 0 pods after 100 create/delete cycles', async () => {
+    const cycle = async (i: number): Promise<void> => {
+      const lease = await broker.acquire({
+        engine: i % 2 ? 'redis' : 'memcached',
+        worker: `cycle${i}`,
+      });
+      await broker.release(lease.id, { destroy: true });
+    };
+    // Four at a time, like four workers.
+    for (let i = 0; i < 100; i += 4) await Promise.all([0, 1, 2, 3].map((j) => cycle(i + j)));
+    for (let i = 0; i < 100; i++) {
+      const left = (await allPodsOf(runSelector(broker.runId))).filter((n) => n.includes('-cycle'));
+      if (left.length === 0) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(
+      (await allPodsOf(runSelector(broker.runId))).filter((n) => n.includes('-cycle')),
+    ).toEqual([]);
+  });
+
+  it('tears down to zero pods with its run label', async () => {
+    const other = await Broker.start({ ...quiet, env: env() });
+    await Promise.all([
+      other.acquire({ engine: 'redis', worker: '1' }),
+      other.acquire({ engine: 'memcached', worker: '1' }),
+    ]);
+    expect(await podsOf(runSelector(other.runId))).toHaveLength(2);
+    const report = await other.teardown();
+    expect(report.remaining).toEqual([]);
+    expect(await allPodsOf(runSelector(other.runId))).toEqual([]);
+  });
+});
+
+describe('identity and reaping', () => {
+  const children: ChildProcess[] = [];
+  afterAll(() => {
+    for (const c of children) c.kill('SIGKILL');
+  });
+
+  function startRunner(
+    extraEnv: Record<string, string>,
+  ): Promise<{ child: ChildProcess; runId: string; pods: string[] }> {
+    const child = spawn(
+      process.execPath,
+      [join(here, 'fixtures/run-broker.mjs'), 'redis', 'memcached'],
+      {
+        env: { ...process.env, ...env(extraEnv) },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    children.push(child);
+    return new Promise((resolve, reject) => {
+      let out = '';
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        const line = out.split('\n')[0];
+        if (out.includes('\n') && line) {
+          const parsed = JSON.parse(line) as { runId: string; leases: CacheLease[] };
+          resolve({ child, runId: parsed.runId, pods: parsed.leases.map((l) => l.podName) });
+        }
+      });
+      child.on('exit', (code) => reject(new Error(`runner exited early with ${code}`)));
+    });
+  }
+
+  it('reaps the pods of a SIGKILLed run once its lease expired, and spares a live concurrent run', async () => {
+    await ensureNamespace(NS);
+    const short = { KUBECACHE_TIMEOUT_LEASE_MS: '4000', KUBECACHE_TIMEOUT_LEASE_RENEW_MS: '1000' };
+    const [crashed, live] = await Promise.all([startRunner(short), startRunner(short)]);
+    expect(crashed.runId).not.toBe(live.runId);
+    crashed.child.kill('SIGKILL');
+    // Before the lease ran out, a new run must leave the crashed run's pods alone.
+    const early = await Broker.start({ ...quiet, env: env(short) });
+    expect(await podsOf(runSelector(crashed.runId))).toHaveLength(2);
+    await early.teardown();
+    await new Promise((r) => setTimeout(r, 5000));
+    const next = await Broker.start({ ...quiet, env: env(short) });
+    try {
+      for (let i = 0; i < 100 && (await podsOf(runSelector(crashed.runId))).length > 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(await podsOf(runSelector(crashed.runId))).toEqual([]);
+      expect((await podsOf(runSelector(live.runId))).sort()).toEqual([...live.pods].sort());
+    } finally {
+      await next.teardown();
+    }
+    // SIGTERM makes the live run tear down its own pods before exiting.
+    const exited = new Promise<number | null>((r) => live.child.on('exit', (code) => r(code)));
+    live.child.kill('SIGTERM');
+    expect(await exited).toBe(143);
+    expect(await allPodsOf(runSelector(live.runId))).toEqual([]);
+  });
+});
+
+describe('connection and permission errors', () => {
+  let silent: Server;
+  beforeAll(async () => {
+    // Accepts connections and never answers: a hung API server.
+    silent = createServer(() => {});
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+  });
+  afterAll(() => {
+    silent.close();
+  });
+
+  it('fails fast with UNREACHABLE naming the server URL when the API server does not answer', async () => {
+    const port = (silent.address() as { port: number }).port;
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const file = join(mkdtempSync(join(tmpdir(), 'kc-')), 'kubeconfig');
+    const server = `https://127.0.0.1:${port}`;
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'c', cluster: { server, 'insecure-skip-tls-verify': true } }],
+        users: [{ name: 'u', user: { token: 'x' } }],
+        contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+        'current-context': 'x',
+      }),
+    );
+    const err = await rejection(connectKube({ kubeconfig: file, apiConnectMs: 5000 }));
+    expect(err.code).toBe('UNREACHABLE');
+    expect(err.message).toContain(server);
+    // A closed port is refused at once, with the same code.
+    const refused = await rejection(
+      Broker.start({ ...quiet, env: { KUBECACHE_KUBECONFIG: file.replace('kubeconfig', 'nope') } }),
+    );
+    expect(refused.code).toBe('BAD_OPTION');
+  });
+
+  it('gives FORBIDDEN naming the verb and resource for a restricted ServiceAccount', async () => {
+    const file = await serviceAccountKubeconfig(NS, 'readonly', [
+      { resources: ['pods', 'secrets'], verbs: ['get', 'list', 'watch'] },
+    ]);
+    const limited = await Broker.start({ ...quiet, env: { KUBECONFIG: file } });
+    try {
+      expect(limited.handle.namespace).toBe(NS);
+      const err = await rejection(limited.acquire({ engine: 'redis', worker: 'forbidden' }));
+      expect(err.code).toBe('FORBIDDEN');
+      expect(err.message).toContain('create');
+      expect(err.message).toContain('pods');
+      expect(err.message).toContain(NS);
+    } finally {
+      await limited.teardown();
+    }
+    expect(await podsOf(`${managedSelector()},kubecache.dev/worker=forbidden`)).toEqual([]);
+  });
+});
