@@ -56,8 +56,8 @@ export function parseRedisJsonSeed(text: string, sourceName: string): RedisJsonS
       entries.push({ key, type: 'string', value: raw });
       continue;
     }
-    const spec = expectObject(raw, at(), REDIS_FORMAT_HINT);
-    rejectUnknownFields(spec, ['type', 'value', 'ttl'], at());
+    const spec = expectObject(raw, at(), REDIS_FORMAT_HINT, sourceName);
+    rejectUnknownFields(spec, ['type', 'value', 'ttl'], at(), sourceName);
     const type = spec.type;
     if (typeof type !== 'string' || !(REDIS_TYPES as readonly string[]).includes(type)) {
       throw badFixture(
@@ -90,7 +90,12 @@ function parseRedisValue(
       }
       return { key, type, value };
     case 'hash': {
-      const fields = expectObject(value, at('.value'), 'A hash value is an object of strings.');
+      const fields = expectObject(
+        value,
+        at('.value'),
+        'A hash value is an object of strings.',
+        source,
+      );
       const pairs: Array<[string, string]> = [];
       for (const [field, fieldValue] of Object.entries(fields)) {
         if (typeof fieldValue !== 'string') {
@@ -256,8 +261,8 @@ export function parseMemcachedJsonSeed(text: string, sourceName: string): Memcac
       entries.push({ key, value: raw });
       continue;
     }
-    const spec = expectObject(raw, at(), MEMCACHED_FORMAT_HINT);
-    rejectUnknownFields(spec, ['value', 'ttl'], at());
+    const spec = expectObject(raw, at(), MEMCACHED_FORMAT_HINT, sourceName);
+    rejectUnknownFields(spec, ['value', 'ttl'], at(), sourceName);
     if (typeof spec.value !== 'string') {
       throw badFixture(
         `${at('.value')} must be a string, got ${describe(spec.value)}.`,
@@ -285,15 +290,14 @@ export async function applyMemcachedJsonSeed(
       try {
         stored = await client.set(key, value, { expires });
       } catch (err) {
-        throw memcachedWriteError(client, seed.source, key, (err as Error).message, err);
+        const message = (err as Error).message;
+        // memjs reports a refused value (status E2BIG) as an Error like a
+        // lost connection; only the former is the fixture's fault.
+        const tooLarge = /too large/i.test(message);
+        throw memcachedWriteError(client, seed.source, key, message, tooLarge, err);
       }
       if (!stored) {
-        throw memcachedWriteError(
-          client,
-          seed.source,
-          key,
-          'the server did not store it (is the value larger than its item size limit, -I?)',
-        );
+        throw memcachedWriteError(client, seed.source, key, 'the server did not store it', true);
       }
     }),
   );
@@ -304,13 +308,17 @@ function memcachedWriteError(
   source: string,
   key: string,
   message: string,
+  refused: boolean,
   cause?: unknown,
 ): KubecacheError {
   const where = client.servers.map((s) => `${s.host}:${s.port}`).join(', ');
   return new KubecacheError(
-    'UNREACHABLE',
+    refused ? 'BAD_FIXTURE' : 'UNREACHABLE',
     `Writing key ${JSON.stringify(key)} of seed ${source} to memcached at ${where} failed: ${message}. ` +
-      'Check that the cache pod is still running.',
+      (refused
+        ? 'memcached refuses items above its size limit (1 MB unless raised with -I); ' +
+          'shrink the value or raise the limit in the memcached args.'
+        : 'Check that the cache pod is still running.'),
     { engine: 'memcached', source, key, servers: where },
     cause === undefined ? undefined : { cause },
   );
@@ -374,30 +382,33 @@ function parseJsonObject(text: string, source: string, hint: string): Record<str
       { cause: err },
     );
   }
-  return expectObject(root, `${source}: the top level`, hint);
+  return expectObject(root, `${source}: the top level`, hint, source);
 }
 
-function expectObject(value: unknown, at: string, hint: string): Record<string, unknown> {
+function expectObject(
+  value: unknown,
+  at: string,
+  hint: string,
+  source: string,
+): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new KubecacheError(
-      'BAD_FIXTURE',
-      `${at} must be an object, got ${describe(value)}. ${hint}`,
-      {
-        at,
-      },
-    );
+    throw badFixture(`${at} must be an object, got ${describe(value)}. ${hint}`, source);
   }
   return value as Record<string, unknown>;
 }
 
-function rejectUnknownFields(spec: Record<string, unknown>, allowed: string[], at: string): void {
+function rejectUnknownFields(
+  spec: Record<string, unknown>,
+  allowed: string[],
+  at: string,
+  source: string,
+): void {
   const unknown = Object.keys(spec).filter((field) => !allowed.includes(field));
   if (unknown.length > 0) {
-    throw new KubecacheError(
-      'BAD_FIXTURE',
+    throw badFixture(
       `${at} has unknown field(s) ${unknown.map((f) => JSON.stringify(f)).join(', ')}; ` +
         `allowed are ${allowed.map((f) => JSON.stringify(f)).join(', ')}. Check for typos.`,
-      { at, unknown },
+      source,
     );
   }
 }

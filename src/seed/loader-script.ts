@@ -78,7 +78,14 @@ export function buildSeedCommand(input: SeedCommandInput): string[] {
     throw new KubecacheError('INTERNAL', 'buildSeedCommand() got an empty redis argv.');
   }
 
-  const dir = shellQuote(input.dataDir ?? DEFAULT_DATA_DIR);
+  const dataDir = input.dataDir ?? DEFAULT_DATA_DIR;
+  if (!dataDir.startsWith('/')) {
+    throw new KubecacheError(
+      'INTERNAL',
+      `buildSeedCommand() needs an absolute dataDir, got ${dataDir}.`,
+    );
+  }
+  const dir = shellQuote(dataDir);
   const lines = [
     'set -eu',
     `dir=${dir}`,
@@ -135,7 +142,11 @@ function verify(size: number, sha256: string): string[] {
   ];
 }
 
-/** Single-quotes a word for sh so any path survives word splitting and globbing. */
+/**
+ * Single-quotes a word for sh so any path survives word splitting and
+ * globbing; plain paths stay bare so the command reads naturally in logs.
+ */
 function shellQuote(word: string): string {
+  if (/^[A-Za-z0-9_./-]+$/.test(word)) return word;
   return `'${word.replaceAll("'", `'\\''`)}'`;
 }

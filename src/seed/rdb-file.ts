@@ -18,6 +18,8 @@ export interface RdbFixtureInfo {
 export interface ValidateRdbOptions {
   /** Highest RDB format version the target redis image loads; see DEFAULT_MAX_RDB_VERSION. */
   maxRdbVersion?: number;
+  /** Read size; only tests change it, to put chunk boundaries inside the header and trailer. */
+  readChunkBytes?: number;
 }
 
 /** What redis 7.0 (the default redis:7-alpine line at the time of writing) writes and loads. */
@@ -81,7 +83,9 @@ export async function validateRdbFixture(
   let offset = 0;
 
   try {
-    for await (const chunk of createReadStream(absolute, { highWaterMark: 1 << 20 })) {
+    for await (const chunk of createReadStream(absolute, {
+      highWaterMark: opts.readChunkBytes ?? 1 << 20,
+    })) {
       const data = chunk as Buffer;
       const chunkStart = offset;
       const chunkEnd = offset + data.length;

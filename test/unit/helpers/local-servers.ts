@@ -12,11 +12,14 @@ export interface LocalServer {
   stop(): Promise<void>;
 }
 
-/** A throwaway redis-server bound to loopback on a free port. */
-export async function startRedis(): Promise<LocalServer> {
+/**
+ * A throwaway redis-server bound to loopback on a free port. `extraArgs` come
+ * last, and redis lets a later flag override an earlier one (e.g. `--dir`).
+ */
+export async function startRedis(extraArgs: string[] = []): Promise<LocalServer> {
   const port = await getPort({ host: HOST });
   const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no'];
-  return startBinary('/usr/bin/redis-server', [...args, '--dir', tmpdir()], port);
+  return startBinary('/usr/bin/redis-server', [...args, '--dir', tmpdir(), ...extraArgs], port);
 }
 
 /** A throwaway memcached bound to loopback on a free port, UDP off. */

@@ -1,0 +1,15 @@
+import type { CacheSlot } from '../runner/cache-slot.js';
+import type { EngineName } from '../engines/types.js';
+
+// The caches a test file has open, kept on the test's global object so the
+// test environment (loaded outside the file's module registry) can name them
+// when a test fails. Symbol.for: the ESM and CommonJS builds share it.
+export const ACTIVE_CACHES = Symbol.for('kubecache.jest.activeCaches');
+
+type Holder = { [ACTIVE_CACHES]?: Set<CacheSlot<EngineName>> };
+
+export function activeCaches(global: object = globalThis): Set<CacheSlot<EngineName>> {
+  const holder = global as Holder;
+  holder[ACTIVE_CACHES] ??= new Set();
+  return holder[ACTIVE_CACHES];
+}

@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, beforeEach } from '@jest/globals';
+import type { EngineName } from '../engines/types.js';
+import {
+  CacheSlot,
+  DEFAULT_OPEN_TIMEOUT_MS,
+  type UseCacheOptions,
+  type UsedCache,
+} from '../runner/cache-slot.js';
+import { type Connection, connectionFromEnv, missingBroker } from '../runner/connection.js';
+import { activeCaches } from './active.js';
+
+// Runs inside Jest's test workers, CommonJS or ESM: nothing here may load the
+// broker or @kubernetes/client-node.
+
+export type { CacheLease, SeedRequest } from '../broker/types.js';
+export type { ClientFor } from '../client/open-cache.js';
+export type { CacheOptions } from '../config/options.js';
+export type { MemcachedClient } from '../engines/memcached-client.js';
+export type { EngineName } from '../engines/types.js';
+export { isKubecacheError, KubecacheError } from '../errors.js';
+export type { PodDescription, UseCacheOptions, UsedCache } from '../runner/cache-slot.js';
+export type { KubecacheConfig } from '../runner/config-file.js';
+export { CachePodReport } from '../runner/report.js';
+export type { SeedInput } from '../runner/seed-input.js';
+
+/** Reset caches before every test (default) or only when the file starts. */
+export interface JestUseCacheOptions extends UseCacheOptions {
+  reset?: 'test' | 'file';
+}
+
+function connection(): Connection {
+  const found = connectionFromEnv();
+  if (!found) throw missingBroker('jest');
+  return found;
+}
+
+/**
+ * Gives the test file (or describe block) a cache: the pod is acquired in
+ * beforeAll, reset before each test (or only once, with reset: 'file'), and
+ * the client is closed in afterAll. Pods are kept per Jest worker
+ * (JEST_WORKER_ID), so the worker's next file reuses the pod after a reset.
+ */
+export function useCache<E extends EngineName>(
+  engine: E,
+  options: JestUseCacheOptions = {},
+): UsedCache<E> {
+  const slot = new CacheSlot(engine, options, 'this test file');
+  const timeout = (options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS) + 5_000;
+  beforeAll(async () => {
+    await slot.open(connection(), process.env.JEST_WORKER_ID ?? '1');
+    activeCaches().add(slot);
+  }, timeout);
+  beforeEach(async () => {
+    if (options.reset === 'file') slot.markUsed();
+    else await slot.prepare();
+  });
+  afterAll(async () => {
+    activeCaches().delete(slot);
+    await slot.close();
+  });
+  return slot;
+}

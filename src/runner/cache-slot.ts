@@ -1,0 +1,227 @@
+import { BrokerClient } from '../broker/client.js';
+import type { CacheLease, SeedRequest } from '../broker/types.js';
+import { type CacheHandle, type ClientFor, openCache } from '../client/open-cache.js';
+import type { CacheOptions } from '../config/options.js';
+import type { EngineName } from '../engines/types.js';
+import { KubecacheError } from '../errors.js';
+import type { Connection } from './connection.js';
+import { type SeedInput, toSeedRequest } from './seed-input.js';
+
+// Worker side: loaded by Jest's CommonJS workers, so no broker or client-node imports.
+
+export interface PodDescription {
+  podName: string;
+  events: string[];
+  logs: string;
+}
+
+/** Options of useCache and of the Vitest fixtures: the cache's pod settings plus how tests use it. */
+export interface UseCacheOptions extends CacheOptions {
+  /** Tells apart several caches of one engine used by the same worker. */
+  name?: string;
+  /**
+   * Data the cache starts with and goes back to on reset(). A path or file
+   * URL ending in .rdb or .json, or {kind, path}; relative paths are resolved
+   * from the working directory. `false` starts empty even when the config
+   * file sets a default seed for the engine.
+   */
+  seed?: SeedInput | false;
+  /** Upper bound for getting the cache (pod start, image pull); default 120 000 ms. */
+  openTimeoutMs?: number;
+}
+
+/** The handle tests get from useCache and from the fixtures. */
+export interface UsedCache<E extends EngineName = EngineName> {
+  readonly engine: E;
+  /** ioredis `Redis` for redis, memjs `Client` for memcached; connected. */
+  readonly client: ClientFor<E>;
+  readonly host: string;
+  readonly port: number;
+  /** redis://host:port or memcached://host:port */
+  readonly url: string;
+  readonly podName: string;
+  readonly lease: CacheLease;
+  /** Back to the seeded (or empty) state. */
+  reset(): Promise<void>;
+  /** Writes the cache's current data to an RDB file at `path` (redis). */
+  snapshot(path: string): Promise<void>;
+  /** Events and last log lines of the pod. */
+  describe(): Promise<PodDescription>;
+}
+
+export const DEFAULT_OPEN_TIMEOUT_MS = 120_000;
+
+const OWN_KEYS = ['name', 'seed', 'openTimeoutMs', 'reset', 'scope'] as const;
+
+/** Splits what goes to the broker as pod options from kubecache's own test-side keys. */
+export function podOptions(options: UseCacheOptions & Record<string, unknown>): CacheOptions {
+  const rest: Record<string, unknown> = { ...options };
+  for (const key of OWN_KEYS) delete rest[key];
+  return rest as CacheOptions;
+}
+
+/**
+ * One cache as a test file sees it: created before the pod exists (useCache
+ * runs at collection time) and opened later in a hook or fixture. Accessing
+ * the client before that fails with a message saying where to use it.
+ */
+export class CacheSlot<E extends EngineName> implements UsedCache<E> {
+  readonly engine: E;
+  private readonly options: UseCacheOptions;
+  private readonly where: string;
+  private handle: CacheHandle<E> | undefined;
+  private opening: Promise<void> | undefined;
+  /** False once a test may have written to the cache since the last reset. */
+  private clean = false;
+  /** The test file that last used this cache (worker-scoped caches are reset on change). */
+  file: string | undefined;
+
+  constructor(engine: E, options: UseCacheOptions, where: string) {
+    this.engine = engine;
+    this.options = options;
+    this.where = where;
+  }
+
+  get opened(): boolean {
+    return this.handle !== undefined;
+  }
+
+  /**
+   * Gets this worker slot's pod from the broker and connects. A pod that an
+   * earlier file of the same slot used is reset first, so every file starts
+   * from the seed.
+   */
+  open(connection: Connection, worker: string): Promise<void> {
+    this.opening ??= this.doOpen(connection, worker).catch((err: unknown) => {
+      this.opening = undefined;
+      throw err;
+    });
+    return this.opening;
+  }
+
+  private async doOpen(connection: Connection, worker: string): Promise<void> {
+    const seed = this.seedFor(connection);
+    const pod = podOptions(this.options as UseCacheOptions & Record<string, unknown>);
+    const pending = openCache(this.engine, {
+      worker,
+      broker: new BrokerClient(connection.url, connection.token),
+      ...(this.options.name ? { name: this.options.name } : {}),
+      ...(Object.keys(pod).length > 0 ? { options: pod } : {}),
+      ...(seed ? { seed } : {}),
+    });
+    let handle: CacheHandle<E>;
+    try {
+      handle = await withTimeout(
+        pending,
+        this.options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS,
+        `opening the ${this.engine} cache for ${this.where}`,
+      );
+    } catch (err) {
+      // A cache that arrives after we gave up must not keep the worker alive.
+      pending.then(
+        (late) => late.close(),
+        () => {},
+      );
+      throw err;
+    }
+    this.handle = handle;
+    if (handle.lease.reused) await handle.reset();
+    this.clean = true;
+  }
+
+  private seedFor(connection: Connection): SeedRequest | undefined {
+    const seed = this.options.seed;
+    if (seed === false) return undefined;
+    if (seed !== undefined) return toSeedRequest(seed, process.cwd(), `${this.engine} seed`);
+    return connection.seeds[this.engine];
+  }
+
+  private current(): CacheHandle<E> {
+    if (!this.handle) {
+      throw new KubecacheError(
+        'INTERNAL',
+        `the ${this.engine} cache of ${this.where} is not open yet: it opens in a beforeAll hook, so use it inside tests and hooks, not at the top level of the file.`,
+      );
+    }
+    return this.handle;
+  }
+
+  get client(): ClientFor<E> {
+    return this.current().client;
+  }
+  get host(): string {
+    return this.current().host;
+  }
+  get port(): number {
+    return this.current().port;
+  }
+  get url(): string {
+    return this.current().url;
+  }
+  get podName(): string {
+    return this.current().podName;
+  }
+  get lease(): CacheLease {
+    return this.current().lease;
+  }
+
+  async reset(): Promise<void> {
+    await this.current().reset();
+    this.clean = true;
+  }
+
+  /** Resets unless nothing could have written since the last reset; call before a test. */
+  async prepare(): Promise<void> {
+    if (!this.clean) await this.reset();
+    this.clean = false;
+  }
+
+  /** The next prepare() resets: a test is about to get the cache without a reset first. */
+  markUsed(): void {
+    this.clean = false;
+  }
+
+  async snapshot(path: string): Promise<void> {
+    const handle = this.current() as CacheHandle<E> & { snapshot?: (path: string) => Promise<void> };
+    if (typeof handle.snapshot !== 'function') {
+      throw new KubecacheError(
+        'INTERNAL',
+        `snapshot() is not available for ${this.engine} caches in this kubecache build; upgrade kubecache or write the data with the client instead.`,
+      );
+    }
+    await handle.snapshot(path);
+  }
+
+  describe(): Promise<PodDescription> {
+    return this.current().describe();
+  }
+
+  async close(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    this.opening = undefined;
+    this.file = undefined;
+    await handle?.close();
+  }
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new KubecacheError(
+            'TIMEOUT',
+            `${what} took more than ${ms} ms. The runner's output shows the pod's progress; raise openTimeoutMs (and the hook timeout) if the cluster is just slow to pull images.`,
+          ),
+        ),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

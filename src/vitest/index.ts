@@ -1,0 +1,177 @@
+import { afterAll, beforeAll, beforeEach, inject, type TestContext } from 'vitest';
+import type { EngineName } from '../engines/types.js';
+import {
+  CacheSlot,
+  DEFAULT_OPEN_TIMEOUT_MS,
+  type UseCacheOptions,
+  type UsedCache,
+} from '../runner/cache-slot.js';
+import { type Connection, connectionFromEnv, missingBroker } from '../runner/connection.js';
+import { cachePodReport } from '../runner/report.js';
+
+export type { CacheLease, SeedRequest } from '../broker/types.js';
+export type { ClientFor } from '../client/open-cache.js';
+export type { CacheOptions } from '../config/options.js';
+export type { MemcachedClient } from '../engines/memcached-client.js';
+export type { EngineName } from '../engines/types.js';
+export { isKubecacheError, KubecacheError } from '../errors.js';
+export type { PodDescription, UseCacheOptions, UsedCache } from '../runner/cache-slot.js';
+export { defineConfig, type KubecacheConfig } from '../runner/config-file.js';
+export { CachePodReport } from '../runner/report.js';
+export type { SeedInput } from '../runner/seed-input.js';
+export type { KubecacheConnection } from './provided.js';
+
+/** Reset caches before every test (default) or only when the file starts. */
+export interface VitestUseCacheOptions extends UseCacheOptions {
+  reset?: 'test' | 'file';
+}
+
+export type CacheScope = 'test' | 'file' | 'worker';
+
+export interface CacheFixtureOptions extends UseCacheOptions {
+  engine: EngineName;
+  /**
+   * How long one cache lives and when it is reset. "test": reset before each
+   * test. "file": reset when the file starts. "worker": one pod per pool slot
+   * (VITEST_POOL_ID) for all its files, reset when the next file starts;
+   * needs Vitest 3.2 or later.
+   */
+  scope?: CacheScope;
+}
+
+/** Caches opened by useCache in the running file. */
+const fileCaches = new Set<CacheSlot<EngineName>>();
+/** Worker-scoped fixture caches that are open in this worker. */
+const workerCaches = new Set<CacheSlot<EngineName>>();
+const watchedTests = new WeakSet<object>();
+
+function connection(): Connection {
+  let provided: Connection | undefined;
+  try {
+    provided = inject('kubecache');
+  } catch {
+    // Outside a Vitest worker inject() throws; the environment may still know the broker.
+  }
+  const found = provided?.url ? provided : connectionFromEnv();
+  if (!found) throw missingBroker('vitest');
+  return found;
+}
+
+function workerId(): string {
+  return process.env.VITEST_POOL_ID ?? '1';
+}
+
+function cachesIn(context: object): CacheSlot<EngineName>[] {
+  const out: CacheSlot<EngineName>[] = [];
+  for (const key of Object.keys(context)) {
+    try {
+      const value = (context as Record<string, unknown>)[key];
+      if (value instanceof CacheSlot) out.push(value);
+    } catch {
+      // A context getter that throws is not a cache.
+    }
+  }
+  return out;
+}
+
+/** On failure, adds an error naming the test's cache pods with their last log lines. */
+function reportFailures(context: TestContext): void {
+  if (watchedTests.has(context)) return;
+  watchedTests.add(context);
+  context.onTestFailed(async () => {
+    const report = await cachePodReport([...fileCaches, ...cachesIn(context)]);
+    if (report) throw report;
+  });
+}
+
+/**
+ * Gives the test file (or describe block) a cache: the pod is acquired in
+ * beforeAll, reset before each test (or only once, with reset: 'file'), and
+ * the client is closed in afterAll. The pod stays with the worker's pool
+ * slot, so the next file of the slot reuses it after a reset.
+ */
+export function useCache<E extends EngineName>(
+  engine: E,
+  options: VitestUseCacheOptions = {},
+): UsedCache<E> {
+  const slot = new CacheSlot(engine, options, 'this test file');
+  const timeout = (options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS) + 5_000;
+  beforeAll(async () => {
+    await slot.open(connection(), workerId());
+    fileCaches.add(slot);
+  }, timeout);
+  beforeEach(async (context) => {
+    reportFailures(context);
+    if (options.reset === 'file') slot.markUsed();
+    else await slot.prepare();
+  });
+  afterAll(async () => {
+    fileCaches.delete(slot);
+    await slot.close();
+  });
+  return slot;
+}
+
+type Use<T> = (value: T) => Promise<void>;
+type FixtureFn<T> = (context: object, use: Use<T>) => Promise<void>;
+type ScopedFixture<T> = [FixtureFn<T>, { scope: CacheScope; auto?: boolean }];
+
+export type CacheFixtures<D extends Record<string, CacheFixtureOptions>> = {
+  [K in keyof D]: ScopedFixture<UsedCache<D[K]['engine']>>;
+} & {
+  /** Runs for every test: resets worker caches between files and reports failures. */
+  kubecacheHooks: [(context: Pick<TestContext, 'task'>, use: Use<void>) => Promise<void>, { auto: true }];
+};
+
+function cacheFixture<E extends EngineName>(
+  name: string,
+  options: CacheFixtureOptions & { engine: E },
+): ScopedFixture<UsedCache<E>> {
+  const scope = options.scope ?? 'test';
+  const where = `the ${scope}-scoped fixture "${name}"`;
+  // biome-ignore lint/correctness/noEmptyPattern: Vitest reads a fixture's dependencies from this pattern; it has none.
+  const fn = async ({}: object, use: Use<UsedCache<E>>): Promise<void> => {
+    const slot = new CacheSlot<E>(options.engine, options, where);
+    await slot.open(connection(), workerId());
+    if (scope === 'worker') workerCaches.add(slot as CacheSlot<EngineName>);
+    try {
+      await use(slot);
+    } finally {
+      workerCaches.delete(slot as CacheSlot<EngineName>);
+      await slot.close();
+    }
+  };
+  return [fn, { scope }];
+}
+
+/**
+ * Cache fixtures for `test.extend`, one per key:
+ *
+ *   const test = base.extend(cacheFixtures({ redis: { engine: 'redis', scope: 'worker' } }));
+ *   test('reads', async ({ redis }) => { await redis.client.get('k'); });
+ *
+ * A test-scoped cache is opened for each test that uses it; file and worker
+ * scopes open once and are reset at the start of each file. Within a pool
+ * slot every scope reuses the slot's pod, so scopes trade client setup and
+ * reset work, not pods.
+ */
+export function cacheFixtures<const D extends Record<string, CacheFixtureOptions>>(
+  defs: D,
+): CacheFixtures<D> {
+  const out: Record<string, unknown> = {};
+  for (const [name, options] of Object.entries(defs)) out[name] = cacheFixture(name, options);
+  out.kubecacheHooks = [
+    // Vitest requires the destructuring pattern here too; the context itself is task.context.
+    async ({ task }: Pick<TestContext, 'task'>, use: Use<void>): Promise<void> => {
+      reportFailures(task.context);
+      const file = task.file?.filepath;
+      for (const slot of workerCaches) {
+        if (slot.file !== undefined && slot.file !== file) await slot.reset();
+        slot.file = file;
+      }
+      await use();
+    },
+    { auto: true },
+  ];
+  return out as CacheFixtures<D>;
+}

@@ -1,0 +1,83 @@
+// Startup benchmark: time from setup start until the first cache answers
+// PING, for 1 worker and for 4 workers in parallel, against the by-hand
+// baseline on the same cluster (kubectl run + kubectl wait Ready + PING).
+//   usage: node test/bench/startup.mjs [rounds]
+import { performance } from 'node:perf_hooks';
+import { Broker } from '../../dist/index.js';
+import { fmt, kubeconfig, kubectl, median, ping } from './common.mjs';
+
+const rounds = Number(process.argv[2] ?? 5);
+const namespace = 'kc-bench-startup';
+process.env.KUBECONFIG = kubeconfig;
+process.env.KUBECACHE_NAMESPACE = namespace;
+process.env.KUBECACHE_QUIET = '1';
+
+try {
+  kubectl(['create', 'namespace', namespace]);
+} catch {
+  // already there
+}
+await new Promise((r) => setTimeout(r, 1000)); // the default ServiceAccount
+
+async function baseline(i) {
+  const name = `baseline-${i}`;
+  const t0 = performance.now();
+  kubectl(['-n', namespace, 'run', name, '--image=redis:7-alpine', '--restart=Never']);
+  kubectl(['-n', namespace, 'wait', '--for=condition=Ready', `pod/${name}`, '--timeout=60s']);
+  const ip = kubectl([
+    '-n',
+    namespace,
+    'get',
+    'pod',
+    name,
+    '-o',
+    'jsonpath={.status.podIP}',
+  ]).trim();
+  await ping(ip, 6379);
+  const ms = performance.now() - t0;
+  kubectl(['-n', namespace, 'delete', 'pod', name, '--grace-period=0', '--wait=true']);
+  return ms;
+}
+
+async function kubecache(workers) {
+  const t0 = performance.now();
+  const broker = await Broker.start();
+  const leases = await Promise.all(
+    Array.from({ length: workers }, (_, w) =>
+      broker.acquire({ engine: 'redis', worker: String(w + 1) }),
+    ),
+  );
+  await Promise.all(leases.map((l) => ping(l.host, l.port)));
+  const ms = performance.now() - t0;
+  await broker.teardown();
+  return { ms, endpoint: leases[0].endpoint };
+}
+
+const base = [];
+const one = [];
+const four = [];
+let endpoint = '';
+for (let i = 0; i < rounds; i++) {
+  base.push(await baseline(i));
+  const a = await kubecache(1);
+  one.push(a.ms);
+  endpoint = a.endpoint;
+  four.push((await kubecache(4)).ms);
+}
+kubectl(['delete', 'namespace', namespace, '--wait=false']);
+
+const b = median(base);
+const o = median(one);
+const f = median(four);
+console.log(`startup benchmark, ${rounds} rounds, medians (endpoint: ${endpoint})`);
+console.log(
+  `  baseline kubectl run + wait Ready + PING  ${fmt(b)}   [${base.map((v) => v.toFixed(0)).join(', ')}]`,
+);
+console.log(
+  `  kubecache, 1 worker                       ${fmt(o)}   [${one.map((v) => v.toFixed(0)).join(', ')}]`,
+);
+console.log(
+  `  kubecache, 4 workers in parallel          ${fmt(f)}   [${four.map((v) => v.toFixed(0)).join(', ')}]`,
+);
+console.log(`  ratio 1 worker / baseline   ${(o / b).toFixed(2)}x  (target <= 0.60x)`);
+console.log(`  ratio 4 workers / 1 worker  ${(f / o).toFixed(2)}x  (target <= 1.30x)`);
