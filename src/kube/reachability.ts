@@ -8,9 +8,14 @@ import { connect } from 'node:net';
  */
 export class PodNetworkReachability {
   private decision: Promise<boolean> | undefined;
+  /** The settled answer, once there is one. */
+  known: boolean | undefined;
 
   check(ip: string, port: number, timeoutMs: number): Promise<boolean> {
-    this.decision ??= tcpReachable(ip, port, timeoutMs);
+    this.decision ??= tcpReachable(ip, port, timeoutMs).then((ok) => {
+      this.known = ok;
+      return ok;
+    });
     return this.decision;
   }
 }

@@ -2,8 +2,10 @@ import type { V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import type { EndpointMode, Timeouts } from '../config/options.js';
 import type { EngineDefinition } from '../engines/types.js';
-import { KubecacheError } from '../errors.js';
+import { isKubecacheError, KubecacheError } from '../errors.js';
 import type { KubeHandle } from './client.js';
+import { execInPod } from './exec.js';
+import { podIPFromHosts } from './hosts-file.js';
 import { podFailure, podProgress } from './pod-status.js';
 import { watchPod } from './pod-watch.js';
 import { createPod, deletePod, describePod } from './pods.js';
@@ -143,8 +145,12 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
     });
 
   /** Tries the protocol until it answers, giving up on pod failure or deadline. */
-  const probeUntilReady = async (host: string, port: number): Promise<void> => {
-    const deadline = Date.now() + timeouts.probeMs;
+  const probeUntilReady = async (
+    host: string,
+    port: number,
+    budgetMs = timeouts.probeMs,
+  ): Promise<void> => {
+    const deadline = Date.now() + budgetMs;
     let last: unknown;
     for (let attempt = 1; ; attempt++) {
       if (failed) throw failed;
@@ -165,7 +171,7 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
       if (Date.now() > deadline) {
         throw new KubecacheError(
           'TIMEOUT',
-          `${engine.name} in pod ${name} did not answer on ${host}:${port} within ${timeouts.probeMs} ms (last error: ${(last as Error)?.message}). Raise timeouts.probeMs if the image starts slowly.`,
+          `${engine.name} in pod ${name} did not answer on ${host}:${port} within ${budgetMs} ms (last error: ${(last as Error)?.message}). Raise timeouts.probeMs if the image starts slowly.`,
           { pod: name, host, port },
         );
       }
@@ -176,34 +182,71 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
   let forward: PortForwardEndpoint | undefined;
   try {
     if (input.afterCreate) await input.afterCreate(created);
-    const withIP = await waitFor('has an IP', timeouts.podRunningMs, (p) =>
-      Boolean(p.status?.podIP),
-    );
-    const podIP = withIP.status?.podIP ?? '';
-    let mode: 'pod-ip' | 'port-forward';
-    if (input.endpoint === 'pod-ip') mode = 'pod-ip';
-    else if (input.endpoint === 'port-forward') mode = 'port-forward';
-    else {
-      const reachable = await input.reachability.check(
-        podIP,
-        engine.port,
-        timeouts.reachabilityProbeMs,
-      );
-      mode = reachable ? 'pod-ip' : 'port-forward';
+    // The kubelet can forward into and exec in a pod as soon as its
+    // container exists, well before status.podIP reaches the API (that waits
+    // for the kubelet's next status sync, up to one 1 s PLEG relist). So the
+    // tunnel is probed, or the IP read from the kubelet-written /etc/hosts,
+    // from the moment the pod is scheduled.
+    const tunnelReady = async (): Promise<PortForwardEndpoint> => {
+      await waitFor('scheduled', timeouts.podRunningMs, (p) => Boolean(p.spec?.nodeName));
+      const fwd = await startPortForward(handle, name, engine.port);
+      forward = fwd;
+      await probeUntilReady(fwd.host, fwd.port, timeouts.podRunningMs + timeouts.probeMs);
+      timings.running ??= Date.now() - t0;
+      return fwd;
+    };
+    let mode: 'pod-ip' | 'port-forward' =
+      input.endpoint === 'port-forward' ||
+      (input.endpoint === 'auto' && input.reachability.known === false)
+        ? 'port-forward'
+        : 'pod-ip';
+    let podIP = '';
+    if (mode === 'pod-ip') {
+      let ipKnown = false;
+      const fromStatus = waitFor('has an IP', timeouts.podRunningMs, (p) =>
+        Boolean(p.status?.podIP),
+      ).then((p) => p.status?.podIP ?? '');
+      const fromHosts = (async (): Promise<string> => {
+        await waitFor('scheduled', timeouts.podRunningMs, (p) => Boolean(p.spec?.nodeName));
+        for (let attempt = 1; !ipKnown && !failed; attempt++) {
+          const ip = await ipFromHostsFile(handle, name, engine.containerName, timeouts.execMs);
+          if (ip === null) break;
+          if (ip) return ip;
+          await new Promise((r) => setTimeout(r, Math.min(20 * attempt, 100)));
+        }
+        return fromStatus;
+      })();
+      fromStatus.catch(() => {});
+      fromHosts.catch(() => {});
+      try {
+        podIP = await Promise.race([fromStatus, fromHosts]);
+      } finally {
+        ipKnown = true;
+      }
+      timings.ip ??= Date.now() - t0;
+      if (input.endpoint === 'auto') {
+        const reachable = await input.reachability.check(
+          podIP,
+          engine.port,
+          timeouts.reachabilityProbeMs,
+        );
+        if (!reachable) mode = 'port-forward';
+      }
     }
-    let host = podIP;
-    let port = engine.port;
+    let host: string;
+    let port: number;
     if (mode === 'port-forward') {
-      // The kubelet can only forward into a running sandbox with its container started.
-      await waitFor('Running', timeouts.podRunningMs, (p) => podProgress(p).running);
-      forward = await startPortForward(handle, name, engine.port);
-      host = forward.host;
-      port = forward.port;
+      const fwd = await tunnelReady();
+      host = fwd.host;
+      port = fwd.port;
+      podIP ||= latest.status?.podIP ?? '';
+    } else {
+      host = podIP;
+      port = engine.port;
+      await probeUntilReady(host, port, timeouts.podRunningMs + timeouts.probeMs);
     }
-    await probeUntilReady(host, port);
     timings.ready = Date.now() - t0;
-    // An engine that answers is running even if the kubelet has not said so
-    // yet: its status reports lag by up to one PLEG relist (1 s).
+    // An engine that answers is running even if the kubelet has not said so.
     timings.running ??= timings.ready;
     input.progress(progressLine(input.label, name, timings as StageTimings, mode, host, port));
     return {
@@ -242,6 +285,33 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
   } finally {
     stopWatch();
     input.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * The pod IP from the container's /etc/hosts: undefined while the container
+ * is not running yet (try again), null when exec cannot work here at all (no
+ * pods/exec permission, no `cat` in the image): then status.podIP is awaited.
+ */
+async function ipFromHostsFile(
+  handle: KubeHandle,
+  pod: string,
+  container: string,
+  timeoutMs: number,
+): Promise<string | undefined | null> {
+  try {
+    const r = await execInPod(handle, {
+      pod,
+      container,
+      command: ['cat', '/etc/hosts'],
+      timeoutMs,
+    });
+    if (r.exitCode !== 0) return null;
+    return podIPFromHosts(r.stdout, pod) ?? null;
+  } catch (err) {
+    debug('%s: /etc/hosts not readable yet: %s', pod, (err as Error).message);
+    if (isKubecacheError(err, 'FORBIDDEN')) return null;
+    return undefined;
   }
 }
 

@@ -1,0 +1,158 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { podIPFromHosts } from '../../src/kube/hosts-file.js';
+import { podFailure, podProgress } from '../../src/kube/pod-status.js';
+import { leaseExpired } from '../../src/kube/reaper.js';
+import { ANNOTATION_LEASE } from '../../src/names.js';
+
+function pod(status: V1Pod['status'], spec: Partial<NonNullable<V1Pod['spec']>> = {}): V1Pod {
+  return { metadata: { name: 'p' }, spec: { containers: [], ...spec }, status };
+}
+
+const waiting = (reason: string, message = 'm') => ({
+  name: 'redis',
+  image: 'img:1',
+  imageID: '',
+  ready: false,
+  restartCount: 0,
+  state: { waiting: { reason, message } },
+});
+
+describe('podFailure', () => {
+  it.each(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull'])(
+    '%s is IMAGE_PULL and names the image',
+    (reason) => {
+      const f = podFailure(pod({ containerStatuses: [waiting(reason)] }));
+      expect(f?.code).toBe('IMAGE_PULL');
+      expect(f?.message).toContain('img:1');
+      expect(f?.reason).toBe(reason);
+    },
+  );
+
+  it.each(['CrashLoopBackOff', 'CreateContainerConfigError', 'RunContainerError'])(
+    '%s is CRASHED',
+    (reason) => {
+      expect(podFailure(pod({ containerStatuses: [waiting(reason)] }))?.code).toBe('CRASHED');
+    },
+  );
+
+  it('ContainerCreating is not a failure', () => {
+    expect(podFailure(pod({ containerStatuses: [waiting('ContainerCreating')] }))).toBeNull();
+  });
+
+  it('a terminated cache container is CRASHED with its exit code', () => {
+    const f = podFailure(
+      pod({
+        containerStatuses: [
+          {
+            name: 'redis',
+            image: 'i',
+            imageID: '',
+            ready: false,
+            restartCount: 0,
+            state: { terminated: { exitCode: 1, reason: 'Error' } },
+          },
+        ],
+      }),
+    );
+    expect(f?.code).toBe('CRASHED');
+    expect(f?.message).toContain('exited with code 1');
+  });
+
+  it('a successfully finished init container is fine, a failed one is not', () => {
+    const init = (exitCode: number) => ({
+      name: 'seed',
+      image: 'i',
+      imageID: '',
+      ready: false,
+      restartCount: 0,
+      state: { terminated: { exitCode } },
+    });
+    expect(podFailure(pod({ initContainerStatuses: [init(0)] }))).toBeNull();
+    expect(podFailure(pod({ initContainerStatuses: [init(2)] }))?.code).toBe('CRASHED');
+  });
+
+  it('Unschedulable is UNSCHEDULABLE and points at scheduling options', () => {
+    const f = podFailure(
+      pod({
+        conditions: [
+          { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes' },
+        ],
+      }),
+    );
+    expect(f?.code).toBe('UNSCHEDULABLE');
+    expect(f?.message).toContain('0/1 nodes');
+    expect(f?.message).toContain('nodeSelector');
+  });
+
+  it('a pod in phase Failed (e.g. activeDeadlineSeconds) is CRASHED', () => {
+    expect(
+      podFailure(pod({ phase: 'Failed', reason: 'DeadlineExceeded', message: 'x' }))?.code,
+    ).toBe('CRASHED');
+  });
+});
+
+describe('podProgress', () => {
+  it('reports scheduling, IP and running', () => {
+    expect(podProgress(pod({ phase: 'Pending' }))).toEqual({
+      scheduled: false,
+      podIP: undefined,
+      running: false,
+    });
+    const running = podProgress(
+      pod(
+        {
+          phase: 'Running',
+          podIP: '10.244.0.9',
+          containerStatuses: [
+            {
+              name: 'r',
+              image: 'i',
+              imageID: '',
+              ready: true,
+              restartCount: 0,
+              state: { running: {} },
+            },
+          ],
+        },
+        { nodeName: 'n' },
+      ),
+    );
+    expect(running).toEqual({ scheduled: true, podIP: '10.244.0.9', running: true });
+  });
+});
+
+describe('podIPFromHosts', () => {
+  const hosts = [
+    '# Kubernetes-managed hosts file.',
+    '127.0.0.1\tlocalhost',
+    '::1\tlocalhost ip6-localhost ip6-loopback',
+    'fe00::0\tip6-localnet',
+    '10.244.0.17\tkc-redis-1-abc',
+    '',
+  ].join('\n');
+
+  it('finds the line of the pod hostname', () => {
+    expect(podIPFromHosts(hosts, 'kc-redis-1-abc')).toBe('10.244.0.17');
+  });
+
+  it('returns undefined for another name or a commented line', () => {
+    expect(podIPFromHosts(hosts, 'other')).toBeUndefined();
+    expect(podIPFromHosts('#10.0.0.1 kc-x\n', 'kc-x')).toBeUndefined();
+  });
+});
+
+describe('leaseExpired', () => {
+  const now = new Date('2026-01-01T00:00:10Z');
+  it('compares the lease annotation with now', () => {
+    const meta = (iso: string) => ({ annotations: { [ANNOTATION_LEASE]: iso } });
+    expect(leaseExpired(meta('2026-01-01T00:00:09Z'), now, 60_000)).toBe(true);
+    expect(leaseExpired(meta('2026-01-01T00:00:11Z'), now, 60_000)).toBe(false);
+  });
+
+  it('treats a missing lease by age, so a pod being created now is spared', () => {
+    const created = (iso: string) => ({ creationTimestamp: new Date(iso) });
+    expect(leaseExpired(created('2026-01-01T00:00:05Z'), now, 60_000)).toBe(false);
+    expect(leaseExpired(created('2025-12-31T23:00:00Z'), now, 60_000)).toBe(true);
+  });
+});
