@@ -8,7 +8,7 @@ import {
   resolveClusterConfig,
 } from '../config/options.js';
 import { getEngine } from '../engines/index.js';
-import { KubecacheError } from '../errors.js';
+import { isKubecacheError, KubecacheError } from '../errors.js';
 import { connectKube, type KubeHandle } from '../kube/client.js';
 import { findRunnerPod } from '../kube/owner.js';
 import { buildCachePod, type PodOwner } from '../kube/pod-spec.js';
@@ -18,7 +18,16 @@ import type { PortForwardEndpoint } from '../kube/port-forward.js';
 import { PodNetworkReachability } from '../kube/reachability.js';
 import { reapExpired } from '../kube/reaper.js';
 import { startCachePod } from '../kube/start-cache-pod.js';
-import { configHash, newRunId, runSelector } from '../names.js';
+import {
+  configHash,
+  LABEL_RUN,
+  LABEL_WORKER,
+  newRunId,
+  runSelector,
+  sanitizeLabelValue,
+} from '../names.js';
+import type { RdbFixtureInfo } from '../seed/rdb-file.js';
+import { SEEDED_REDIS_ARGS, Seeder, type SeedPlan } from './seeding.js';
 import type { AcquireRequest, CacheLease, LeaseStatus, TeardownReport } from './types.js';
 
 const debug = createDebug('kubecache:broker');
@@ -58,6 +67,9 @@ export class Broker {
   private readonly renewTimer: NodeJS.Timeout;
   private readonly owner: PodOwner | undefined;
   private instance = 0;
+  private readonly seeder: Seeder;
+  /** Any cache's IP, so the seed endpoint can find the local address on the pod network. */
+  private knownPodIP: string | undefined;
   private closed: Promise<TeardownReport> | undefined;
   readonly progress: (line: string) => void;
 
@@ -88,6 +100,7 @@ export class Broker {
         onError: (err) => debug('run watch failed: %s', (err as Error).message),
       },
     );
+    this.seeder = new Seeder(this.handle, this.env, this.cluster.timeouts);
     this.renewTimer = setInterval(
       () => void this.renewLeases(),
       this.cluster.timeouts.leaseRenewMs,
@@ -136,6 +149,8 @@ export class Broker {
       call: req.options,
       env: this.env,
     });
+    // A bad fixture must fail before any pod exists.
+    const fixture = req.seed ? await this.seeder.validate(engine, req.seed) : undefined;
     const key = [
       engine.name,
       req.worker,
@@ -147,7 +162,7 @@ export class Broker {
       const entry = await existing.catch(() => undefined);
       if (entry && entry.state === 'ready') return { ...entry.lease, reused: true };
     }
-    const created = this.create(key, req, config);
+    const created = this.create(key, req, config, fixture);
     this.byKey.set(key, created);
     try {
       return (await created).lease;
@@ -161,34 +176,81 @@ export class Broker {
     key: string,
     req: AcquireRequest,
     config: ReturnType<typeof resolveCacheConfig>,
+    fixture: RdbFixtureInfo | undefined,
+    forceTransport?: 'exec',
   ): Promise<Entry> {
     const engine = getEngine(req.engine);
     this.instance += 1;
+    const instance = String(this.instance);
+    const worker = req.name ? `${req.worker}-${req.name}` : req.worker;
+    let plan: SeedPlan | undefined;
+    let podConfig = config;
+    if (req.seed?.kind === 'rdb' && fixture) {
+      const transport =
+        forceTransport ?? this.seeder.chooseTransport(req.seed.transport, this.knownPodIP);
+      plan = await this.seeder.plan({
+        engine,
+        args: config.args,
+        file: fixture,
+        transport,
+        secretName: `kc-seed-${this.runId}-${instance}`,
+        labels: { [LABEL_RUN]: this.runId, [LABEL_WORKER]: sanitizeLabelValue(worker) },
+      });
+    } else if (req.seed && engine.name === 'redis') {
+      // JSON and function seeds are applied by the worker, which then SAVEs
+      // so that reset can DEBUG RELOAD the seeded state.
+      podConfig = { ...config, args: [...SEEDED_REDIS_ARGS, ...config.args] };
+    }
     const pod = buildCachePod({
       engine,
-      config,
+      config: podConfig,
+      ...(plan ? { commandOverride: plan.commandOverride, extraEnv: plan.extraEnv } : {}),
       namespace: this.handle.namespace,
       runId: this.runId,
-      worker: req.name ? `${req.worker}-${req.name}` : req.worker,
-      instance: String(this.instance),
+      worker,
+      instance,
       leaseExpiresAt: new Date(Date.now() + this.cluster.timeouts.leaseMs),
       host: hostname(),
       pid: process.pid,
       activeDeadlineSeconds: this.cluster.activeDeadlineSeconds,
       ...(this.owner ? { owner: this.owner } : {}),
     });
-    const label = `${engine.name} worker ${req.worker}${req.name ? ` (${req.name})` : ''}`;
-    const started = await startCachePod({
-      handle: this.handle,
-      engine,
-      pod,
-      endpoint: config.endpoint,
-      timeouts: config.timeouts,
-      reachability: this.reachability,
-      label,
-      progress: this.progress,
-      signal: this.abort.signal,
-    });
+    const label = `${engine.name} worker ${req.worker}${req.name ? ` (${req.name})` : ''}${plan ? ` seeded by ${plan.transport}` : ''}`;
+    let started: Awaited<ReturnType<typeof startCachePod>>;
+    try {
+      await plan?.beforeCreate(pod);
+      started = await startCachePod({
+        handle: this.handle,
+        engine,
+        pod,
+        endpoint: config.endpoint,
+        timeouts: config.timeouts,
+        reachability: this.reachability,
+        label,
+        progress: this.progress,
+        signal: this.abort.signal,
+        ...(plan ? { afterCreate: plan.afterCreate, duringStart: plan.duringStart } : {}),
+      });
+    } catch (err) {
+      await plan?.cleanup();
+      // auto picked http but the pod could not download: fall back to exec once.
+      const auto = req.seed?.kind === 'rdb' && (req.seed.transport ?? 'auto') === 'auto';
+      if (
+        auto &&
+        plan?.transport === 'http' &&
+        isKubecacheError(err, 'CRASHED') &&
+        !forceTransport
+      ) {
+        this.progress(
+          `[kubecache] ${label}: pod could not download the fixture; retrying with exec`,
+        );
+        return this.create(key, req, config, fixture, 'exec');
+      }
+      throw err;
+    } finally {
+      plan?.done();
+    }
+    this.knownPodIP ??= started.podIP || undefined;
     const lease: CacheLease = {
       id: randomBytes(8).toString('hex'),
       engine: engine.name,
@@ -317,6 +379,7 @@ export class Broker {
       runSelector(this.runId),
       this.cluster.timeouts.deleteMs,
     );
+    await this.seeder.close();
     const ms = Date.now() - t0;
     if (remaining.length > 0) {
       this.progress(

@@ -13,9 +13,15 @@ export interface AcquireRequest {
   seed?: SeedRequest;
 }
 
+/**
+ * How a cache starts with data. `rdb` is restored before the engine starts
+ * (redis only); `json` and `function` are applied by the worker through its
+ * client (a function cannot cross the HTTP API, so only its id does).
+ */
 export type SeedRequest =
   | { kind: 'rdb'; path: string; transport?: 'http' | 'exec' | 'auto' }
-  | { kind: 'json'; path: string };
+  | { kind: 'json'; path: string }
+  | { kind: 'function'; id: string };
 
 /** What a worker needs to open a client: no Kubernetes types, so workers never load client-node. */
 export interface CacheLease {

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { resolve as resolvePath } from 'node:path';
 import type { Redis } from 'ioredis';
 import { BrokerClient } from '../broker/client.js';
 import type { AcquireRequest, CacheLease, LeaseStatus, SeedRequest } from '../broker/types.js';
@@ -11,16 +13,28 @@ import {
 import { closeRedisClient, createRedisClient, flushRedis } from '../engines/redis-client.js';
 import type { EngineName } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
+import { applyMemcachedJsonSeed, applyRedisJsonSeed, loadJsonSeedFile } from '../seed/json-seed.js';
+import { debugReload } from '../seed/reset.js';
+import { snapshotRedis } from '../seed/snapshot.js';
 
 export type ClientFor<E extends EngineName> = E extends 'redis' ? Redis : MemcachedClient;
 
-export interface OpenCacheOptions {
+/** Seeds a cache through its client; re-run by reset() for memcached. */
+export type SeedFunction<E extends EngineName = EngineName> = (
+  client: ClientFor<E>,
+) => Promise<void>;
+
+export interface OpenCacheOptions<E extends EngineName = EngineName> {
   /** Pool slot; defaults to VITEST_POOL_ID / JEST_WORKER_ID / "1". */
   worker?: string;
   /** Tells apart several caches of one engine in a worker. */
   name?: string;
   options?: CacheOptions;
-  seed?: SeedRequest;
+  /**
+   * Start data: `{kind: 'rdb', path}` (redis; restored before the engine
+   * starts), `{kind: 'json', path}`, or a function given the client.
+   */
+  seed?: SeedRequest | SeedFunction<E>;
   broker?: BrokerClient;
 }
 
@@ -35,6 +49,8 @@ export interface CacheHandle<E extends EngineName = EngineName> {
   readonly lease: CacheLease;
   /** Back to the seeded (or empty) state. */
   reset(): Promise<void>;
+  /** Writes the live dataset to an RDB file on this machine (redis only). */
+  snapshot(path: string): Promise<{ bytes: number; rdbVersion: number }>;
   /** Events and last log lines of the pod, e.g. for a failure report. */
   describe(): Promise<{ podName: string; events: string[]; logs: string }>;
   /** Closes the client; the pod stays with the worker slot for the next file. */
@@ -51,15 +67,22 @@ export function defaultWorkerId(env: NodeJS.ProcessEnv = process.env): string {
  */
 export async function openCache<E extends EngineName>(
   engine: E,
-  opts: OpenCacheOptions = {},
+  opts: OpenCacheOptions<E> = {},
 ): Promise<CacheHandle<E>> {
   const broker = opts.broker ?? BrokerClient.fromEnv();
+  const seedFn = typeof opts.seed === 'function' ? opts.seed : undefined;
+  const seed: SeedRequest | undefined = seedFn
+    ? {
+        kind: 'function',
+        id: createHash('sha256').update(seedFn.toString()).digest('hex').slice(0, 16),
+      }
+    : absoluteSeed(opts.seed as SeedRequest | undefined);
   const req: AcquireRequest = {
     engine,
     worker: opts.worker ?? defaultWorkerId(),
     ...(opts.name ? { name: opts.name } : {}),
     ...(opts.options ? { options: opts.options } : {}),
-    ...(opts.seed ? { seed: opts.seed } : {}),
+    ...(seed ? { seed } : {}),
   };
   const lease = await broker.acquire(req);
   const endpoint = { host: lease.host, port: lease.port };
@@ -89,6 +112,45 @@ export async function openCache<E extends EngineName>(
     );
   };
 
+  // Seeds that go through the client. For redis the seeded state is then
+  // SAVEd to the pod's dump.rdb, so reset() is a DEBUG RELOAD of it; an RDB
+  // seed is that file already. A reused pod is only reset.
+  const memcachedSeed =
+    engine === 'memcached' && seed?.kind === 'json'
+      ? await loadJsonSeedFile(seed.path, 'memcached')
+      : undefined;
+  const applySeed = async (): Promise<void> => {
+    if (engine === 'redis') {
+      const redis = client as Redis;
+      if (seed?.kind === 'json')
+        await applyRedisJsonSeed(redis, await loadJsonSeedFile(seed.path, 'redis'));
+      else if (seedFn) await seedFn(client);
+      else return;
+      await redis.call('SAVE');
+    } else if (memcachedSeed)
+      await applyMemcachedJsonSeed(client as MemcachedClient, memcachedSeed);
+    else if (seedFn) await seedFn(client);
+  };
+  const reset = async (): Promise<void> => {
+    try {
+      if (engine === 'redis') {
+        if (seed) await debugReload(client as Redis);
+        else await flushRedis(client as Redis);
+      } else {
+        await flushMemcached(client as MemcachedClient);
+        if (seed) await applySeed();
+      }
+    } catch (err) {
+      await explain(err);
+    }
+  };
+  try {
+    if (lease.reused) await reset();
+    else await applySeed();
+  } catch (err) {
+    await explain(err);
+  }
+
   return {
     engine,
     client,
@@ -97,13 +159,18 @@ export async function openCache<E extends EngineName>(
     url: lease.url,
     podName: lease.podName,
     lease,
-    async reset() {
-      try {
-        if (engine === 'redis') await flushRedis(client as Redis);
-        else await flushMemcached(client as MemcachedClient);
-      } catch (err) {
-        await explain(err);
+    reset,
+    async snapshot(path: string) {
+      if (engine !== 'redis') {
+        throw new KubecacheError(
+          'BAD_OPTION',
+          'snapshot() needs the redis engine; memcached has no dump format.',
+          {
+            field: 'engine',
+          },
+        );
       }
+      return snapshotRedis(endpoint, path, { timeoutMs: 60_000, diskless: true });
     },
     describe: () => broker.describe(lease.id),
     async close() {
@@ -111,4 +178,10 @@ export async function openCache<E extends EngineName>(
       else await closeMemcachedClient(client as MemcachedClient);
     },
   };
+}
+
+/** The broker may run in another directory than the worker: send absolute paths. */
+function absoluteSeed(seed: SeedRequest | undefined): SeedRequest | undefined {
+  if (!seed || seed.kind === 'function') return seed;
+  return { ...seed, path: resolvePath(seed.path) };
 }

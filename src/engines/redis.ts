@@ -28,6 +28,10 @@ export const redis: EngineDefinition = {
       // refuses non-loopback clients, which breaks the pod-IP endpoint.
       '--protected-mode',
       'no',
+      // snapshot() reads the dataset as a replica would (SYNC): stream it
+      // straight away instead of after the default 5 s wait for more replicas.
+      '--repl-diskless-sync-delay',
+      '0',
       ...args,
     ];
   },

@@ -181,3 +181,32 @@ export function assertPodIP(pod: V1Pod): string {
   }
   return ip;
 }
+
+/** Makes a Secret belong to a pod, so the garbage collector deletes it with the pod. */
+export async function patchSecretOwner(
+  handle: KubeHandle,
+  name: string,
+  owner: { apiVersion: string; kind: string; name: string; uid: string },
+): Promise<void> {
+  try {
+    await handle.core.patchNamespacedSecret(
+      {
+        name,
+        namespace: handle.namespace,
+        body: {
+          metadata: {
+            ownerReferences: [{ ...owner, controller: false, blockOwnerDeletion: false }],
+          },
+        },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  } catch (err) {
+    throw toKubecacheError(err, {
+      verb: 'patch',
+      resource: 'secrets',
+      namespace: handle.namespace,
+      name,
+    });
+  }
+}

@@ -24,8 +24,10 @@ export interface StartCachePodInput {
   /** Short human label for progress lines, e.g. "redis worker 3". */
   label: string;
   progress: (line: string) => void;
-  /** Called right after the API accepted the pod, e.g. to create a Secret owned by it. */
+  /** Called right after the API accepted the pod, e.g. to make a Secret owned by it. */
   afterCreate?: (pod: V1Pod) => Promise<void>;
+  /** Runs alongside the wait, e.g. to push a fixture by exec; its failure fails the start. */
+  duringStart?: (podName: string) => Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -182,6 +184,21 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
   let forward: PortForwardEndpoint | undefined;
   try {
     if (input.afterCreate) await input.afterCreate(created);
+    if (input.duringStart) {
+      input.duringStart(name).catch((err: unknown) => {
+        failed ??=
+          err instanceof KubecacheError
+            ? err
+            : new KubecacheError(
+                'INTERNAL',
+                `preparing pod ${name} failed: ${(err as Error).message}`,
+                {
+                  pod: name,
+                },
+              );
+        notify();
+      });
+    }
     // The kubelet can forward into and exec in a pod as soon as its
     // container exists, well before status.podIP reaches the API (that waits
     // for the kubelet's next status sync, up to one 1 s PLEG relist). So the

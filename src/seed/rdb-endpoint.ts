@@ -1,9 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pipeline } from 'node:stream/promises';
 import debug from 'debug';
 import { KubecacheError } from '../errors.js';
 import type { RdbFixtureInfo } from './rdb-file.js';
@@ -210,7 +209,7 @@ export class RdbEndpoint {
       // Bounded to the validated size: a fixture that grew since validation
       // cannot send more than Content-Length promised; one that shrank fails
       // the pod's size check instead of loading something else.
-      await pipeline(createReadStream(file.path, { start: 0, end: file.size - 1 }), res);
+      await streamFile(file.path, file.size, res);
       this.counters.served++;
       log('served %s to pod %s', file.path, podName);
     } catch (err) {
@@ -236,4 +235,37 @@ function digest(token: string): Buffer {
 function truncate(url: string | undefined): string {
   const text = url ?? '';
   return text.length > 100 ? `${text.slice(0, 100)}...` : text;
+}
+
+const SEND_CHUNK = 256 * 1024;
+
+/**
+ * Sends the first `size` bytes of a file through one reused buffer, reading
+ * the next chunk only after the socket took the previous one. A read stream
+ * would allocate a new buffer per chunk, and four pods fetching a 100 MB
+ * fixture would then pile hundreds of MB of garbage onto the runner's RSS.
+ */
+async function streamFile(path: string, size: number, res: ServerResponse): Promise<void> {
+  const fh = await open(path, 'r');
+  const buf = Buffer.allocUnsafe(Math.min(SEND_CHUNK, Math.max(size, 1)));
+  try {
+    let pos = 0;
+    while (pos < size) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - pos), pos);
+      if (bytesRead === 0) throw new Error(`${path} shrank to ${pos} bytes while being sent`);
+      await new Promise<void>((resolve, reject) => {
+        const onClose = (): void => reject(new Error('the pod closed the connection'));
+        res.once('close', onClose);
+        res.write(buf.subarray(0, bytesRead), (err) => {
+          res.off('close', onClose);
+          if (err) reject(err);
+          else resolve();
+        });
+      });
+      pos += bytesRead;
+    }
+    await new Promise<void>((resolve) => res.end(resolve));
+  } finally {
+    await fh.close();
+  }
 }

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import { Crc64 } from './crc64.js';
@@ -82,11 +81,17 @@ export async function validateRdbFixture(
   let checksummed = false;
   let offset = 0;
 
+  // One buffer reused for every read: a stream would allocate a fresh chunk
+  // each time, and a 100 MB fixture would then sit in the runner's RSS until
+  // the garbage collector got round to it.
+  const buffer = Buffer.allocUnsafe(opts.readChunkBytes ?? 1 << 20);
+  let fh: FileHandle | undefined;
   try {
-    for await (const chunk of createReadStream(absolute, {
-      highWaterMark: opts.readChunkBytes ?? 1 << 20,
-    })) {
-      const data = chunk as Buffer;
+    fh = await open(absolute, 'r');
+    for (;;) {
+      const { bytesRead } = await fh.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      const data = buffer.subarray(0, bytesRead);
       const chunkStart = offset;
       const chunkEnd = offset + data.length;
       if (chunkEnd > size) {
@@ -121,6 +126,8 @@ export async function validateRdbFixture(
       { path: absolute, ioError: (err as NodeJS.ErrnoException).code ?? 'unknown' },
       { cause: err },
     );
+  } finally {
+    await fh?.close();
   }
 
   if (offset !== size) {

@@ -1,0 +1,261 @@
+import { createReadStream } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import type { V1EnvVar, V1Pod, V1Secret } from '@kubernetes/client-node';
+import createDebug from 'debug';
+import type { EngineDefinition } from '../engines/types.js';
+import { KubecacheError } from '../errors.js';
+import type { KubeHandle } from '../kube/client.js';
+import { execInPod } from '../kube/exec.js';
+import { createSecret, deleteSecret, patchSecretOwner } from '../kube/pods.js';
+import { LABEL_MANAGED_BY, LABEL_RUN, LABEL_WORKER, MANAGED_BY_VALUE } from '../names.js';
+import { pickAdvertiseHost } from '../seed/advertise.js';
+import { loadJsonSeedFile } from '../seed/json-seed.js';
+import {
+  buildSeedCommand,
+  EXEC_PUSH_COMMAND,
+  SEED_TOKEN_ENV,
+  SEED_URL_ENV,
+  type SeedTransport,
+} from '../seed/loader-script.js';
+import { RdbEndpoint } from '../seed/rdb-endpoint.js';
+import { FixtureRegistry, type RdbFixtureInfo } from '../seed/rdb-file.js';
+import type { SeedRequest } from './types.js';
+
+type SeedTransportChoice = 'http' | 'exec' | 'auto';
+
+const debug = createDebug('kubecache:seed');
+
+/**
+ * Redis flags every seeded cache gets: DEBUG RELOAD resets it to its
+ * dump.rdb in well under a millisecond, and a diskless SYNC lets snapshot()
+ * stream the dataset without overwriting that dump.rdb.
+ */
+export const SEEDED_REDIS_ARGS = ['--enable-debug-command', 'yes', '--repl-diskless-sync', 'yes'];
+
+/** What the pod builder and the start sequence need for one seeded pod. */
+export interface SeedPlan {
+  transport: SeedTransport;
+  commandOverride: string[];
+  extraEnv: V1EnvVar[];
+  /** Before the pod: the Secret with the one-time URL and token (http). */
+  beforeCreate(pod: V1Pod): Promise<void>;
+  /** Right after the pod was accepted: owner reference on the Secret. */
+  afterCreate(pod: V1Pod): Promise<void>;
+  /** While the pod starts: push the file through exec stdin (exec). */
+  duringStart(podName: string): Promise<void>;
+  /** Ready or failed: the download entry is no longer needed. */
+  done(): void;
+  /** The start failed: remove the Secret now rather than waiting for the garbage collector. */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Broker-side seeding: validates fixtures once before any pod starts, serves
+ * RDB files to pods from an authenticated in-process endpoint, or pushes
+ * them through exec when pods cannot reach this process.
+ */
+export class Seeder {
+  private readonly fixtures = new FixtureRegistry();
+  private endpoint: Promise<RdbEndpoint> | undefined;
+
+  constructor(
+    private readonly handle: KubeHandle,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly timeouts: { podRunningMs: number; execMs: number },
+  ) {}
+
+  /** Checks a seed before any pod exists, so a bad fixture costs no pod. */
+  async validate(engine: EngineDefinition, seed: SeedRequest): Promise<RdbFixtureInfo | undefined> {
+    if (seed.kind === 'rdb') {
+      if (engine.name !== 'redis') {
+        throw new KubecacheError(
+          'BAD_OPTION',
+          `seed: an RDB fixture (${seed.path}) only works with the redis engine; use a JSON seed for ${engine.name}.`,
+          { field: 'seed', value: seed },
+        );
+      }
+      return this.fixtures.validate(seed.path);
+    }
+    if (seed.kind === 'json') {
+      // Parsed here for the early error; the worker applies it through its own client.
+      await (engine.name === 'redis'
+        ? loadJsonSeedFile(seed.path, 'redis')
+        : loadJsonSeedFile(seed.path, 'memcached'));
+    }
+    return undefined;
+  }
+
+  /** The transport for `auto`: http when pods can reach an address of this process, else exec. */
+  chooseTransport(requested: SeedTransportChoice | undefined, podIP?: string): SeedTransport {
+    const wanted =
+      requested ?? (this.env.KUBECACHE_SEED_TRANSPORT as SeedTransportChoice) ?? 'auto';
+    if (wanted === 'http' || wanted === 'exec') return wanted;
+    if (wanted !== 'auto') {
+      throw new KubecacheError(
+        'BAD_OPTION',
+        `seedTransport: ${JSON.stringify(wanted)} is not one of "http", "exec", "auto".`,
+        { field: 'seedTransport', value: wanted, accepted: ['http', 'exec', 'auto'] },
+      );
+    }
+    try {
+      this.advertise(podIP);
+      return 'http';
+    } catch {
+      return 'exec';
+    }
+  }
+
+  private advertise(podIP?: string): { host: string; port?: number } {
+    // Before the first cache has an IP, the API server's address locates the
+    // pod network on clusters like the dev cluster, where it sits on the bridge.
+    const server = new URL(this.handle.server).hostname;
+    return pickAdvertiseHost({
+      interfaces: networkInterfaces(),
+      podIP: podIP ?? server,
+      env: this.env,
+      inCluster: this.handle.inCluster,
+    });
+  }
+
+  private rdbEndpoint(): Promise<RdbEndpoint> {
+    this.endpoint ??= (async () => {
+      const choice = this.advertise();
+      const bind = this.env.KUBECACHE_SEED_BIND ?? choice.host;
+      const ep = await RdbEndpoint.start({
+        host: bind,
+        ...(choice.port ? { port: choice.port } : {}),
+        advertiseHost: choice.host,
+      });
+      debug('RDB endpoint at %s (bound to %s)', ep.baseUrl, bind);
+      return ep;
+    })();
+    this.endpoint.catch(() => {
+      this.endpoint = undefined;
+    });
+    return this.endpoint;
+  }
+
+  /** Everything one seeded redis pod needs; the Secret's name follows the pod's. */
+  async plan(input: {
+    engine: EngineDefinition;
+    args: string[];
+    file: RdbFixtureInfo;
+    transport: SeedTransport;
+    /** Unique per pod; the Secret holding the one-time URL and token. */
+    secretName: string;
+    labels: Record<string, string>;
+  }): Promise<SeedPlan> {
+    const { file, transport } = input;
+    const redisArgv = input.engine.command({ args: [...SEEDED_REDIS_ARGS, ...input.args] });
+    const commandOverride = buildSeedCommand({
+      transport,
+      redisArgv,
+      expectedSize: file.size,
+      expectedSha256: file.sha256,
+      markerTimeoutSeconds: Math.ceil(this.timeouts.podRunningMs / 1000),
+    });
+    if (transport === 'exec') {
+      return {
+        transport,
+        commandOverride,
+        extraEnv: [],
+        beforeCreate: async () => {},
+        afterCreate: async () => {},
+        duringStart: (podName) => this.pushThroughExec(podName, input.engine.containerName, file),
+        done: () => {},
+        cleanup: async () => {},
+      };
+    }
+    const endpoint = await this.rdbEndpoint();
+    let registrationId: string | undefined;
+    const secret = input.secretName;
+    return {
+      transport,
+      commandOverride,
+      extraEnv: [SEED_URL_ENV, SEED_TOKEN_ENV].map((name) => ({
+        name,
+        valueFrom: { secretKeyRef: { name: secret, key: name === SEED_URL_ENV ? 'url' : 'token' } },
+      })),
+      beforeCreate: async (pod) => {
+        const podName = pod.metadata?.name ?? '';
+        const reg = endpoint.register({ file, podName, ttlMs: this.timeouts.podRunningMs });
+        registrationId = reg.id;
+        const body: V1Secret = {
+          metadata: {
+            name: secret,
+            labels: {
+              [LABEL_MANAGED_BY]: MANAGED_BY_VALUE,
+              [LABEL_RUN]: input.labels[LABEL_RUN] ?? '',
+              [LABEL_WORKER]: input.labels[LABEL_WORKER] ?? '',
+            },
+            annotations: pod.metadata?.annotations ?? {},
+          },
+          type: 'Opaque',
+          stringData: { url: reg.url, token: reg.token },
+        };
+        await createSecret(this.handle, body);
+      },
+      afterCreate: async (pod) => {
+        // The Secret dies with its pod even if nobody tears down.
+        await patchSecretOwner(this.handle, secret, {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          name: pod.metadata?.name ?? '',
+          uid: pod.metadata?.uid ?? '',
+        });
+      },
+      duringStart: async () => {},
+      done: () => {
+        if (registrationId) endpoint.expire(registrationId);
+      },
+      cleanup: () => deleteSecret(this.handle, secret).catch(() => undefined),
+    };
+  }
+
+  /**
+   * Streams the fixture into the container while its loader waits for the
+   * marker. Retries while the container does not exist yet.
+   */
+  private async pushThroughExec(
+    podName: string,
+    container: string,
+    file: RdbFixtureInfo,
+  ): Promise<void> {
+    const deadline = Date.now() + this.timeouts.podRunningMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const r = await execInPod(this.handle, {
+          pod: podName,
+          container,
+          command: [...EXEC_PUSH_COMMAND],
+          stdin: createReadStream(file.path),
+          timeoutMs: this.timeouts.execMs,
+        });
+        if (r.exitCode !== 0) {
+          throw new KubecacheError(
+            'EXEC_FAILED',
+            `pushing ${file.path} into ${podName} failed: ${r.stderr}`,
+            {
+              pod: podName,
+            },
+          );
+        }
+        debug('pushed %s (%d bytes) into %s by exec', file.path, file.size, podName);
+        return;
+      } catch (err) {
+        // Until the container exists the kubelet refuses the exec; that is the
+        // one failure worth waiting out.
+        const starting = /container not found|not running|unable to upgrade connection/i.test(
+          (err as Error).message,
+        );
+        if (!starting || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(25 * attempt, 200)));
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    const ep = await this.endpoint?.catch(() => undefined);
+    await ep?.close();
+  }
+}

@@ -1,0 +1,303 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Broker } from '../../src/broker/broker.js';
+import { BrokerClient } from '../../src/broker/client.js';
+import { startBrokerApi } from '../../src/broker/http-api.js';
+import { openCache } from '../../src/client/open-cache.js';
+import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
+import { managedSelector } from '../../src/names.js';
+import { RdbEndpoint } from '../../src/seed/rdb-endpoint.js';
+import { validateRdbFixture } from '../../src/seed/rdb-file.js';
+import {
+  adminCore,
+  adminKubeconfigPath,
+  deleteNamespace,
+  ensureNamespace,
+} from '../support/cluster.js';
+import { alignTtls, readDataset } from '../support/dataset.js';
+
+const NS = 'kc-seeding';
+const here = dirname(fileURLToPath(import.meta.url));
+const fixtures = resolve(here, '../fixtures');
+const tmp = mkdtempSync(join(tmpdir(), 'kc-seed-'));
+
+async function rejection(p: Promise<unknown>): Promise<KubecacheError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!isKubecacheError(err)) throw new Error(`expected a KubecacheError, got ${String(err)}`);
+  return err;
+}
+
+async function managedPods(): Promise<string[]> {
+  const list = await adminCore().listNamespacedPod({
+    namespace: NS,
+    labelSelector: managedSelector(),
+  });
+  return list.items.map((p) => p.metadata?.name ?? '');
+}
+
+describe('seeding on the dev cluster', () => {
+  let broker: Broker;
+  let client: BrokerClient;
+  let closeApi: () => Promise<void>;
+  let generated = '';
+  let expected: Awaited<ReturnType<typeof readDataset>>;
+
+  beforeAll(async () => {
+    await ensureNamespace(NS);
+    broker = await Broker.start({
+      progress: () => {},
+      env: { KUBECONFIG: adminKubeconfigPath(), KUBECACHE_NAMESPACE: NS },
+    });
+    const api = await startBrokerApi(broker);
+    client = new BrokerClient(api.url, api.token);
+    closeApi = api.close;
+
+    // An RDB written by the dev cluster's own redis: every data type, and expirations.
+    const source = await openCache('redis', {
+      broker: client,
+      worker: 'source',
+      seed: { kind: 'json', path: join(fixtures, 'basic.json') },
+    });
+    await source.client.set('expiring:soon', 'x', 'EX', 3600);
+    await source.client.hset('expiring:hash', { a: '1', b: '2' });
+    await source.client.expire('expiring:hash', 7200);
+    await source.client.zadd('scores', 1.5, 'a', -2, 'b', 1e9, 'c');
+    generated = join(tmp, 'generated.rdb');
+    const snap = await source.snapshot(generated);
+    expect(snap.bytes).toBe(statSync(generated).size);
+    expected = await readDataset(source.client);
+    await source.close();
+  });
+
+  afterAll(async () => {
+    await closeApi?.();
+    await broker?.teardown();
+    await deleteNamespace(NS);
+  });
+
+  it('restores an RDB the cluster generated, key by key, with every type and expirations (http)', async () => {
+    expect(Object.keys(expected).length).toBeGreaterThan(50);
+    expect(new Set(Object.values(expected).map((k) => k.type))).toEqual(
+      new Set(['string', 'hash', 'list', 'set', 'zset']),
+    );
+    expect(Object.values(expected).some((k) => k.ttl > 0)).toBe(true);
+    const seeded = await openCache('redis', {
+      broker: client,
+      worker: 'http',
+      seed: { kind: 'rdb', path: generated, transport: 'http' },
+    });
+    expect(alignTtls(await readDataset(seeded.client), expected)).toEqual(expected);
+    // reset() returns to the seeded state after changes.
+    await seeded.client.flushall();
+    await seeded.client.set('new', '1');
+    await seeded.reset();
+    expect(alignTtls(await readDataset(seeded.client), expected)).toEqual(expected);
+    await seeded.close();
+  });
+
+  it('restores the same data through the exec fallback', async () => {
+    const seeded = await openCache('redis', {
+      broker: client,
+      worker: 'exec',
+      seed: { kind: 'rdb', path: generated, transport: 'exec' },
+    });
+    expect(alignTtls(await readDataset(seeded.client), expected)).toEqual(expected);
+    await seeded.close();
+  });
+
+  it('gives back the same data from a snapshot of a changed cache', async () => {
+    const live = await openCache('redis', { broker: client, worker: 'snap' });
+    await live.client.set('a', '1');
+    await live.client.rpush('l', 'x', 'y', 'z');
+    await live.client.set('t', 'v', 'EX', 500);
+    const path = join(tmp, 'snap.rdb');
+    await live.snapshot(path);
+    const before = await readDataset(live.client);
+    const restored = await openCache('redis', {
+      broker: client,
+      worker: 'snap2',
+      seed: { kind: 'rdb', path },
+    });
+    expect(alignTtls(await readDataset(restored.client), before)).toEqual(before);
+    await live.close();
+    await restored.close();
+  });
+
+  it('never shows the token in the pod spec; it lives in a Secret owned by the pod', async () => {
+    const seeded = await openCache('redis', {
+      broker: client,
+      worker: 'secret',
+      seed: { kind: 'rdb', path: join(fixtures, 'basic.rdb'), transport: 'http' },
+    });
+    const core = adminCore();
+    const pod = await core.readNamespacedPod({ name: seeded.podName, namespace: NS });
+    const env = pod.spec?.containers[0]?.env ?? [];
+    const ref = env.find((e) => e.name === 'KUBECACHE_SEED_TOKEN')?.valueFrom?.secretKeyRef;
+    expect(ref?.key).toBe('token');
+    const secret = await core.readNamespacedSecret({ name: ref?.name ?? '', namespace: NS });
+    const token = Buffer.from(secret.data?.token ?? '', 'base64').toString();
+    expect(token.length).toBeGreaterThan(20);
+    expect(JSON.stringify(pod)).not.toContain(token);
+    expect(secret.metadata?.ownerReferences?.[0]?.uid).toBe(pod.metadata?.uid);
+    await seeded.close();
+  });
+
+  it('rejects corrupt and truncated fixtures naming the file, before any pod exists', async () => {
+    const good = readFileSync(join(fixtures, 'basic.rdb'));
+    const truncated = join(tmp, 'truncated.rdb');
+    writeFileSync(truncated, good.subarray(0, good.length - 20));
+    const corrupt = join(tmp, 'corrupt.rdb');
+    const bad = Buffer.from(good);
+    const mid = Math.floor(bad.length / 2);
+    bad[mid] = (bad[mid] ?? 0) ^ 0xff;
+    writeFileSync(corrupt, bad);
+    const notRdb = join(tmp, 'not-rdb.rdb');
+    writeFileSync(notRdb, 'hello world, not an rdb file');
+    const before = await managedPods();
+    for (const path of [truncated, corrupt, notRdb, join(tmp, 'missing.rdb')]) {
+      const err = await rejection(
+        openCache('redis', { broker: client, worker: 'bad', seed: { kind: 'rdb', path } }),
+      );
+      expect(err.code).toBe('BAD_FIXTURE');
+      expect(err.message).toContain(path);
+    }
+    expect(await managedPods()).toEqual(before);
+  });
+
+  it('seeds memcached from JSON and resets it to that state', async () => {
+    const mc = await openCache('memcached', {
+      broker: client,
+      worker: 'mc',
+      seed: { kind: 'json', path: join(fixtures, 'memcached.json') },
+    });
+    expect((await mc.client.get('session:1')).value?.toString()).toBe('user=ada');
+    await mc.client.set('session:1', 'changed', {});
+    await mc.client.delete('session:4');
+    await mc.reset();
+    expect((await mc.client.get('session:1')).value?.toString()).toBe('user=ada');
+    expect((await mc.client.get('session:4')).value?.toString()).toBe('user=margaret');
+    await mc.close();
+  });
+});
+
+describe('the RDB endpoint on the pod network', () => {
+  let endpoint: RdbEndpoint;
+  beforeAll(async () => {
+    endpoint = await RdbEndpoint.start({ host: '10.244.0.1', advertiseHost: '10.244.0.1' });
+  });
+  afterAll(async () => {
+    await endpoint.close();
+  });
+
+  it('answers 401/404 to a missing, wrong, replayed or other pod token and to path tricks', async () => {
+    const file = await validateRdbFixture(join(fixtures, 'basic.rdb'));
+    const a = endpoint.register({ file, podName: 'pod-a', ttlMs: 60_000 });
+    const b = endpoint.register({ file, podName: 'pod-b', ttlMs: 60_000 });
+    const base = new URL(a.url);
+    // node:http sends the path exactly as given; fetch would normalise dot segments away.
+    const get = (url: string, token?: string): Promise<number> =>
+      new Promise((resolvePromise, reject) => {
+        const path = url.slice(base.origin.length);
+        const req = request(
+          {
+            host: base.hostname,
+            port: base.port,
+            path,
+            headers: token ? { authorization: `Bearer ${token}` } : {},
+          },
+          (res) => {
+            res.resume();
+            resolvePromise(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    expect(await get(a.url)).toBe(401);
+    expect(await get(a.url, 'wrong')).toBe(401);
+    expect(await get(a.url, b.token)).toBe(401);
+    for (const trick of [
+      `${a.url}/`,
+      `${a.url}?x=1`,
+      `${base.origin}/rdb/../rdb/${a.id}`,
+      `${base.origin}//rdb/${a.id}`,
+      `${base.origin}/rdb%2F${a.id}`,
+      `${base.origin}/RDB/${a.id}`,
+    ]) {
+      expect(await get(trick, a.token), trick).toBe(404);
+    }
+    const ok = await fetch(a.url, { headers: { authorization: `Bearer ${a.token}` } });
+    expect(ok.status).toBe(200);
+    expect(
+      Buffer.from(await ok.arrayBuffer()).equals(readFileSync(join(fixtures, 'basic.rdb'))),
+    ).toBe(true);
+    expect(await get(a.url, a.token)).toBe(404);
+    expect(await get(b.url, b.token)).toBe(200);
+  });
+});
+
+describe('runner memory with a 100 MB fixture', () => {
+  it('adds less than 32 MB to the runner RSS while seeding 4 pods', async () => {
+    // A 100 MB RDB from a local redis with compression off (host loopback only).
+    const dir = mkdtempSync(join(tmpdir(), 'kc-big-'));
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const server = spawn('redis-server', [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--rdbcompression',
+      'no',
+      '--enable-debug-command',
+      'yes',
+    ]);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      execFileSync('redis-cli', ['-p', String(port), 'DEBUG', 'POPULATE', '100000', 'big', '1000']);
+      execFileSync('redis-cli', ['-p', String(port), 'SAVE']);
+    } finally {
+      server.kill();
+    }
+    const big = join(dir, 'dump.rdb');
+    expect(statSync(big).size).toBeGreaterThan(100_000_000);
+    await ensureNamespace(NS);
+    const child = spawn(process.execPath, [join(here, 'fixtures/rss-seed.mjs'), big, '4'], {
+      env: {
+        ...process.env,
+        KUBECONFIG: adminKubeconfigPath(),
+        KUBECACHE_NAMESPACE: NS,
+        KUBECACHE_QUIET: '1',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const code = await new Promise<number | null>((r) => child.on('exit', r));
+    expect(code).toBe(0);
+    const result = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as {
+      baselineRss: number;
+      peakRss: number;
+      keys: number[];
+    };
+    expect(result.keys).toEqual([100_000, 100_000, 100_000, 100_000]);
+    const added = result.peakRss - result.baselineRss;
+    process.stdout.write(
+      `[rss] seeding 4 pods from a ${(statSync(big).size / 1e6).toFixed(0)} MB fixture added ${(added / 1048576).toFixed(1)} MiB to the runner RSS\n`,
+    );
+    expect(added).toBeLessThan(32 * 1024 * 1024);
+  });
+});
