@@ -4,6 +4,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
+import { BrokerClient } from '../../src/broker/client.js';
+import { startBrokerApi } from '../../src/broker/http-api.js';
 import type { CacheLease } from '../../src/broker/types.js';
 import { engines } from '../../src/engines/index.js';
 import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
@@ -169,6 +171,61 @@ describe('broker on the dev cluster', () => {
     expect(
       (await allPodsOf(runSelector(broker.runId))).filter((n) => n.includes('-cycle')),
     ).toEqual([]);
+  });
+
+  it('serves workers over an HTTP API that refuses a missing or wrong token', async () => {
+    const api = await startBrokerApi(broker);
+    try {
+      const status = (token?: string) =>
+        fetch(
+          `${api.url}/v1/health`,
+          token ? { headers: { authorization: `Bearer ${token}` } } : {},
+        ).then((r) => r.status);
+      expect(await status()).toBe(401);
+      expect(await status('not-the-token')).toBe(401);
+      expect(await status(api.token)).toBe(200);
+      const client = new BrokerClient(api.url, api.token);
+      const lease = await client.acquire({ engine: 'memcached', worker: 'api' });
+      expect(lease.podName).toMatch(/^kc-memcached-api-/);
+      expect((await client.status(lease.id)).state).toBe('ready');
+      const about = await client.describe(lease.id);
+      expect(about.podName).toBe(lease.podName);
+      expect(about.events.join('\n')).toMatch(/Started/);
+      const bad = await new BrokerClient(api.url, 'wrong')
+        .acquire({ engine: 'redis', worker: 'x' })
+        .catch((e: unknown) => e);
+      expect(isKubecacheError(bad, 'BROKER')).toBe(true);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it('makes caches children of the runner pod when it runs in the cluster', async () => {
+    const core = adminCore();
+    await core.createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: 'ci-runner' },
+        spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'redis:7-alpine' }] },
+      },
+    });
+    // KUBECACHE_POD_NAME is what a CI pod sets through the downward API.
+    const inPod = await Broker.start({ ...quiet, env: env({ KUBECACHE_POD_NAME: 'ci-runner' }) });
+    try {
+      const lease = await inPod.acquire({ engine: 'redis', worker: '1' });
+      const pod = await core.readNamespacedPod({ name: lease.podName, namespace: NS });
+      const owner = pod.metadata?.ownerReferences?.[0];
+      expect(owner?.kind).toBe('Pod');
+      expect(owner?.name).toBe('ci-runner');
+      // The job's pod goes away: Kubernetes' garbage collector removes the cache with it.
+      await core.deleteNamespacedPod({ name: 'ci-runner', namespace: NS, gracePeriodSeconds: 0 });
+      for (let i = 0; i < 300 && (await podsOf(runSelector(inPod.runId))).length > 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(await podsOf(runSelector(inPod.runId))).toEqual([]);
+    } finally {
+      await inPod.teardown();
+    }
   });
 
   it('tears down to zero pods with its run label', async () => {
