@@ -59,3 +59,29 @@ export const median = (values) => quantile(values, 0.5);
 export function fmt(ms) {
   return `${ms.toFixed(0).padStart(6)} ms`;
 }
+
+/** Points kubecache at a fresh benchmark namespace on the dev cluster. */
+export async function useBenchNamespace(namespace) {
+  process.env.KUBECONFIG = kubeconfig;
+  process.env.KUBECACHE_NAMESPACE = namespace;
+  process.env.KUBECACHE_QUIET = '1';
+  try {
+    kubectl(['create', 'namespace', namespace]);
+  } catch {
+    // left over from an interrupted run: reuse it
+  }
+  // Pods are refused until the controller-manager made the default ServiceAccount.
+  for (let i = 0; i < 50; i++) {
+    try {
+      kubectl(['-n', namespace, 'get', 'serviceaccount', 'default']);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`namespace ${namespace} has no default ServiceAccount`);
+}
+
+export function dropBenchNamespace(namespace) {
+  kubectl(['delete', 'namespace', namespace, '--wait=false']);
+}

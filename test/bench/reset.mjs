@@ -8,21 +8,15 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Broker, startBrokerApi } from '../../dist/index.js';
 import { BrokerClient } from '../../dist/broker/client.js';
 import { openCache } from '../../dist/client/open-cache.js';
+import { Broker, startBrokerApi } from '../../dist/index.js';
 import { captureDumps, debugReload, restoreDumps } from '../../dist/seed/reset.js';
-import { kubeconfig, kubectl, quantile } from './common.mjs';
+import { dropBenchNamespace, quantile, useBenchNamespace } from './common.mjs';
 
 const iterations = Number(process.argv[2] ?? 300);
 const namespace = 'kc-bench-reset';
-process.env.KUBECONFIG = kubeconfig;
-process.env.KUBECACHE_NAMESPACE = namespace;
-process.env.KUBECACHE_QUIET = '1';
-try {
-  kubectl(['create', 'namespace', namespace]);
-} catch {}
-await new Promise((r) => setTimeout(r, 1000));
+await useBenchNamespace(namespace);
 
 const broker = await Broker.start();
 const api = await startBrokerApi(broker);
@@ -73,7 +67,8 @@ async function measure(name, n, dirty, reset) {
     const t0 = performance.now();
     await reset();
     times.push(performance.now() - t0);
-    if ((await redis.dbsize()) !== 1000) throw new Error(`${name} left ${await redis.dbsize()} keys`);
+    if ((await redis.dbsize()) !== 1000)
+      throw new Error(`${name} left ${await redis.dbsize()} keys`);
     if ((await redis.get('changed')) !== null) throw new Error(`${name} kept a change`);
   }
   return { name, p50: quantile(times, 0.5), p95: quantile(times, 0.95), n };
@@ -87,9 +82,13 @@ const dirty = async () => {
 const results = [];
 for (let round = 0; round < 2; round++) {
   // Interleaved rounds, so drift in machine load hits both strategies alike.
-  results.push(await measure('DEBUG RELOAD NOSAVE', iterations / 2, dirty, () => debugReload(redis)));
   results.push(
-    await measure('FLUSHALL + pipelined RESTORE', iterations / 2, dirty, () => restoreDumps(redis, dumps)),
+    await measure('DEBUG RELOAD NOSAVE', iterations / 2, dirty, () => debugReload(redis)),
+  );
+  results.push(
+    await measure('FLUSHALL + pipelined RESTORE', iterations / 2, dirty, () =>
+      restoreDumps(redis, dumps),
+    ),
   );
 }
 const restart = [];
@@ -106,19 +105,29 @@ for (let i = 0; i < 5; i++) {
 await cache.close();
 await api.close();
 await broker.teardown();
-kubectl(['delete', 'namespace', namespace, '--wait=false']);
+dropBenchNamespace(namespace);
 
 const merged = (name) => {
   const rs = results.filter((r) => r.name === name);
   return { name, p50: Math.max(...rs.map((r) => r.p50)), p95: Math.max(...rs.map((r) => r.p95)) };
 };
 const rows = [merged('DEBUG RELOAD NOSAVE'), merged('FLUSHALL + pipelined RESTORE')];
-rows.push({ name: 'pod restart (new seeded pod)', p50: quantile(restart, 0.5), p95: quantile(restart, 0.95) });
-console.log(`reset benchmark: 1,000-key fixture over the Pod IP, ${iterations} resets per strategy`);
+rows.push({
+  name: 'pod restart (new seeded pod)',
+  p50: quantile(restart, 0.5),
+  p95: quantile(restart, 0.95),
+});
+console.log(
+  `reset benchmark: 1,000-key fixture over the Pod IP, ${iterations} resets per strategy`,
+);
 for (const r of rows) {
-  console.log(`  ${r.name.padEnd(32)} p50 ${r.p50.toFixed(2).padStart(8)} ms   p95 ${r.p95.toFixed(2).padStart(8)} ms`);
+  console.log(
+    `  ${r.name.padEnd(32)} p50 ${r.p50.toFixed(2).padStart(8)} ms   p95 ${r.p95.toFixed(2).padStart(8)} ms`,
+  );
 }
 const [reload, restore, pod] = rows;
 console.log(`  ratio DEBUG RELOAD / RESTORE p50   ${(reload.p50 / restore.p50).toFixed(2)}x`);
 console.log(`  ratio DEBUG RELOAD / pod restart   ${(reload.p50 / pod.p50).toFixed(4)}x`);
-console.log(`  kubecache uses: ${reload.p50 <= restore.p50 ? 'DEBUG RELOAD NOSAVE' : 'FLUSHALL + RESTORE'} (target p50 <= 2 ms)`);
+console.log(
+  `  kubecache uses: ${reload.p50 <= restore.p50 ? 'DEBUG RELOAD NOSAVE' : 'FLUSHALL + RESTORE'} (target p50 <= 2 ms)`,
+);

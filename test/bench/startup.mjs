@@ -4,20 +4,11 @@
 //   usage: node test/bench/startup.mjs [rounds]
 import { performance } from 'node:perf_hooks';
 import { Broker } from '../../dist/index.js';
-import { fmt, kubeconfig, kubectl, median, ping } from './common.mjs';
+import { dropBenchNamespace, fmt, kubectl, median, ping, useBenchNamespace } from './common.mjs';
 
 const rounds = Number(process.argv[2] ?? 5);
 const namespace = 'kc-bench-startup';
-process.env.KUBECONFIG = kubeconfig;
-process.env.KUBECACHE_NAMESPACE = namespace;
-process.env.KUBECACHE_QUIET = '1';
-
-try {
-  kubectl(['create', 'namespace', namespace]);
-} catch {
-  // already there
-}
-await new Promise((r) => setTimeout(r, 1000)); // the default ServiceAccount
+await useBenchNamespace(namespace);
 
 async function baseline(i) {
   const name = `baseline-${i}`;
@@ -64,7 +55,7 @@ for (let i = 0; i < rounds; i++) {
   endpoint = a.endpoint;
   four.push((await kubecache(4)).ms);
 }
-kubectl(['delete', 'namespace', namespace, '--wait=false']);
+dropBenchNamespace(namespace);
 
 const b = median(base);
 const o = median(one);

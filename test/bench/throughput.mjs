@@ -4,18 +4,12 @@
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { Broker } from '../../dist/index.js';
-import { kubeconfig, kubectl } from './common.mjs';
+import { dropBenchNamespace, useBenchNamespace } from './common.mjs';
 
 const ops = Number(process.argv[2] ?? 20000);
 const concurrency = Number(process.argv[3] ?? 32);
 const namespace = 'kc-bench-throughput';
-process.env.KUBECONFIG = kubeconfig;
-process.env.KUBECACHE_NAMESPACE = namespace;
-process.env.KUBECACHE_QUIET = '1';
-try {
-  kubectl(['create', 'namespace', namespace]);
-} catch {}
-await new Promise((r) => setTimeout(r, 1000));
+await useBenchNamespace(namespace);
 
 const broker = await Broker.start();
 // Two endpoints onto one pod would need two leases; two pods of the same
@@ -52,10 +46,12 @@ for (let round = 0; round < 2; round++) {
   pf.push(await run(forwarded));
 }
 await broker.teardown();
-kubectl(['delete', 'namespace', namespace, '--wait=false']);
+dropBenchNamespace(namespace);
 const bestIp = Math.max(...ip);
 const bestPf = Math.max(...pf);
-console.log(`throughput benchmark: ${ops} GET/SET ops, ${concurrency} in flight, one ioredis connection`);
+console.log(
+  `throughput benchmark: ${ops} GET/SET ops, ${concurrency} in flight, one ioredis connection`,
+);
 console.log(`  Pod IP        ${bestIp.toFixed(0).padStart(8)} ops/s`);
 console.log(`  port-forward  ${bestPf.toFixed(0).padStart(8)} ops/s`);
 console.log(`  ratio port-forward / Pod IP  ${(bestPf / bestIp).toFixed(2)}x  (target >= 0.50x)`);

@@ -8,7 +8,7 @@ import { BrokerClient } from '../../src/broker/client.js';
 import { startBrokerApi } from '../../src/broker/http-api.js';
 import type { CacheLease } from '../../src/broker/types.js';
 import { engines } from '../../src/engines/index.js';
-import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
+import { isKubecacheError } from '../../src/errors.js';
 import { connectKube } from '../../src/kube/client.js';
 import { LABEL_RUN, managedSelector, runSelector } from '../../src/names.js';
 import {
@@ -18,6 +18,7 @@ import {
   ensureNamespace,
   serviceAccountKubeconfig,
 } from '../support/cluster.js';
+import { rejection } from '../support/errors.js';
 
 const NS = 'kc-broker';
 const here = dirname(fileURLToPath(import.meta.url));
@@ -41,15 +42,6 @@ async function allPodsOf(selector: string): Promise<string[]> {
 
 async function expectAnswers(lease: CacheLease): Promise<void> {
   await engines[lease.engine].probe(lease.host, lease.port, 3000);
-}
-
-async function rejection(p: Promise<unknown>): Promise<KubecacheError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isKubecacheError(err)) throw new Error(`expected a KubecacheError, got ${String(err)}`);
-  return err;
 }
 
 describe('broker on the dev cluster', () => {

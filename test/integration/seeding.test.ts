@@ -9,7 +9,6 @@ import { Broker } from '../../src/broker/broker.js';
 import { BrokerClient } from '../../src/broker/client.js';
 import { startBrokerApi } from '../../src/broker/http-api.js';
 import { openCache } from '../../src/client/open-cache.js';
-import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
 import { managedSelector } from '../../src/names.js';
 import { RdbEndpoint } from '../../src/seed/rdb-endpoint.js';
 import { validateRdbFixture } from '../../src/seed/rdb-file.js';
@@ -20,20 +19,12 @@ import {
   ensureNamespace,
 } from '../support/cluster.js';
 import { alignTtls, readDataset } from '../support/dataset.js';
+import { rejection } from '../support/errors.js';
 
 const NS = 'kc-seeding';
 const here = dirname(fileURLToPath(import.meta.url));
 const fixtures = resolve(here, '../fixtures');
 const tmp = mkdtempSync(join(tmpdir(), 'kc-seed-'));
-
-async function rejection(p: Promise<unknown>): Promise<KubecacheError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isKubecacheError(err)) throw new Error(`expected a KubecacheError, got ${String(err)}`);
-  return err;
-}
 
 async function managedPods(): Promise<string[]> {
   const list = await adminCore().listNamespacedPod({
