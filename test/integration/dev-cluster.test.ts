@@ -137,6 +137,45 @@ describe('dev cluster', () => {
     }
   });
 
+  it('times out an exec that does not finish, with the TIMEOUT code', async () => {
+    const err = await execInPod(handle, {
+      pod,
+      container: 'redis',
+      command: ['sleep', '30'],
+      timeoutMs: 500,
+    }).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('TIMEOUT');
+  });
+
+  it('closes port-forward sockets both ways and serves a new connection after a dropped one', async () => {
+    const fwd = await startPortForward(handle, pod, 6379);
+    try {
+      // The local client hangs up mid-session: its tunnel goes away too.
+      const dropped = connect({ host: fwd.host, port: fwd.port });
+      await new Promise((r) => dropped.once('connect', r));
+      dropped.write('PING\r\n');
+      await new Promise((r) => dropped.once('data', r));
+      dropped.destroy();
+      for (let i = 0; i < 50 && fwd.connections() > 0; i++)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(fwd.connections()).toBe(0);
+      expect(await redisPing(fwd.host, fwd.port)).toBe('+PONG');
+      // A client of a port nothing listens on gets its socket closed, not a hang.
+      const refused = await startPortForward(handle, pod, 6390);
+      try {
+        const s = connect({ host: refused.host, port: refused.port });
+        s.on('error', () => {});
+        s.write('PING\r\n');
+        await new Promise((r) => s.once('close', r));
+        expect(s.destroyed).toBe(true);
+      } finally {
+        await refused.close();
+      }
+    } finally {
+      await fwd.close();
+    }
+  });
+
   it('refuses a restricted ServiceAccount creating pods in another namespace (403)', async () => {
     await ensureNamespace(OTHER_NS);
     const file = await serviceAccountKubeconfig(NS, 'limited', [
@@ -163,8 +202,17 @@ describe('dev cluster', () => {
     await api.deleteNamespacedPod({ name: 'allowed', namespace: NS, gracePeriodSeconds: 0 });
   });
 
-  it('deletes everything it created', async () => {
+  it('deletes everything it created; a forwarded connection to the deleted pod is closed', async () => {
+    const fwd = await startPortForward(handle, pod, 6379);
+    const idle = connect({ host: fwd.host, port: fwd.port });
+    idle.on('error', () => {});
+    await new Promise((r) => idle.once('connect', r));
+    expect(await redisPing(fwd.host, fwd.port)).toBe('+PONG');
+    const closed = new Promise((r) => idle.once('close', r));
     await core.deleteNamespacedPod({ name: pod, namespace: NS, gracePeriodSeconds: 0 });
+    await closed;
+    expect(idle.destroyed).toBe(true);
+    await fwd.close();
     for (let i = 0; i < 200; i++) {
       const left = await core.listNamespacedPod({ namespace: NS });
       if (left.items.length === 0) break;
