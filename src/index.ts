@@ -3,7 +3,7 @@
 export { Broker, type BrokerOptions } from './broker/broker.js';
 export { BrokerClient, ENV_BROKER_TOKEN, ENV_BROKER_URL } from './broker/client.js';
 export { type BrokerApi, startBrokerApi } from './broker/http-api.js';
-export { teardownOnSignals } from './broker/signals.js';
+export { teardownBeforeSignalExit } from './runner/signals.js';
 export type {
   AcquireRequest,
   CacheLease,

@@ -303,7 +303,9 @@ export class Broker {
     const entry = this.entries.get(id);
     if (!entry)
       throw new KubecacheError('BROKER', `no cache lease ${id} in run ${this.runId}.`, { id });
-    const about = await describePod(this.handle, entry.lease.podName, entry.container);
+    const about = await describePod(this.handle, entry.lease.podName, entry.container, {
+      running: entry.state === 'ready',
+    });
     return { podName: entry.lease.podName, ...about };
   }
 
@@ -374,12 +376,16 @@ export class Broker {
       entry.state = entry.state === 'ready' ? 'released' : entry.state;
       await entry.forward?.close();
     }
-    const { remaining } = await deleteAllAndWait(
-      this.handle,
-      runSelector(this.runId),
-      this.cluster.timeouts.deleteMs,
-    );
-    await this.seeder.close();
+    let remaining: string[];
+    try {
+      ({ remaining } = await deleteAllAndWait(
+        this.handle,
+        runSelector(this.runId),
+        this.cluster.timeouts.deleteMs,
+      ));
+    } finally {
+      await this.seeder.close();
+    }
     const ms = Date.now() - t0;
     if (remaining.length > 0) {
       this.progress(

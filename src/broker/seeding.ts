@@ -243,12 +243,14 @@ export class Seeder {
         debug('pushed %s (%d bytes) into %s by exec', file.path, file.size, podName);
         return;
       } catch (err) {
-        // Until the container exists the kubelet refuses the exec; that is the
-        // one failure worth waiting out.
-        const starting = /container not found|not running|unable to upgrade connection/i.test(
-          (err as Error).message,
-        );
-        if (!starting || Date.now() > deadline) throw err;
+        // Until the pod is scheduled and its container exists the API refuses
+        // the exec (400 "no host assigned", "container not found", ...), and a
+        // connection can drop; the push is idempotent, so every failure but a
+        // missing permission or a failed command is worth another try.
+        const code = (err as KubecacheError).code;
+        const commandFailed = code === 'EXEC_FAILED' && /failed:/.test((err as Error).message);
+        if (code === 'FORBIDDEN' || commandFailed || Date.now() > deadline) throw err;
+        debug('push into %s not possible yet (%s)', podName, (err as Error).message);
         await new Promise((r) => setTimeout(r, Math.min(25 * attempt, 200)));
       }
     }

@@ -13,7 +13,7 @@ import { activeCaches } from './active.js';
 // broker or @kubernetes/client-node.
 
 export type { CacheLease, SeedRequest } from '../broker/types.js';
-export type { ClientFor } from '../client/open-cache.js';
+export type { ClientFor, SeedFunction } from '../client/open-cache.js';
 export type { CacheOptions } from '../config/options.js';
 export type { MemcachedClient } from '../engines/memcached-client.js';
 export type { EngineName } from '../engines/types.js';
@@ -24,7 +24,7 @@ export { CachePodReport } from '../runner/report.js';
 export type { SeedInput } from '../runner/seed-input.js';
 
 /** Reset caches before every test (default) or only when the file starts. */
-export interface JestUseCacheOptions extends UseCacheOptions {
+export interface JestUseCacheOptions<E extends EngineName = EngineName> extends UseCacheOptions<E> {
   reset?: 'test' | 'file';
 }
 
@@ -42,7 +42,7 @@ function connection(): Connection {
  */
 export function useCache<E extends EngineName>(
   engine: E,
-  options: JestUseCacheOptions = {},
+  options: JestUseCacheOptions<E> = {},
 ): UsedCache<E> {
   const slot = new CacheSlot(engine, options, 'this test file');
   const timeout = (options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS) + 5_000;

@@ -142,6 +142,7 @@ export async function describePod(
   handle: KubeHandle,
   name: string,
   container: string,
+  opts: { running?: boolean } = {},
 ): Promise<{ events: string[]; logs: string }> {
   let events: string[] = [];
   let logs = '';
@@ -156,15 +157,24 @@ export async function describePod(
   } catch (err) {
     events = [`(events unavailable: ${(err as Error).message})`];
   }
-  try {
-    logs = await handle.core.readNamespacedPodLog({
-      name,
-      namespace: handle.namespace,
-      container,
-      tailLines: 20,
-    });
-  } catch {
-    logs = '(no logs: the container has not started)';
+  // For a pod known to run, the log API can still answer "waiting to start"
+  // for a moment: the kubelet's status lags the container (see start-cache-pod).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      logs = await handle.core.readNamespacedPodLog({
+        name,
+        namespace: handle.namespace,
+        container,
+        tailLines: 20,
+      });
+      break;
+    } catch {
+      if (!opts.running || attempt >= 8) {
+        logs = '(no logs: the container has not started)';
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
   return { events, logs };
 }

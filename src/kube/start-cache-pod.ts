@@ -118,6 +118,9 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
   };
   input.signal?.addEventListener('abort', onAbort, { once: true });
 
+  // Waits still pending when the start ends (e.g. the status IP when /etc/hosts
+  // answered first) must not keep the process alive for their full timeout.
+  const timers = new Set<NodeJS.Timeout>();
   /** Resolves when `ready(latest)` holds; rejects on pod failure or after `ms`. */
   const waitFor = (what: string, ms: number, ready: (pod: V1Pod) => boolean): Promise<V1Pod> =>
     new Promise<V1Pod>((resolve, reject) => {
@@ -128,6 +131,7 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
       const finish = (err: Error | null): void => {
         waiters.delete(check);
         clearTimeout(timer);
+        timers.delete(timer);
         if (err) reject(err);
         else resolve(latest);
       };
@@ -142,6 +146,7 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
           ),
         ms,
       );
+      timers.add(timer);
       waiters.add(check);
       check();
     });
@@ -300,6 +305,8 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
     );
     throw e;
   } finally {
+    for (const t of timers) clearTimeout(t);
+    waiters.clear();
     stopWatch();
     input.signal?.removeEventListener('abort', onAbort);
   }

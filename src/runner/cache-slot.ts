@@ -1,6 +1,11 @@
 import { BrokerClient } from '../broker/client.js';
 import type { CacheLease, SeedRequest } from '../broker/types.js';
-import { type CacheHandle, type ClientFor, openCache } from '../client/open-cache.js';
+import {
+  type CacheHandle,
+  type ClientFor,
+  openCache,
+  type SeedFunction,
+} from '../client/open-cache.js';
 import type { CacheOptions } from '../config/options.js';
 import type { EngineName } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
@@ -16,16 +21,16 @@ export interface PodDescription {
 }
 
 /** Options of useCache and of the Vitest fixtures: the cache's pod settings plus how tests use it. */
-export interface UseCacheOptions extends CacheOptions {
+export interface UseCacheOptions<E extends EngineName = EngineName> extends CacheOptions {
   /** Tells apart several caches of one engine used by the same worker. */
   name?: string;
   /**
    * Data the cache starts with and goes back to on reset(). A path or file
-   * URL ending in .rdb or .json, or {kind, path}; relative paths are resolved
-   * from the working directory. `false` starts empty even when the config
-   * file sets a default seed for the engine.
+   * URL ending in .rdb or .json, {kind, path}, or a function that writes the
+   * data through the client; relative paths are resolved from the working
+   * directory. `false` starts empty even when the config sets a default seed.
    */
-  seed?: SeedInput | false;
+  seed?: SeedInput | SeedFunction<E> | false;
   /** Upper bound for getting the cache (pod start, image pull); default 120 000 ms. */
   openTimeoutMs?: number;
 }
@@ -51,10 +56,10 @@ export interface UsedCache<E extends EngineName = EngineName> {
 
 export const DEFAULT_OPEN_TIMEOUT_MS = 120_000;
 
-const OWN_KEYS = ['name', 'seed', 'openTimeoutMs', 'reset', 'scope'] as const;
+const OWN_KEYS = ['engine', 'name', 'seed', 'openTimeoutMs', 'reset', 'scope'] as const;
 
 /** Splits what goes to the broker as pod options from kubecache's own test-side keys. */
-export function podOptions(options: UseCacheOptions & Record<string, unknown>): CacheOptions {
+export function podOptions(options: object): CacheOptions {
   const rest: Record<string, unknown> = { ...options };
   for (const key of OWN_KEYS) delete rest[key];
   return rest as CacheOptions;
@@ -67,7 +72,7 @@ export function podOptions(options: UseCacheOptions & Record<string, unknown>): 
  */
 export class CacheSlot<E extends EngineName> implements UsedCache<E> {
   readonly engine: E;
-  private readonly options: UseCacheOptions;
+  private readonly options: UseCacheOptions<E>;
   private readonly where: string;
   private handle: CacheHandle<E> | undefined;
   private opening: Promise<void> | undefined;
@@ -76,7 +81,7 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
   /** The test file that last used this cache (worker-scoped caches are reset on change). */
   file: string | undefined;
 
-  constructor(engine: E, options: UseCacheOptions, where: string) {
+  constructor(engine: E, options: UseCacheOptions<E>, where: string) {
     this.engine = engine;
     this.options = options;
     this.where = where;
@@ -101,7 +106,7 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
 
   private async doOpen(connection: Connection, worker: string): Promise<void> {
     const seed = this.seedFor(connection);
-    const pod = podOptions(this.options as UseCacheOptions & Record<string, unknown>);
+    const pod = podOptions(this.options);
     const pending = openCache(this.engine, {
       worker,
       broker: new BrokerClient(connection.url, connection.token),
@@ -124,14 +129,15 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
       );
       throw err;
     }
+    // openCache resets a reused pod itself, so the handle starts clean either way.
     this.handle = handle;
-    if (handle.lease.reused) await handle.reset();
     this.clean = true;
   }
 
-  private seedFor(connection: Connection): SeedRequest | undefined {
+  private seedFor(connection: Connection): SeedRequest | SeedFunction<E> | undefined {
     const seed = this.options.seed;
     if (seed === false) return undefined;
+    if (typeof seed === 'function') return seed;
     if (seed !== undefined) return toSeedRequest(seed, process.cwd(), `${this.engine} seed`);
     return connection.seeds[this.engine];
   }
@@ -182,14 +188,7 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
   }
 
   async snapshot(path: string): Promise<void> {
-    const handle = this.current() as CacheHandle<E> & { snapshot?: (path: string) => Promise<void> };
-    if (typeof handle.snapshot !== 'function') {
-      throw new KubecacheError(
-        'INTERNAL',
-        `snapshot() is not available for ${this.engine} caches in this kubecache build; upgrade kubecache or write the data with the client instead.`,
-      );
-    }
-    await handle.snapshot(path);
+    await this.current().snapshot(path);
   }
 
   describe(): Promise<PodDescription> {

@@ -45,7 +45,10 @@ export interface LoadedConfig {
  * the one kubecache.config.* in root. Two candidates at once is an error,
  * because silently preferring one would hide edits made to the other.
  */
-export function findConfigFile(root: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function findConfigFile(
+  root: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
   const explicit = env[ENV_CONFIG]?.trim();
   if (explicit) {
     const file = resolve(root, explicit);
@@ -127,7 +130,10 @@ export function parseSeeds(raw: unknown, base: string, source: string): SeedDefa
 }
 
 /** KUBECACHE_<ENGINE>_SEED: a path as in the config file; "none" turns a configured seed off. */
-export function seedsFromEnv(env: NodeJS.ProcessEnv, base: string): Partial<Record<EngineName, SeedRequest | null>> {
+export function seedsFromEnv(
+  env: NodeJS.ProcessEnv,
+  base: string,
+): Partial<Record<EngineName, SeedRequest | null>> {
   const out: Partial<Record<EngineName, SeedRequest | null>> = {};
   for (const engine of ENGINE_NAMES) {
     const name = `KUBECACHE_${engine.toUpperCase()}_SEED`;

@@ -52,7 +52,9 @@ export async function cachePodReport(
     }),
   );
   const noun = open.length === 1 ? 'this cache' : 'these caches';
-  return new CachePodReport(`kubecache: the test failed while using ${noun}:\n${sections.join('\n')}`);
+  return new CachePodReport(
+    `kubecache: the test failed while using ${noun}:\n${sections.join('\n')}`,
+  );
 }
 
 function indent(text: string, prefix: string): string {

@@ -18,7 +18,9 @@ export type SeedInput =
  * runner's process and may have another working directory than the code
  * that wrote the relative path.
  */
-export function toSeedRequest(value: unknown, base: string, where: string): SeedRequest {
+export type FileSeedRequest = Extract<SeedRequest, { path: string }>;
+
+export function toSeedRequest(value: unknown, base: string, where: string): FileSeedRequest {
   const asPath = (p: unknown): string | undefined => {
     if (p instanceof URL) return fileURLToPath(p);
     if (typeof p === 'string' && p !== '') return isAbsolute(p) ? p : resolve(base, p);
@@ -30,7 +32,7 @@ export function toSeedRequest(value: unknown, base: string, where: string): Seed
     const v = value as { kind?: unknown; path?: unknown };
     const path = asPath(v.path);
     if ((v.kind === 'rdb' || v.kind === 'json') && path !== undefined) {
-      return { ...(value as SeedRequest), path };
+      return { ...(value as FileSeedRequest), path };
     }
   }
   throw new KubecacheError(
@@ -40,7 +42,7 @@ export function toSeedRequest(value: unknown, base: string, where: string): Seed
   );
 }
 
-function seedKind(path: string, where: string): SeedRequest['kind'] {
+function seedKind(path: string, where: string): FileSeedRequest['kind'] {
   const ext = extname(path).toLowerCase();
   if (ext === '.rdb') return 'rdb';
   if (ext === '.json') return 'json';

@@ -28,11 +28,17 @@ const DOWNLOAD_TRIES = 3;
 /**
  * The argv the runner execs in the cache container, feeding the fixture on
  * stdin. The marker is only written after `cat` saw end of input, so the
- * loader never verifies a file that is still being written.
+ * loader never verifies a file that is still being written; and the file is
+ * written under a per-attempt name and renamed, so a retried push (after a
+ * dropped exec connection) never truncates a file the loader is reading.
  */
 export function execPushCommand(dataDir: string = DEFAULT_DATA_DIR): string[] {
   const dir = shellQuote(dataDir);
-  return ['sh', '-c', `cat > ${dir}/${PART_FILE} && touch ${dir}/${MARKER_FILE}`];
+  return [
+    'sh',
+    '-c',
+    `cat > ${dir}/${PART_FILE}.$$ && mv ${dir}/${PART_FILE}.$$ ${dir}/${PART_FILE} && touch ${dir}/${MARKER_FILE}`,
+  ];
 }
 
 export const EXEC_PUSH_COMMAND: readonly string[] = Object.freeze(execPushCommand());

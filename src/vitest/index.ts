@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, inject, type TestContext } from 'vitest';
+import { afterAll, beforeAll, beforeEach, inject, type TestAPI, type TestContext } from 'vitest';
 import type { EngineName } from '../engines/types.js';
 import {
   CacheSlot,
@@ -10,7 +10,7 @@ import { type Connection, connectionFromEnv, missingBroker } from '../runner/con
 import { cachePodReport } from '../runner/report.js';
 
 export type { CacheLease, SeedRequest } from '../broker/types.js';
-export type { ClientFor } from '../client/open-cache.js';
+export type { ClientFor, SeedFunction } from '../client/open-cache.js';
 export type { CacheOptions } from '../config/options.js';
 export type { MemcachedClient } from '../engines/memcached-client.js';
 export type { EngineName } from '../engines/types.js';
@@ -22,7 +22,8 @@ export type { SeedInput } from '../runner/seed-input.js';
 export type { KubecacheConnection } from './provided.js';
 
 /** Reset caches before every test (default) or only when the file starts. */
-export interface VitestUseCacheOptions extends UseCacheOptions {
+export interface VitestUseCacheOptions<E extends EngineName = EngineName>
+  extends UseCacheOptions<E> {
   reset?: 'test' | 'file';
 }
 
@@ -92,7 +93,7 @@ function reportFailures(context: TestContext): void {
  */
 export function useCache<E extends EngineName>(
   engine: E,
-  options: VitestUseCacheOptions = {},
+  options: VitestUseCacheOptions<E> = {},
 ): UsedCache<E> {
   const slot = new CacheSlot(engine, options, 'this test file');
   const timeout = (options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS) + 5_000;
@@ -100,8 +101,10 @@ export function useCache<E extends EngineName>(
     await slot.open(connection(), workerId());
     fileCaches.add(slot);
   }, timeout);
-  beforeEach(async (context) => {
-    reportFailures(context);
+  // Destructured: with test.extend fixtures Vitest reads the hook's first
+  // parameter to find the fixtures it needs, and rejects a plain name.
+  beforeEach(async ({ task }) => {
+    reportFailures(task.context);
     if (options.reset === 'file') slot.markUsed();
     else await slot.prepare();
   });
@@ -116,11 +119,19 @@ type Use<T> = (value: T) => Promise<void>;
 type FixtureFn<T> = (context: object, use: Use<T>) => Promise<void>;
 type ScopedFixture<T> = [FixtureFn<T>, { scope: CacheScope; auto?: boolean }];
 
+/** The context keys the cache fixtures add: one handle per definition. */
+export type CacheFixtureValues<D extends Record<string, CacheFixtureOptions>> = {
+  [K in keyof D]: UsedCache<D[K]['engine']>;
+} & { kubecacheHooks: undefined };
+
 export type CacheFixtures<D extends Record<string, CacheFixtureOptions>> = {
   [K in keyof D]: ScopedFixture<UsedCache<D[K]['engine']>>;
 } & {
   /** Runs for every test: resets worker caches between files and reports failures. */
-  kubecacheHooks: [(context: Pick<TestContext, 'task'>, use: Use<void>) => Promise<void>, { auto: true }];
+  kubecacheHooks: [
+    (context: Pick<TestContext, 'task'>, use: Use<undefined>) => Promise<void>,
+    { auto: true },
+  ];
 };
 
 function cacheFixture<E extends EngineName>(
@@ -145,9 +156,11 @@ function cacheFixture<E extends EngineName>(
 }
 
 /**
- * Cache fixtures for `test.extend`, one per key:
+ * Cache fixtures for `test.extend`, one per key. TypeScript cannot infer the
+ * fixture types from a prepared object, so name them, or use withCaches:
  *
- *   const test = base.extend(cacheFixtures({ redis: { engine: 'redis', scope: 'worker' } }));
+ *   const caches = { redis: { engine: 'redis', scope: 'worker' } } as const;
+ *   const test = base.extend<CacheFixtureValues<typeof caches>>(cacheFixtures(caches));
  *   test('reads', async ({ redis }) => { await redis.client.get('k'); });
  *
  * A test-scoped cache is opened for each test that uses it; file and worker
@@ -162,16 +175,29 @@ export function cacheFixtures<const D extends Record<string, CacheFixtureOptions
   for (const [name, options] of Object.entries(defs)) out[name] = cacheFixture(name, options);
   out.kubecacheHooks = [
     // Vitest requires the destructuring pattern here too; the context itself is task.context.
-    async ({ task }: Pick<TestContext, 'task'>, use: Use<void>): Promise<void> => {
+    async ({ task }: Pick<TestContext, 'task'>, use: Use<undefined>): Promise<void> => {
       reportFailures(task.context);
       const file = task.file?.filepath;
       for (const slot of workerCaches) {
         if (slot.file !== undefined && slot.file !== file) await slot.reset();
         slot.file = file;
       }
-      await use();
+      await use(undefined);
     },
     { auto: true },
   ];
   return out as CacheFixtures<D>;
+}
+
+/**
+ * `base.extend(cacheFixtures(defs))` with the fixture types filled in:
+ *
+ *   const test = withCaches(base, { redis: { engine: 'redis', scope: 'worker' } });
+ */
+export function withCaches<C extends object, const D extends Record<string, CacheFixtureOptions>>(
+  base: TestAPI<C>,
+  defs: D,
+): TestAPI<C & CacheFixtureValues<D>> {
+  const extend = base.extend as unknown as (fixtures: object) => unknown;
+  return extend.call(base, cacheFixtures(defs)) as TestAPI<C & CacheFixtureValues<D>>;
 }

@@ -62,6 +62,7 @@ for ns in $(ip netns list 2>/dev/null | awk '/^cni-/{print $1}'); do
   ip netns delete "$ns" 2>/dev/null || true
 done
 for m in $(awk '$5 ~ /^\/run\/netns\/cni-/ {print $5}' /proc/self/mountinfo); do umount -l "$m" 2>/dev/null || true; rm -f "$m"; done
+ip link delete "${BRIDGE}-keep" 2>/dev/null || true
 ip link delete "$BRIDGE" 2>/dev/null || true
 for table in filter nat; do
   { iptables -t "$table" -S 2>/dev/null || true; } | { grep -- "--comment $IPT_TAG" || true; } |

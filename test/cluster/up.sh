@@ -73,6 +73,14 @@ modprobe br_netfilter 2>/dev/null || true
 ip link add "$BRIDGE" type bridge 2>/dev/null || true
 ip addr replace "$BRIDGE_IP/16" dev "$BRIDGE"
 ip link set "$BRIDGE" up
+# A bridge without ports has no carrier, and then Node's networkInterfaces()
+# (libuv lists only interfaces that are up and running) does not show it:
+# kubecache could not find the address pods reach it on while no pod runs.
+# A veth port whose peer stays unattached keeps the bridge running (this
+# kernel has no dummy interfaces).
+ip link add "${BRIDGE}-keep" type veth peer name "${BRIDGE}-peer" 2>/dev/null || true
+ip link set "${BRIDGE}-keep" master "$BRIDGE" up
+ip link set "${BRIDGE}-peer" up
 # Pods may talk to each other and to the bridge address only.
 iptables -I FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -m comment --comment "$IPT_TAG" -j DROP
 iptables -I FORWARD -o "$BRIDGE" ! -i "$BRIDGE" -m comment --comment "$IPT_TAG" -j DROP

@@ -1,5 +1,7 @@
-// Prints one closing line, "tests: N passed, N failed, N skipped", from
-// Vitest's JSON report, so CI logs end with a count any reader can parse.
+// Prints the closing lines of npm test from Vitest's JSON report and the
+// consumer driver's log ("consumers: N passed, M failed"), ending with one
+// "all: N passed, N failed" line that any CI log reader can parse.
+//   usage: node summary.mjs VITEST_REPORT.json [CONSUMERS.log]
 import { readFileSync } from 'node:fs';
 
 const file = process.argv[2];
@@ -14,4 +16,23 @@ const passed = report.numPassedTests ?? 0;
 const failed = (report.numFailedTests ?? 0) + (report.numRuntimeErrorTestSuites ?? 0);
 const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
-process.exit(passed > 0 && failed === 0 ? 0 : 1);
+let allPassed = passed;
+let allFailed = failed;
+if (process.argv[3]) {
+  let log = '';
+  try {
+    log = readFileSync(process.argv[3], 'utf8');
+  } catch {
+    // no log: the driver did not run, which counts as a failure below
+  }
+  const m = /consumers: (\d+) passed, (\d+) failed/.exec(log);
+  if (m) {
+    allPassed += Number(m[1]);
+    allFailed += Number(m[2]);
+  } else {
+    allFailed += 1;
+    console.log('consumers: no summary line (the driver did not finish)');
+  }
+}
+console.log(`all: ${allPassed} passed, ${allFailed} failed`);
+process.exit(passed > 0 && allFailed === 0 ? 0 : 1);

@@ -9,13 +9,16 @@ bash test/cluster/up.sh
 export KUBECONFIG="$root/.kubecache-dev/admin.kubeconfig"
 echo "== tsc --noEmit"
 tsc --noEmit -p tsconfig.json
-echo "== build dist (child-process fixtures and consumer projects use it)"
-tsc -p tsconfig.build.json
+echo "== build dist, ESM and CommonJS (child-process fixtures and consumer projects use it)"
+node test/consumers/build-dist.mjs
 echo "== biome check"
 biome check .
 echo "== vitest"
 mkdir -p .kubecache-dev
 status=0
 vitest run --reporter=default --reporter=json --outputFile.json=.kubecache-dev/vitest-report.json "$@" || status=$?
-node test/tools/summary.mjs .kubecache-dev/vitest-report.json || status=1
+echo "== consumer projects (the packed package in Vitest 3.2/4/5 and Jest 29/30)"
+node test/consumers/run.mjs > .kubecache-dev/consumers.log 2>&1 || status=1
+cat .kubecache-dev/consumers.log
+node test/tools/summary.mjs .kubecache-dev/vitest-report.json .kubecache-dev/consumers.log || status=1
 exit $status

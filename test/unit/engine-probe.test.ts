@@ -56,6 +56,8 @@ describe('engine definitions', () => {
       'no',
       '--protected-mode',
       'no',
+      '--repl-diskless-sync-delay',
+      '0',
       '--maxmemory',
       '1mb',
     ]);

@@ -142,6 +142,8 @@ describe('buildCachePod', () => {
       'no',
       '--protected-mode',
       'no',
+      '--repl-diskless-sync-delay',
+      '0',
       '--maxmemory',
       '64mb',
     ]);

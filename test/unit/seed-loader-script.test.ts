@@ -185,10 +185,10 @@ describe('buildSeedCommand', () => {
     expect(EXEC_PUSH_COMMAND).toEqual([
       'sh',
       '-c',
-      'cat > /data/dump.rdb.part && touch /data/.kubecache-seed-done',
+      'cat > /data/dump.rdb.part.$$ && mv /data/dump.rdb.part.$$ /data/dump.rdb.part && touch /data/.kubecache-seed-done',
     ]);
     expect(execPushCommand("/tmp/a b's")[2]).toBe(
-      "cat > '/tmp/a b'\\''s'/dump.rdb.part && touch '/tmp/a b'\\''s'/.kubecache-seed-done",
+      "cat > '/tmp/a b'\\''s'/dump.rdb.part.$$ && mv '/tmp/a b'\\''s'/dump.rdb.part.$$ '/tmp/a b'\\''s'/dump.rdb.part && touch '/tmp/a b'\\''s'/.kubecache-seed-done",
     );
   });
 

@@ -1,0 +1,3 @@
+const { suite } = require('./suite.js');
+
+suite('d.test.js');

@@ -1,0 +1,12 @@
+import { useCache } from 'kubecache/vitest';
+import { expect, test } from 'vitest';
+import { record } from '../test/record.js';
+
+const redis = useCache('redis', { seed: false });
+
+// Run only with KUBECACHE_CONSUMER_MODE=fail: its output must name the pod and show its logs.
+test('deliberately fails', async () => {
+  record('fail.test.ts', 'default', redis);
+  await redis.client.set('answer', '41');
+  expect(await redis.client.get('answer')).toBe('42');
+});

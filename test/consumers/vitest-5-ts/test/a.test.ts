@@ -1,0 +1,3 @@
+import { cacheSuite } from './cache-suite.js';
+
+cacheSuite('a.test.ts');

@@ -1,0 +1,3 @@
+import { fixtureSuite } from './fixture-suite.js';
+
+fixtureSuite('c.test.ts');

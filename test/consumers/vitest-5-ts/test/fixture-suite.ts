@@ -1,0 +1,37 @@
+import { expect } from 'vitest';
+import { test } from './fixtures.js';
+import { record } from './record.js';
+
+/** The three fixture scopes; the worker-scoped pod is shared by the worker's files and reset between them. */
+export function fixtureSuite(file: string): void {
+  test('worker-scoped redis starts each file from the seed', async ({ redis }) => {
+    record(file, 'default', redis);
+    expect(await redis.client.get('left-by-a-file')).toBeNull();
+    expect(await redis.client.hget('user:2', 'name')).toBe('grace');
+    await redis.client.set('left-by-a-file', file);
+  });
+
+  test('worker-scoped redis keeps its data between tests of one file', async ({ redis }) => {
+    expect(await redis.client.get('left-by-a-file')).toBe(file);
+  });
+
+  test('file-scoped memcached is seeded', async ({ sessions }) => {
+    record(file, 'default', sessions);
+    expect((await sessions.client.get('session:10')).value?.toString()).toBe('user=radia');
+  });
+
+  test('a test-scoped cache without seed starts empty, on its own pod', async ({
+    scratch,
+    redis,
+  }) => {
+    record(file, 'scratch', scratch);
+    expect(await scratch.client.dbsize()).toBe(0);
+    expect(scratch.podName).not.toBe(redis.podName);
+    expect(scratch.url).toBe(`redis://${scratch.host}:${scratch.port}`);
+    await scratch.client.set('mine', '1');
+  });
+
+  test('a test-scoped cache is reset for the next test', async ({ scratch }) => {
+    expect(await scratch.client.dbsize()).toBe(0);
+  });
+}

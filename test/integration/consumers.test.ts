@@ -1,0 +1,284 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  adminCore,
+  adminKubeconfigPath,
+  deleteNamespace,
+  ensureNamespace,
+} from '../support/cluster.js';
+
+// The consumer projects under test/consumers/, driven as a user would drive
+// them: the packed tarball installed, the runner started as a child process.
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const consumers = join(repo, 'test', 'consumers');
+const MANAGED = 'app.kubernetes.io/managed-by=kubecache';
+const POD_NAME = /kc-redis-1-[a-z0-9]{10}-[0-9a-f]{8}/;
+
+interface Entry {
+  file: string;
+  worker: string;
+  engine: string;
+  pod: string;
+}
+
+/** Builds, packs and installs the consumers (a no-op install when nothing changed). */
+function prepare(...names: string[]): void {
+  const result = spawnSync(process.execPath, [join(consumers, 'run.mjs'), '--prepare', ...names], {
+    cwd: repo,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
+  });
+  if (result.status !== 0) {
+    throw new Error(`preparing ${names.join(', ')} failed:\n${result.stdout}\n${result.stderr}`);
+  }
+}
+
+function namespaceFor(name: string): string {
+  return `kc-consumer-${name.replace(/[^a-z0-9]+/g, '-')}-it`;
+}
+
+function consumerEnv(name: string, extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (key.startsWith('KUBECACHE_') || key.startsWith('VITEST') || key === 'JEST_WORKER_ID') {
+      continue;
+    }
+    env[key] = value;
+  }
+  return {
+    ...env,
+    CI: 'true',
+    FORCE_COLOR: '0',
+    NO_COLOR: '1',
+    KUBECONFIG: adminKubeconfigPath(),
+    KUBECACHE_NAMESPACE: namespaceFor(name),
+    ...extra,
+  };
+}
+
+function vitestArgs(name: string, ...args: string[]): string[] {
+  return [join(consumers, name, 'node_modules', 'vitest', 'vitest.mjs'), ...args];
+}
+
+function jestArgs(name: string, ...args: string[]): string[] {
+  const jest = join(consumers, name, 'node_modules', 'jest', 'bin', 'jest.js');
+  return ['--experimental-vm-modules', jest, ...args];
+}
+
+interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  output: string;
+}
+
+function start(
+  name: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  opts: { detached?: boolean } = {},
+): { child: ChildProcess; done: Promise<Finished>; output: () => string } {
+  const child = spawn(process.execPath, args, {
+    cwd: join(consumers, name),
+    env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: opts.detached === true,
+  });
+  let output = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  const done = new Promise<Finished>((resolveDone) => {
+    child.on('exit', (code, signal) => resolveDone({ code, signal, output }));
+  });
+  return { child, done, output: () => output };
+}
+
+function tempReport(): string {
+  return join(mkdtempSync(join(tmpdir(), 'kubecache-it-report-')), 'report.jsonl');
+}
+
+function readReport(file: string): Entry[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Entry);
+}
+
+async function pods(namespace: string): Promise<string[]> {
+  const list = await adminCore().listNamespacedPod({ namespace, labelSelector: MANAGED });
+  return list.items.map((p) => p.metadata?.name ?? '');
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 1200; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) {
+    // Detached runs lead a process group: take their workers down with them.
+    try {
+      if (c.pid) process.kill(-c.pid, 'SIGKILL');
+    } catch {
+      if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    }
+  }
+});
+
+describe('failure reports', () => {
+  beforeAll(async () => {
+    prepare('vitest-5-ts', 'jest-30-esm');
+    await Promise.all([
+      ensureNamespace(namespaceFor('vitest-5-ts')),
+      ensureNamespace(namespaceFor('jest-30-esm')),
+    ]);
+  }, 300_000);
+  afterAll(async () => {
+    await deleteNamespace(namespaceFor('vitest-5-ts'));
+    await deleteNamespace(namespaceFor('jest-30-esm'));
+  });
+
+  it('Vitest: a failing test names its cache pod and shows the pod log', async () => {
+    const report = tempReport();
+    const run = start(
+      'vitest-5-ts',
+      vitestArgs('vitest-5-ts', 'run'),
+      consumerEnv('vitest-5-ts', {
+        KUBECACHE_CONSUMER_MODE: 'fail',
+        KUBECACHE_CONSUMER_REPORT: report,
+      }),
+    );
+    children.push(run.child);
+    const { code, output } = await run.done;
+    expect(code).toBe(1);
+    const [used] = readReport(report);
+    expect(used?.pod).toMatch(POD_NAME);
+    expect(output).toContain("expected '41' to be '42'");
+    expect(output).toContain(`redis cache pod ${used?.pod}`);
+    expect(output).toContain(`last log lines of ${used?.pod}:`);
+    // A line redis itself logged, taken from the pod by the broker.
+    expect(output).toMatch(/\| .*Ready to accept connections/);
+    expect(await pods(namespaceFor('vitest-5-ts'))).toEqual([]);
+  }, 240_000);
+
+  it('Jest: a failing test names its cache pod and shows the pod log', async () => {
+    const report = tempReport();
+    const run = start(
+      'jest-30-esm',
+      jestArgs('jest-30-esm'),
+      consumerEnv('jest-30-esm', {
+        KUBECACHE_CONSUMER_MODE: 'fail',
+        KUBECACHE_CONSUMER_REPORT: report,
+      }),
+    );
+    children.push(run.child);
+    const { code, output } = await run.done;
+    expect(code).toBe(1);
+    const [used] = readReport(report);
+    expect(used?.pod).toMatch(POD_NAME);
+    expect(output).toContain('deliberately fails');
+    expect(output).toContain(`redis cache pod ${used?.pod}`);
+    expect(output).toContain(`last log lines of ${used?.pod}:`);
+    expect(output).toMatch(/\| .*Ready to accept connections/);
+    expect(await pods(namespaceFor('jest-30-esm'))).toEqual([]);
+  }, 240_000);
+});
+
+describe('interrupting a Vitest run', () => {
+  const ns = namespaceFor('vitest-5-ts');
+  beforeAll(async () => {
+    prepare('vitest-5-ts');
+    await ensureNamespace(ns);
+  }, 300_000);
+  afterAll(async () => {
+    await deleteNamespace(ns);
+  });
+
+  async function interrupted(target: 'group' | 'main'): Promise<Finished> {
+    const report = tempReport();
+    // Its own process group, so that "group" reaches the workers too, like Ctrl-C in a terminal.
+    const run = start(
+      'vitest-5-ts',
+      vitestArgs('vitest-5-ts', 'run'),
+      consumerEnv('vitest-5-ts', {
+        KUBECACHE_CONSUMER_MODE: 'hang',
+        KUBECACHE_CONSUMER_REPORT: report,
+      }),
+      { detached: true },
+    );
+    children.push(run.child);
+    await until('the hanging test to hold both caches', () => readReport(report).length === 2);
+    const used = readReport(report).map((e) => e.pod);
+    expect((await pods(ns)).sort()).toEqual([...used].sort());
+    const pid = run.child.pid as number;
+    process.kill(target === 'group' ? -pid : pid, 'SIGINT');
+    return run.done;
+  }
+
+  it('leaves 0 pods after SIGINT to the whole process group (Ctrl-C)', async () => {
+    const { output, code, signal } = await interrupted('group');
+    expect(output).toContain('[kubecache] SIGINT: deleting');
+    expect(code === 0).toBe(false);
+    expect(code !== null || signal !== null).toBe(true);
+    expect(await pods(ns)).toEqual([]);
+  }, 180_000);
+
+  it('leaves 0 pods after SIGINT to the main process only', async () => {
+    const { output } = await interrupted('main');
+    expect(output).toContain('[kubecache] SIGINT: deleting');
+    expect(await pods(ns)).toEqual([]);
+  }, 180_000);
+});
+
+describe('Vitest watch mode', () => {
+  const ns = namespaceFor('vitest-5-ts');
+  beforeAll(async () => {
+    prepare('vitest-5-ts');
+    await ensureNamespace(ns);
+  }, 300_000);
+  afterAll(async () => {
+    await deleteNamespace(ns);
+  });
+
+  it('reuses pods across reruns, deletes the ones a rerun no longer uses, and none are left after close', async () => {
+    const run = start('vitest-5-ts', ['watch-rerun.mjs'], consumerEnv('vitest-5-ts', {}));
+    children.push(run.child);
+    const steps = createInterface({ input: run.child.stdout as NodeJS.ReadableStream });
+    const counts: Record<string, string[]> = {};
+    for await (const line of steps) {
+      const m = /^STEP (\S+)/.exec(line);
+      if (!m?.[1]) continue;
+      counts[m[1]] = (await pods(ns)).sort();
+      if (m[1] === 'closed') break;
+      run.child.stdin?.write('\n');
+    }
+    const { code, output } = await run.done;
+    expect(code, output).toBe(0);
+    const initial = counts.initial ?? [];
+    // Both engines in up to four pool slots, plus the unseeded scratch redis.
+    expect(initial.length).toBeGreaterThanOrEqual(4);
+    // Rerunning one file reuses its slot's pods: nothing new appears.
+    expect(counts['rerun-one']).toEqual(initial);
+    // The next rerun drops the pods that the previous (one-file) run did not use.
+    expect((counts['rerun-one-again'] ?? []).length).toBeLessThan(initial.length);
+    expect((counts['rerun-one-again'] ?? []).every((p) => initial.includes(p))).toBe(true);
+    expect(output).toContain('[kubecache] rerun: deleting');
+    // A full rerun never holds more pods than the first full run did.
+    expect((counts['rerun-all'] ?? []).length).toBeLessThanOrEqual(initial.length);
+    expect(counts.closed).toEqual([]);
+  }, 300_000);
+});
