@@ -3,7 +3,6 @@
 export { Broker, type BrokerOptions } from './broker/broker.js';
 export { BrokerClient, ENV_BROKER_TOKEN, ENV_BROKER_URL } from './broker/client.js';
 export { type BrokerApi, startBrokerApi } from './broker/http-api.js';
-export { teardownBeforeSignalExit } from './runner/signals.js';
 export type {
   AcquireRequest,
   CacheLease,
@@ -20,3 +19,4 @@ export type {
 } from './config/options.js';
 export type { EngineName } from './engines/types.js';
 export { type ErrorCode, isKubecacheError, KubecacheError } from './errors.js';
+export { teardownBeforeSignalExit } from './runner/signals.js';

@@ -287,7 +287,9 @@ describe('identity and reaping', () => {
       await next.teardown();
     }
     // SIGTERM makes the live run tear down its own pods before exiting.
-    const exited = new Promise<NodeJS.Signals | null>((r) => live.child.on('exit', (_code, signal) => r(signal)));
+    const exited = new Promise<NodeJS.Signals | null>((r) =>
+      live.child.on('exit', (_code, signal) => r(signal)),
+    );
     live.child.kill('SIGTERM');
     // Teardown first, then the signal's own default action ends the process.
     expect(await exited).toBe('SIGTERM');
