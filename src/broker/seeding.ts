@@ -234,10 +234,8 @@ export class Seeder {
         if (r.exitCode !== 0) {
           throw new KubecacheError(
             'EXEC_FAILED',
-            `pushing ${file.path} into ${podName} failed: ${r.stderr}`,
-            {
-              pod: podName,
-            },
+            `pushing ${file.path} into ${podName} failed with exit code ${r.exitCode}: ${r.stderr}`,
+            { pod: podName, exitCode: r.exitCode },
           );
         }
         debug('pushed %s (%d bytes) into %s by exec', file.path, file.size, podName);
@@ -248,7 +246,7 @@ export class Seeder {
         // connection can drop; the push is idempotent, so every failure but a
         // missing permission or a failed command is worth another try.
         const code = (err as KubecacheError).code;
-        const commandFailed = code === 'EXEC_FAILED' && /failed:/.test((err as Error).message);
+        const commandFailed = (err as KubecacheError).details?.exitCode !== undefined;
         if (code === 'FORBIDDEN' || commandFailed || Date.now() > deadline) throw err;
         debug('push into %s not possible yet (%s)', podName, (err as Error).message);
         await new Promise((r) => setTimeout(r, Math.min(25 * attempt, 200)));
