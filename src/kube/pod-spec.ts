@@ -152,6 +152,9 @@ export function buildCachePod(input: CachePodInput): V1Pod {
       activeDeadlineSeconds: input.activeDeadlineSeconds,
       automountServiceAccountToken: false,
       enableServiceLinks: false,
+      // A cache resolves no names; "Default" also spares clusters without
+      // cluster DNS a MissingClusterDNS warning event per pod.
+      dnsPolicy: 'Default',
       // Caches are throwaway; waiting the default 30s on delete only slows teardown.
       terminationGracePeriodSeconds: 1,
       securityContext: {

@@ -4,6 +4,7 @@ import type { EndpointMode, Timeouts } from '../config/options.js';
 import type { EngineDefinition } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import type { KubeHandle } from './client.js';
+import { watchPodEvents } from './event-watch.js';
 import { execInPod } from './exec.js';
 import { podIPFromHosts } from './hosts-file.js';
 import { podFailure, podProgress } from './pod-status.js';
@@ -121,6 +122,7 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
   // Waits still pending when the start ends (e.g. the status IP when /etc/hosts
   // answered first) must not keep the process alive for their full timeout.
   const timers = new Set<NodeJS.Timeout>();
+  const stopFns: (() => void)[] = [];
   /** Resolves when `ready(latest)` holds; rejects on pod failure or after `ms`. */
   const waitFor = (what: string, ms: number, ready: (pod: V1Pod) => boolean): Promise<V1Pod> =>
     new Promise<V1Pod>((resolve, reject) => {
@@ -228,16 +230,37 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
       const fromStatus = waitFor('has an IP', timeouts.podRunningMs, (p) =>
         Boolean(p.status?.podIP),
       ).then((p) => p.status?.podIP ?? '');
-      const fromHosts = (async (): Promise<string> => {
-        await waitFor('scheduled', timeouts.podRunningMs, (p) => Boolean(p.spec?.nodeName));
-        for (let attempt = 1; !ipKnown && !failed; attempt++) {
-          const ip = await ipFromHostsFile(handle, name, engine.containerName, timeouts.execMs);
-          if (ip === null) break;
-          if (ip) return ip;
-          await new Promise((r) => setTimeout(r, Math.min(20 * attempt, 100)));
-        }
-        return fromStatus;
-      })();
+      // One exec when the kubelet records the container as started, rather
+      // than polling exec from scheduling on, which costs API server and
+      // kubelet CPU that parallel pod starts on a small node need.
+      const fromHosts = new Promise<string>((resolveIP, rejectIP) => {
+        let asked = false;
+        const stopEvents = watchPodEvents(
+          handle,
+          name,
+          (event) => {
+            if (asked || event.reason !== 'Started') return;
+            asked = true;
+            stopEvents();
+            void (async () => {
+              for (let attempt = 1; !ipKnown && !failed; attempt++) {
+                const ip = await ipFromHostsFile(
+                  handle,
+                  name,
+                  engine.containerName,
+                  timeouts.execMs,
+                );
+                if (ip) return resolveIP(ip);
+                if (ip === null || attempt >= 5) break;
+                await new Promise((r) => setTimeout(r, 20 * attempt));
+              }
+              fromStatus.then(resolveIP, rejectIP);
+            })();
+          },
+          () => fromStatus.then(resolveIP, rejectIP),
+        );
+        stopFns.push(stopEvents);
+      });
       fromStatus.catch(() => {});
       fromHosts.catch(() => {});
       try {
@@ -306,6 +329,7 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
     throw e;
   } finally {
     for (const t of timers) clearTimeout(t);
+    for (const stop of stopFns) stop();
     waiters.clear();
     stopWatch();
     input.signal?.removeEventListener('abort', onAbort);

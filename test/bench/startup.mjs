@@ -47,19 +47,23 @@ async function kubecache(workers) {
 const base = [];
 const one = [];
 const four = [];
+const fourFirst = [];
 let endpoint = '';
 for (let i = 0; i < rounds; i++) {
   base.push(await baseline(i));
   const a = await kubecache(1);
   one.push(a.ms);
   endpoint = a.endpoint;
-  four.push((await kubecache(4)).ms);
+  const r4 = await kubecache(4);
+  four.push(r4.ms);
+  fourFirst.push(r4.first);
 }
 dropBenchNamespace(namespace);
 
 const b = median(base);
 const o = median(one);
 const f = median(four);
+const ff = median(fourFirst);
 console.log(`startup benchmark, ${rounds} rounds, medians (endpoint: ${endpoint})`);
 console.log(
   `  baseline kubectl run + wait Ready + PING  ${fmt(b)}   [${base.map((v) => v.toFixed(0)).join(', ')}]`,
@@ -71,4 +75,5 @@ console.log(
   `  kubecache, 4 workers in parallel          ${fmt(f)}   [${four.map((v) => v.toFixed(0)).join(', ')}]`,
 );
 console.log(`  ratio 1 worker / baseline   ${(o / b).toFixed(2)}x  (target <= 0.60x)`);
-console.log(`  ratio 4 workers / 1 worker  ${(f / o).toFixed(2)}x  (target <= 1.30x)`);
+console.log(`  ratio 4 workers (first) / 1 worker  ${(ff / o).toFixed(2)}x  (target <= 1.30x)`);
+console.log(`  ratio 4 workers (all) / 1 worker    ${(f / o).toFixed(2)}x  (target <= 1.30x)`);

@@ -104,6 +104,7 @@ describe('buildCachePod', () => {
     expect(spec.activeDeadlineSeconds).toBe(900);
     expect(spec.automountServiceAccountToken).toBe(false);
     expect(spec.enableServiceLinks).toBe(false);
+    expect(spec.dnsPolicy).toBe('Default');
     expect(spec.terminationGracePeriodSeconds).toBe(1);
     expect(spec.securityContext).toEqual({
       runAsNonRoot: true,
