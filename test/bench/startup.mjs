@@ -33,15 +33,18 @@ async function baseline(i) {
 async function kubecache(workers) {
   const t0 = performance.now();
   const broker = await Broker.start();
+  let first = 0;
   const leases = await Promise.all(
-    Array.from({ length: workers }, (_, w) =>
-      broker.acquire({ engine: 'redis', worker: String(w + 1) }),
-    ),
+    Array.from({ length: workers }, async (_, w) => {
+      const lease = await broker.acquire({ engine: 'redis', worker: String(w + 1) });
+      await ping(lease.host, lease.port);
+      first ||= performance.now() - t0;
+      return lease;
+    }),
   );
-  await Promise.all(leases.map((l) => ping(l.host, l.port)));
   const ms = performance.now() - t0;
   await broker.teardown();
-  return { ms, endpoint: leases[0].endpoint };
+  return { ms, first, endpoint: leases[0].endpoint };
 }
 
 const base = [];
@@ -72,7 +75,10 @@ console.log(
   `  kubecache, 1 worker                       ${fmt(o)}   [${one.map((v) => v.toFixed(0)).join(', ')}]`,
 );
 console.log(
-  `  kubecache, 4 workers in parallel          ${fmt(f)}   [${four.map((v) => v.toFixed(0)).join(', ')}]`,
+  `  kubecache, 4 workers, first answers       ${fmt(ff)}   [${fourFirst.map((v) => v.toFixed(0)).join(', ')}]`,
+);
+console.log(
+  `  kubecache, 4 workers, all 4 answer        ${fmt(f)}   [${four.map((v) => v.toFixed(0)).join(', ')}]`,
 );
 console.log(`  ratio 1 worker / baseline   ${(o / b).toFixed(2)}x  (target <= 0.60x)`);
 console.log(`  ratio 4 workers (first) / 1 worker  ${(ff / o).toFixed(2)}x  (target <= 1.30x)`);
