@@ -29,7 +29,7 @@ fi
 
 phase_start
 need=()
-for pair in containerd:containerd runc:runc openssl:openssl ip:iproute2 iptables:iptables \
+for pair in containerd:containerd runc:runc openssl:openssl ip:iproute2 iptables:iptables curl:curl pgrep:procps \
   busybox:busybox-static redis-server:redis-server memcached:memcached gcc:gcc; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
