@@ -35,24 +35,11 @@ export interface UseCacheOptions<E extends EngineName = EngineName> extends Cach
   openTimeoutMs?: number;
 }
 
-/** The handle tests get from useCache and from the fixtures. */
-export interface UsedCache<E extends EngineName = EngineName> {
-  readonly engine: E;
-  /** ioredis `Redis` for redis, memjs `Client` for memcached; connected. */
-  readonly client: ClientFor<E>;
-  readonly host: string;
-  readonly port: number;
-  /** redis://host:port or memcached://host:port */
-  readonly url: string;
-  readonly podName: string;
-  readonly lease: CacheLease;
-  /** Back to the seeded (or empty) state. */
-  reset(): Promise<void>;
-  /** Writes the cache's current data to an RDB file at `path` (redis). */
-  snapshot(path: string): Promise<void>;
-  /** Events and last log lines of the pod. */
-  describe(): Promise<PodDescription>;
-}
+/**
+ * The handle tests get from useCache and from the fixtures: a CacheHandle
+ * whose client the hooks close, so tests have no close() of their own.
+ */
+export type UsedCache<E extends EngineName = EngineName> = Omit<CacheHandle<E>, 'close'>;
 
 export const DEFAULT_OPEN_TIMEOUT_MS = 120_000;
 
@@ -187,8 +174,8 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
     this.clean = false;
   }
 
-  async snapshot(path: string): Promise<void> {
-    await this.current().snapshot(path);
+  async snapshot(path: string): Promise<{ bytes: number; rdbVersion: number }> {
+    return this.current().snapshot(path);
   }
 
   describe(): Promise<PodDescription> {

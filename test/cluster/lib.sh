@@ -42,3 +42,26 @@ KUBECTL="$BIN/kubectl"
 kubectl_admin() { "$KUBECTL" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
 
 pid_alive() { [ -f "$PIDS/$1.pid" ] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
+
+# write_kubeconfig FILE USER NAMESPACE USER_FIELDS: a kubeconfig for the dev
+# cluster; USER_FIELDS is the YAML of the user's credentials (flow style).
+write_kubeconfig() {
+  local file=$1 user=$2 namespace=$3 fields=$4
+  cat >"$file" <<YAML
+apiVersion: v1
+kind: Config
+clusters:
+- name: kubecache-dev
+  cluster:
+    server: https://$BRIDGE_IP:$APISERVER_PORT
+    certificate-authority-data: $(base64 -w0 "$PKI/ca.crt")
+users:
+- name: $user
+  user: $fields
+contexts:
+- name: kubecache-dev
+  context: { cluster: kubecache-dev, user: $user, namespace: $namespace }
+current-context: kubecache-dev
+YAML
+  chmod 600 "$file"
+}

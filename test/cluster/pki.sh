@@ -40,26 +40,8 @@ cert kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" client
 cert kubelet-serving "/CN=$NODE_NAME" server "IP:$BRIDGE_IP,DNS:$NODE_NAME"
 
 kubeconfig() {
-  local file=$1 user=$2
-  cat >"$file" <<YAML
-apiVersion: v1
-kind: Config
-clusters:
-- name: kubecache-dev
-  cluster:
-    server: https://$BRIDGE_IP:$APISERVER_PORT
-    certificate-authority-data: $(base64 -w0 ca.crt)
-users:
-- name: $user
-  user:
-    client-certificate-data: $(base64 -w0 "$user.crt")
-    client-key-data: $(base64 -w0 "$user.key")
-contexts:
-- name: kubecache-dev
-  context: { cluster: kubecache-dev, user: $user, namespace: default }
-current-context: kubecache-dev
-YAML
-  chmod 600 "$file"
+  write_kubeconfig "$1" "$2" default \
+    "{ client-certificate-data: $(base64 -w0 "$2.crt"), client-key-data: $(base64 -w0 "$2.key") }"
 }
 kubeconfig "$KUBECONFIG_ADMIN" admin
 kubeconfig controller-manager.kubeconfig controller-manager

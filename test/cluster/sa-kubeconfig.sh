@@ -10,21 +10,5 @@ duration=${4:-1h}
 kubectl_admin get namespace "$ns" >/dev/null 2>&1 || kubectl_admin create namespace "$ns" >/dev/null
 kubectl_admin -n "$ns" get serviceaccount "$sa" >/dev/null 2>&1 || kubectl_admin -n "$ns" create serviceaccount "$sa" >/dev/null
 token=$(kubectl_admin -n "$ns" create token "$sa" --duration "$duration")
-cat >"$out" <<YAML
-apiVersion: v1
-kind: Config
-clusters:
-- name: kubecache-dev
-  cluster:
-    server: https://$BRIDGE_IP:$APISERVER_PORT
-    certificate-authority-data: $(base64 -w0 "$PKI/ca.crt")
-users:
-- name: $ns-$sa
-  user: { token: $token }
-contexts:
-- name: $ns-$sa
-  context: { cluster: kubecache-dev, user: $ns-$sa, namespace: $ns }
-current-context: $ns-$sa
-YAML
-chmod 600 "$out"
+write_kubeconfig "$out" "$ns-$sa" "$ns" "{ token: $token }"
 echo "$out"
