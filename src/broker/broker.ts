@@ -242,7 +242,7 @@ export class Broker {
         !forceTransport
       ) {
         this.progress(
-          `[kubecache] ${label}: pod could not download the fixture; retrying with exec`,
+          `[kubecache] ${label}: the pod did not start from the downloaded fixture (${(err as Error).message.split('\n')[0]}); retrying with exec`,
         );
         return this.create(key, req, config, fixture, 'exec');
       }
