@@ -15,6 +15,8 @@ import type { PodNetworkReachability } from './reachability.js';
 
 const debug = createDebug('kubecache:start');
 
+const CONFIG_ERROR_GRACE_MS = 5_000;
+
 export interface StartCachePodInput {
   handle: KubeHandle;
   engine: EngineDefinition;
@@ -67,10 +69,38 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
   debug('%s: created %s in %d ms', input.label, name, timings.created);
 
   let latest: V1Pod = created;
+  let configErrorSince: number | undefined;
   let failed: KubecacheError | undefined;
   const waiters = new Set<() => void>();
   const notify = (): void => {
     for (const w of waiters) w();
+  };
+  // Waits still pending when the start ends (e.g. the status IP when /etc/hosts
+  // answered first) must not keep the process alive for their full timeout.
+  const timers = new Set<NodeJS.Timeout>();
+  const stopFns: (() => void)[] = [];
+  const checkFailure = (pod: V1Pod): void => {
+    const f = podFailure(pod);
+    if (f?.reason === 'CreateContainerConfigError') {
+      // Usually a Secret the kubelet has not seen yet (the seed Secret is
+      // created just before the pod): the kubelet retries, so it is only
+      // fatal when it persists.
+      configErrorSince ??= Date.now();
+      if (Date.now() - configErrorSince < CONFIG_ERROR_GRACE_MS) {
+        const recheck = setTimeout(() => {
+          checkFailure(latest);
+          notify();
+        }, CONFIG_ERROR_GRACE_MS);
+        timers.add(recheck);
+        return;
+      }
+    } else if (!f) configErrorSince = undefined;
+    if (f) {
+      failed ??= new KubecacheError(f.code, `pod ${name}: ${f.message}`, {
+        pod: name,
+        reason: f.reason,
+      });
+    }
   };
   const stopWatch = watchPod(handle, name, {
     resourceVersion: created.metadata?.resourceVersion,
@@ -90,12 +120,7 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
           },
         );
       } else {
-        const f = podFailure(pod);
-        if (f)
-          failed ??= new KubecacheError(f.code, `pod ${name}: ${f.message}`, {
-            pod: name,
-            reason: f.reason,
-          });
+        checkFailure(pod);
       }
       notify();
     },
@@ -119,10 +144,6 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
   };
   input.signal?.addEventListener('abort', onAbort, { once: true });
 
-  // Waits still pending when the start ends (e.g. the status IP when /etc/hosts
-  // answered first) must not keep the process alive for their full timeout.
-  const timers = new Set<NodeJS.Timeout>();
-  const stopFns: (() => void)[] = [];
   /** Resolves when `ready(latest)` holds; rejects on pod failure or after `ms`. */
   const waitFor = (what: string, ms: number, ready: (pod: V1Pod) => boolean): Promise<V1Pod> =>
     new Promise<V1Pod>((resolve, reject) => {
