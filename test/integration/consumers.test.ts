@@ -152,49 +152,37 @@ describe('failure reports', () => {
     await deleteNamespace(namespaceFor('jest-30-esm'));
   });
 
-  it('Vitest: a failing test names its cache pod and shows the pod log', async () => {
+  /** Runs a consumer whose test fails on purpose and checks what the failure output says. */
+  async function expectFailureReport(name: string, args: string[], failure: string): Promise<void> {
     const report = tempReport();
     const run = start(
-      'vitest-5-ts',
-      vitestArgs('vitest-5-ts', 'run'),
-      consumerEnv('vitest-5-ts', {
-        KUBECACHE_CONSUMER_MODE: 'fail',
-        KUBECACHE_CONSUMER_REPORT: report,
-      }),
+      name,
+      args,
+      consumerEnv(name, { KUBECACHE_CONSUMER_MODE: 'fail', KUBECACHE_CONSUMER_REPORT: report }),
     );
     children.push(run.child);
     const { code, output } = await run.done;
     expect(code).toBe(1);
     const [used] = readReport(report);
     expect(used?.pod).toMatch(POD_NAME);
-    expect(output).toContain("expected '41' to be '42'");
+    expect(output).toContain(failure);
     expect(output).toContain(`redis cache pod ${used?.pod}`);
     expect(output).toContain(`last log lines of ${used?.pod}:`);
     // A line redis itself logged, taken from the pod by the broker.
     expect(output).toMatch(/\| .*Ready to accept connections/);
-    expect(await pods(namespaceFor('vitest-5-ts'))).toEqual([]);
+    expect(await pods(namespaceFor(name))).toEqual([]);
+  }
+
+  it('Vitest: a failing test names its cache pod and shows the pod log', async () => {
+    await expectFailureReport(
+      'vitest-5-ts',
+      vitestArgs('vitest-5-ts', 'run'),
+      "expected '41' to be '42'",
+    );
   }, 240_000);
 
   it('Jest: a failing test names its cache pod and shows the pod log', async () => {
-    const report = tempReport();
-    const run = start(
-      'jest-30-esm',
-      jestArgs('jest-30-esm'),
-      consumerEnv('jest-30-esm', {
-        KUBECACHE_CONSUMER_MODE: 'fail',
-        KUBECACHE_CONSUMER_REPORT: report,
-      }),
-    );
-    children.push(run.child);
-    const { code, output } = await run.done;
-    expect(code).toBe(1);
-    const [used] = readReport(report);
-    expect(used?.pod).toMatch(POD_NAME);
-    expect(output).toContain('deliberately fails');
-    expect(output).toContain(`redis cache pod ${used?.pod}`);
-    expect(output).toContain(`last log lines of ${used?.pod}:`);
-    expect(output).toMatch(/\| .*Ready to accept connections/);
-    expect(await pods(namespaceFor('jest-30-esm'))).toEqual([]);
+    await expectFailureReport('jest-30-esm', jestArgs('jest-30-esm'), 'deliberately fails');
   }, 240_000);
 });
 
