@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Broker, type BrokerOptions } from '../../../src/broker/broker.js';
-import { LABEL_MANAGED_BY, LABEL_RUN, MANAGED_BY_VALUE } from '../../../src/names.js';
+import { LABEL_RUN } from '../../../src/names.js';
 import { adminCore, adminKubeconfigPath, ensureNamespace } from '../../support/cluster.js';
 import { sleep } from './control-plane.js';
 
@@ -40,17 +40,19 @@ export async function startBroker(
   return { broker, lines };
 }
 
-const MANAGED = `${LABEL_MANAGED_BY}=${MANAGED_BY_VALUE}`;
+// Any object of any kubecache run: by the run label's presence, so an object
+// that lost (or never got) the managed-by label still counts.
+const ANY_RUN = LABEL_RUN;
 
 /** kubecache pods in the namespace (of one run, or of any), terminating ones included. */
 export async function podNames(namespace: string, runId?: string): Promise<string[]> {
-  const selector = runId ? `${LABEL_RUN}=${runId}` : MANAGED;
+  const selector = runId ? `${LABEL_RUN}=${runId}` : ANY_RUN;
   const list = await adminCore().listNamespacedPod({ namespace, labelSelector: selector });
   return list.items.map((p) => p.metadata?.name ?? '');
 }
 
 export async function secretNames(namespace: string, runId?: string): Promise<string[]> {
-  const selector = runId ? `${LABEL_RUN}=${runId}` : MANAGED;
+  const selector = runId ? `${LABEL_RUN}=${runId}` : ANY_RUN;
   const list = await adminCore().listNamespacedSecret({ namespace, labelSelector: selector });
   return list.items.map((s) => s.metadata?.name ?? '');
 }
