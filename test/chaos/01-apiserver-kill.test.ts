@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeMemcachedClient, createMemcachedClient } from '../../src/engines/memcached-client.js';
-import { closeRedisClient, createRedisClient } from '../../src/engines/redis-client.js';
+import { closeMemcachedClient, createMemcachedClient } from '../../src/engines/memcached/client.js';
+import { closeRedisClient, createRedisClient } from '../../src/engines/redis/client.js';
 import type { EngineName } from '../../src/engines/types.js';
 import { component, sleep, waitHealthy, withApiserverFault } from './support/control-plane.js';
 import { record } from './support/report.js';

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Broker } from '../../src/broker/broker.js';
-import { closeRedisClient, createRedisClient } from '../../src/engines/redis-client.js';
+import { closeRedisClient, createRedisClient } from '../../src/engines/redis/client.js';
 import { sleep, waitHealthy } from './support/control-plane.js';
 import { record } from './support/report.js';
 import { deleteChaosNamespace, startBroker, waitNothingLeft, within } from './support/runs.js';

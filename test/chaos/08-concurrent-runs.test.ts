@@ -1,6 +1,6 @@
 import { Watch } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { closeRedisClient, createRedisClient } from '../../src/engines/redis-client.js';
+import { closeRedisClient, createRedisClient } from '../../src/engines/redis/client.js';
 import { LABEL_RUN } from '../../src/names.js';
 import { adminKubeConfig, ensureNamespace } from '../support/cluster.js';
 import { sleep, waitHealthy } from './support/control-plane.js';
