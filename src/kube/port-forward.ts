@@ -272,7 +272,10 @@ function wire(state: ForwardState, socket: Socket, ws: WebSocket): void {
     if (!isBinary || data.length === 0) return;
     const channel = data[0] as number;
     let payload = data.subarray(1);
-    if (portHeader.delete(channel)) payload = payload.subarray(2);
+    // The port header is 2 bytes, little-endian. Some paths send it in its own
+    // frame, others not at all before an error text: strip only what it is.
+    if (portHeader.delete(channel) && payload.length >= 2 && payload.readUInt16LE(0) === targetPort)
+      payload = payload.subarray(2);
     if (payload.length === 0) return;
     if (channel === DATA_CHANNEL) {
       socket.write(payload);
