@@ -154,8 +154,8 @@ async function serve(state: ForwardState, socket: Socket): Promise<void> {
     } catch (err) {
       const e = err as TunnelError;
       if (!e.transient) {
-        debug('%s tunnel refused: %s', state.pod, e.message);
-        socket.destroy(e.error);
+        debug('%s tunnel refused: %s', state.pod, e.error.message);
+        reset(socket);
         return;
       }
       state.window.failed(Date.now(), e.error);
@@ -163,14 +163,14 @@ async function serve(state: ForwardState, socket: Socket): Promise<void> {
       if (Date.now() + wait > deadline) {
         const waited = state.window.failingFor(Date.now());
         debug('%s tunnel failed for %d ms, giving up: %s', state.pod, waited, e.message);
-        socket.destroy(
-          new KubecacheError(
-            'UNREACHABLE',
-            `port-forward to pod ${state.pod}:${state.targetPort}: no tunnel could be opened for ${waited} ms (${e.message}). The Kubernetes API server ${state.handle.server} does not answer; the next connection tries again.`,
-            { pod: state.pod, port: state.targetPort, server: state.handle.server },
-            { cause: e.error },
-          ),
+        const error = new KubecacheError(
+          'UNREACHABLE',
+          `port-forward to pod ${state.pod}:${state.targetPort}: no tunnel could be opened for ${waited} ms (${e.message}). The Kubernetes API server ${state.handle.server} does not answer; the next connection tries again.`,
+          { pod: state.pod, port: state.targetPort, server: state.handle.server },
+          { cause: e.error },
         );
+        state.window.failed(Date.now(), error);
+        reset(socket);
         return;
       }
       await new Promise((r) => setTimeout(r, wait).unref());
@@ -185,7 +185,7 @@ async function serve(state: ForwardState, socket: Socket): Promise<void> {
     wire(state, socket, ws);
     return;
   }
-  socket.destroy();
+  reset(socket);
 }
 
 interface TunnelError {
@@ -259,7 +259,7 @@ function wire(state: ForwardState, socket: Socket, ws: WebSocket): void {
       state.deadTunnels += 1;
       debug('%s:%d tunnel silent for %d ms: dropped', pod, targetPort, state.opts.deadAfterMs);
       ws.terminate();
-      socket.destroy();
+      reset(socket);
       return;
     }
     if (ws.readyState === WebSocket.OPEN) ws.ping();
@@ -284,19 +284,20 @@ function wire(state: ForwardState, socket: Socket, ws: WebSocket): void {
       // local client must see a reset, not silence.
       const text = payload.toString('utf8').trim();
       debug('%s:%d forward error: %s', pod, targetPort, text);
-      socket.destroy(
-        new KubecacheError('UNREACHABLE', `port-forward to ${pod}:${targetPort}: ${text}`, {
-          pod,
-          port: targetPort,
-        }),
-      );
+      reset(socket);
     }
   });
   ws.on('error', (err) => debug('%s websocket error: %s', pod, err.message));
-  ws.on('close', () => {
+  ws.on('close', (code: number) => {
     clearInterval(heartbeat);
     state.tunnels.delete(ws);
-    if (!socket.destroyed) socket.end();
+    // 1000: the pod side closed the connection, pass the FIN on. Anything
+    // else (1006: the API server vanished) is a broken connection.
+    if (code === 1000) {
+      if (!socket.destroyed) socket.end();
+    } else {
+      reset(socket);
+    }
   });
   socket.on('data', (chunk: Buffer) => {
     if (ws.readyState !== WebSocket.OPEN) return;
@@ -308,4 +309,19 @@ function wire(state: ForwardState, socket: Socket, ws: WebSocket): void {
   });
   // pauseOnConnect held the client's first bytes until the tunnel existed.
   socket.resume();
+}
+
+/**
+ * Fails a local connection with a TCP reset rather than a FIN: a client
+ * with a request in flight must see an error, not a clean end. memjs, for
+ * one, never fails its pending requests on a clean close and would wait
+ * forever.
+ */
+function reset(socket: Socket): void {
+  if (socket.destroyed) return;
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
 }
