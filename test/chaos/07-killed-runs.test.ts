@@ -20,7 +20,7 @@ import {
 // have expired, no kubecache pod or Secret may remain in the namespace.
 const NS = 'kc-chaos-7';
 const RUNS = 20;
-const AT_ONCE = 4;
+const AT_ONCE = 10;
 // Kill moments, counted from the broker's start (when it begins to create
 // pods): while creating, starting, seeding, and after its caches are ready.
 const MAX_KILL_AT_MS = 6000;
