@@ -3,12 +3,14 @@ import { hostname } from 'node:os';
 import createDebug from 'debug';
 import {
   type KubecacheOptions,
+  type ResolvedCacheConfig,
   type ResolvedClusterConfig,
   resolveCacheConfig,
   resolveClusterConfig,
 } from '../config/options.js';
 import { getEngine } from '../engines/index.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
+import { parkPod } from '../kube/claim.js';
 import { connectKube, type KubeHandle } from '../kube/client.js';
 import { findRunnerPod } from '../kube/owner.js';
 import { buildCachePod, type PodOwner } from '../kube/pod-spec.js';
@@ -27,6 +29,8 @@ import {
   sanitizeLabelValue,
 } from '../names.js';
 import type { RdbFixtureInfo } from '../seed/rdb-file.js';
+import { type PrestartItem, PrestartPool } from './prestart.js';
+import { adoptIdlePod, reuseKey } from './reuse.js';
 import { SEEDED_REDIS_ARGS, Seeder, type SeedPlan } from './seeding.js';
 import type { AcquireRequest, CacheLease, LeaseStatus, TeardownReport } from './types.js';
 
@@ -45,6 +49,10 @@ interface Entry {
   forward?: PortForwardEndpoint;
   state: LeaseStatus['state'];
   reason?: string;
+  /** Set when the run keeps its pods (reuse): the label the next run looks for. */
+  reuseKey?: string;
+  /** Parked for the next run at teardown: not deleted with the run's pods. */
+  kept?: boolean;
 }
 
 /**
@@ -71,6 +79,10 @@ export class Broker {
   /** Any cache's IP, so the seed endpoint can find the local address on the pod network. */
   private knownPodIP: string | undefined;
   private closed: Promise<TeardownReport> | undefined;
+  /** Pods started before any worker asked (prestart.ts). */
+  private readonly pool = new PrestartPool<Entry>();
+  /** Every acquire request of the run, for the next run's default prestart. */
+  readonly requests: AcquireRequest[] = [];
   readonly progress: (line: string) => void;
 
   private constructor(init: {
@@ -151,24 +163,180 @@ export class Broker {
     });
     // A bad fixture must fail before any pod exists.
     const fixture = req.seed ? await this.seeder.validate(engine, req.seed) : undefined;
-    const key = [
-      engine.name,
-      req.worker,
-      req.name ?? '',
-      configHash({ config, seed: req.seed ?? null }),
-    ].join('|');
+    const key = acquireKey(req, config);
     const existing = this.byKey.get(key);
     if (existing) {
       const entry = await existing.catch(() => undefined);
       if (entry && entry.state === 'ready') return { ...entry.lease, reused: true };
     }
-    const created = this.create(key, req, config, fixture);
+    this.requests.push(req);
+    const created = this.obtain(key, req, config, fixture);
     this.byKey.set(key, created);
     try {
       return (await created).lease;
     } catch (err) {
       if (this.byKey.get(key) === created) this.byKey.delete(key);
       throw err;
+    }
+  }
+
+  /**
+   * Starts pods for workers that have not asked yet (global setup knows how
+   * many workers there are). Failures only cost the head start: the worker's
+   * own acquire then creates its pod and reports what went wrong.
+   */
+  prestart(items: PrestartItem[]): void {
+    let n = 0;
+    for (const { shape, count } of items) {
+      for (let i = 0; i < count; i++) {
+        n += 1;
+        const req: AcquireRequest = { ...shape, worker: `pre${n}` };
+        let key: string;
+        let config: ResolvedCacheConfig;
+        try {
+          config = resolveCacheConfig(req.engine, {
+            global: this.kubecacheOptions(),
+            call: req.options,
+            env: this.env,
+          });
+          key = acquireKey(req, config);
+        } catch (err) {
+          debug('prestart %s skipped: %s', req.engine, (err as Error).message);
+          continue;
+        }
+        const pending = (async () => {
+          const fixture = req.seed
+            ? await this.seeder.validate(getEngine(req.engine), req.seed)
+            : undefined;
+          return this.obtain(key, req, config, fixture, false);
+        })();
+        this.pool.add(
+          poolKey(key),
+          pending.catch((err: unknown) => {
+            debug('prestart %s failed: %s', req.engine, (err as Error).message);
+            return undefined;
+          }),
+        );
+      }
+    }
+    if (n > 0) this.progress(`[kubecache] prestarting ${n} pod(s)`);
+  }
+
+  /** A prestarted pod, else a kept pod of an earlier run (reuse), else a new pod. */
+  private async obtain(
+    key: string,
+    req: AcquireRequest,
+    config: ReturnType<typeof resolveCacheConfig>,
+    fixture: RdbFixtureInfo | undefined,
+    fromPool = true,
+  ): Promise<Entry> {
+    for (let pending = fromPool ? this.pool.take(poolKey(key)) : undefined; pending; ) {
+      const entry = await pending;
+      if (entry?.state === 'ready') {
+        entry.key = key;
+        entry.lease = { ...entry.lease, worker: req.worker };
+        debug('worker %s adopted prestarted pod %s', req.worker, entry.lease.podName);
+        return entry;
+      }
+      pending = this.pool.take(poolKey(key));
+    }
+    const rk = this.cluster.reuse ? await reuseKey(config, req.seed) : undefined;
+    const entry =
+      (rk && (await this.adopt(rk, key, req, config))) ||
+      (await this.create(key, req, config, fixture));
+    if (rk) entry.reuseKey = rk;
+    return entry;
+  }
+
+  private async adopt(
+    rk: string,
+    key: string,
+    req: AcquireRequest,
+    config: ReturnType<typeof resolveCacheConfig>,
+  ): Promise<Entry | undefined> {
+    const engine = getEngine(req.engine);
+    const adopted = await adoptIdlePod({
+      handle: this.handle,
+      engine,
+      config,
+      key: rk,
+      runId: this.runId,
+      worker: req.name ? `${req.worker}-${req.name}` : req.worker,
+      leaseMs: this.cluster.timeouts.leaseMs,
+      reachability: this.reachability,
+      progress: this.progress,
+    });
+    if (!adopted) return undefined;
+    this.progress(
+      `[kubecache] ${engine.name} worker ${req.worker}: reusing kept pod ${adopted.name} (cleared in ${adopted.ms} ms)`,
+    );
+    const entry: Entry = {
+      lease: {
+        id: randomBytes(8).toString('hex'),
+        engine: engine.name,
+        worker: req.worker,
+        namespace: this.handle.namespace,
+        podName: adopted.name,
+        podIP: adopted.podIP,
+        host: adopted.host,
+        port: adopted.port,
+        endpoint: adopted.endpoint,
+        url: `${engine.name}://${adopted.host}:${adopted.port}`,
+        // Empty like a new pod: the worker seeds it as it would seed one.
+        reused: false,
+        ...(req.seed ? { seed: req.seed } : {}),
+        timings: { created: 0, running: 0, ready: adopted.ms },
+      },
+      key,
+      container: engine.containerName,
+      state: 'ready',
+      ...(adopted.forward ? { forward: adopted.forward } : {}),
+    };
+    this.entries.set(entry.lease.id, entry);
+    if (this.closed) {
+      await this.dispose(entry, 'released');
+      throw new KubecacheError(
+        'BROKER',
+        'the kubecache broker shut down while the cache was starting.',
+      );
+    }
+    return entry;
+  }
+
+  /** Prestarted pods that no worker took, and with reuse every live pod, before the run's pods are deleted. */
+  private async settlePool(): Promise<void> {
+    const unused = (await Promise.all(this.pool.drain())).filter(
+      (e): e is Entry => e?.state === 'ready',
+    );
+    if (this.pool.started > 0) {
+      this.progress(
+        `[kubecache] prestart: ${this.pool.started - unused.length} of ${this.pool.started} pod(s) adopted; ${unused.length} unused ${this.cluster.reuse ? 'kept for the next run' : 'deleted'}`,
+      );
+    }
+    if (!this.cluster.reuse) {
+      await Promise.all(unused.map((e) => this.dispose(e, 'released').catch(() => {})));
+      return;
+    }
+    const idleUntil = new Date(Date.now() + this.cluster.reuseIdleSeconds * 1000);
+    const kept: string[] = [];
+    await Promise.all(
+      [...this.entries.values()].map(async (e) => {
+        if (e.state !== 'ready' || !e.reuseKey) return;
+        try {
+          await e.forward?.close();
+          await parkPod(this.handle, e.lease.podName, { reuseKey: e.reuseKey, idleUntil });
+          e.state = 'released';
+          e.kept = true;
+          kept.push(e.lease.podName);
+        } catch (err) {
+          debug('keeping %s failed: %s', e.lease.podName, (err as Error).message);
+        }
+      }),
+    );
+    if (kept.length > 0) {
+      this.progress(
+        `[kubecache] reuse: kept ${kept.length} pod(s) for the next run, idle until ${idleUntil.toISOString()}: ${kept.join(', ')}`,
+      );
     }
   }
 
@@ -371,7 +539,8 @@ export class Broker {
     this.abort.abort();
     clearInterval(this.renewTimer);
     this.stopWatch();
-    const pods = [...this.entries.values()].map((e) => e.lease.podName);
+    await this.settlePool();
+    const pods = [...this.entries.values()].filter((e) => !e.kept).map((e) => e.lease.podName);
     for (const entry of this.entries.values()) {
       entry.state = entry.state === 'ready' ? 'released' : entry.state;
       await entry.forward?.close();
@@ -403,4 +572,19 @@ export class Broker {
     const { progress: _p, env: _e, ...rest } = this.options;
     return rest;
   }
+}
+
+/** Which pod a request gets: one per worker, name and settings (seed included). */
+function acquireKey(req: AcquireRequest, config: ResolvedCacheConfig): string {
+  return [
+    req.engine,
+    req.worker,
+    req.name ?? '',
+    configHash({ config, seed: req.seed ?? null }),
+  ].join('|');
+}
+
+/** The same without the worker: prestarted pods with this key suit any worker. */
+function poolKey(key: string): string {
+  return key.split('|').toSpliced(1, 1).join('|');
 }

@@ -1,3 +1,4 @@
+import { ENGINE_NAMES } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import {
   isDns1123Label,
@@ -10,6 +11,7 @@ import {
 import type {
   CacheOptions,
   EndpointMode,
+  PrestartOption,
   ResourceOptions,
   ResourceQuantities,
   Timeouts,
@@ -554,5 +556,26 @@ export function vCacheOptions(
   }
   if (obj.endpoint !== undefined) out.endpoint = vEndpoint(origin, at('endpoint'), obj.endpoint);
   if (obj.timeouts !== undefined) out.timeouts = vTimeouts(origin, at('timeouts'), obj.timeouts);
+  return out;
+}
+
+/** `prestart`: false, or per engine a positive count or 'workers'. */
+export function vPrestart(origin: Origin, path: string, value: unknown): PrestartOption | false {
+  if (value === false) return false;
+  const obj = expectObject(
+    origin,
+    path,
+    value,
+    `false or an object such as { redis: 'workers', memcached: 2 }`,
+  );
+  checkKeys(origin, path, obj, ENGINE_NAMES);
+  const out: PrestartOption = {};
+  for (const name of ENGINE_NAMES) {
+    const raw = obj[name];
+    if (raw === undefined) continue;
+    if (raw === 'workers') out[name] = 'workers';
+    else if (raw === 0) out[name] = 0;
+    else out[name] = vPositiveInt(origin, `${path}.${name}`, raw, "pods, or 'workers'");
+  }
   return out;
 }

@@ -36,6 +36,12 @@ export interface OpenCacheOptions<E extends EngineName = EngineName> {
    */
   seed?: SeedRequest | SeedFunction<E>;
   broker?: BrokerClient;
+  /**
+   * The broker's answer to this cache's acquire request, already asked for
+   * (see acquireRequest): a file's caches are requested together at
+   * collection time so their pods start concurrently, not one per hook.
+   */
+  acquired?: Promise<CacheLease>;
 }
 
 /** A test's view of one cache: a connected client plus the pod behind it. */
@@ -71,20 +77,9 @@ export async function openCache<E extends EngineName>(
 ): Promise<CacheHandle<E>> {
   const broker = opts.broker ?? BrokerClient.fromEnv();
   const seedFn = typeof opts.seed === 'function' ? opts.seed : undefined;
-  const seed: SeedRequest | undefined = seedFn
-    ? {
-        kind: 'function',
-        id: createHash('sha256').update(seedFn.toString()).digest('hex').slice(0, 16),
-      }
-    : absoluteSeed(opts.seed as SeedRequest | undefined);
-  const req: AcquireRequest = {
-    engine,
-    worker: opts.worker ?? defaultWorkerId(),
-    ...(opts.name ? { name: opts.name } : {}),
-    ...(opts.options ? { options: opts.options } : {}),
-    ...(seed ? { seed } : {}),
-  };
-  const lease = await broker.acquire(req);
+  const req = acquireRequest(engine, opts);
+  const seed = req.seed;
+  const lease = await (opts.acquired ?? broker.acquire(req));
   const endpoint = { host: lease.host, port: lease.port };
   const client = (
     engine === 'redis' ? createRedisClient(endpoint) : createMemcachedClient(endpoint)
@@ -177,6 +172,27 @@ export async function openCache<E extends EngineName>(
       if (engine === 'redis') await closeRedisClient(client as Redis);
       else await closeMemcachedClient(client as MemcachedClient);
     },
+  };
+}
+
+/** What openCache asks the broker for: the same for a prefetch and for the open itself. */
+export function acquireRequest<E extends EngineName>(
+  engine: E,
+  opts: Pick<OpenCacheOptions<E>, 'worker' | 'name' | 'options' | 'seed'>,
+): AcquireRequest {
+  const seedFn = typeof opts.seed === 'function' ? opts.seed : undefined;
+  const seed: SeedRequest | undefined = seedFn
+    ? {
+        kind: 'function',
+        id: createHash('sha256').update(seedFn.toString()).digest('hex').slice(0, 16),
+      }
+    : absoluteSeed(opts.seed as SeedRequest | undefined);
+  return {
+    engine,
+    worker: opts.worker ?? defaultWorkerId(),
+    ...(opts.name ? { name: opts.name } : {}),
+    ...(opts.options ? { options: opts.options } : {}),
+    ...(seed ? { seed } : {}),
   };
 }
 
