@@ -143,9 +143,15 @@ export class Broker {
       graceMs: cluster.timeouts.leaseMs,
       ownRunId: runId,
     });
-    if (reaped.pods.length > 0) {
+    const crashed = reaped.pods.filter((p) => !reaped.idle.includes(p));
+    if (crashed.length > 0) {
       broker.progress(
-        `[kubecache] reaped ${reaped.pods.length} expired pod(s) of crashed runs: ${reaped.pods.join(', ')}`,
+        `[kubecache] reaped ${crashed.length} expired pod(s) of crashed runs: ${crashed.join(', ')}`,
+      );
+    }
+    if (reaped.idle.length > 0) {
+      broker.progress(
+        `[kubecache] reaped ${reaped.idle.length} kept pod(s) idle past their idle time: ${reaped.idle.join(', ')}`,
       );
     }
     debug('run %s on %s namespace %s', runId, handle.server, handle.namespace);

@@ -1,6 +1,6 @@
 import type { V1ObjectMeta } from '@kubernetes/client-node';
 import createDebug from 'debug';
-import { ANNOTATION_LEASE, LABEL_RUN, managedSelector } from '../names.js';
+import { ANNOTATION_LEASE, IDLE_RUN, LABEL_RUN, managedSelector } from '../names.js';
 import type { KubeHandle } from './client.js';
 import { deletePod, deleteSecret, listPods, listSecrets } from './pods.js';
 
@@ -24,6 +24,8 @@ export function leaseExpired(meta: V1ObjectMeta | undefined, now: Date, graceMs:
 export interface ReapReport {
   pods: string[];
   secrets: string[];
+  /** The subset of `pods` that were kept for reuse and stayed idle past their idle time. */
+  idle: string[];
 }
 
 /**
@@ -38,7 +40,7 @@ export async function reapExpired(
 ): Promise<ReapReport> {
   const now = opts.now ?? new Date();
   const selector = managedSelector();
-  const report: ReapReport = { pods: [], secrets: [] };
+  const report: ReapReport = { pods: [], secrets: [], idle: [] };
   const stale = (meta: V1ObjectMeta | undefined): boolean =>
     meta?.labels?.[LABEL_RUN] !== opts.ownRunId && leaseExpired(meta, now, opts.graceMs);
   for (const pod of await listPods(handle, selector)) {
@@ -46,6 +48,9 @@ export async function reapExpired(
     const name = pod.metadata?.name ?? '';
     await deletePod(handle, name);
     report.pods.push(name);
+    // A kept pod's lease is its idle time (kube/claim.ts parkPod), so the
+    // same expiry rule reaps pods no later run came back for.
+    if (pod.metadata?.labels?.[LABEL_RUN] === IDLE_RUN) report.idle.push(name);
   }
   for (const secret of await listSecrets(handle, selector)) {
     if (!stale(secret.metadata)) continue;
