@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import createDebug from 'debug';
 import type { PrestartOption } from '../config/options.js';
-import { ENGINE_NAMES } from '../engines/types.js';
+import { ENGINE_NAMES, type EngineName } from '../engines/types.js';
 import { stableStringify } from '../names.js';
-import type { AcquireRequest } from './types.js';
+import type { AcquireRequest, SeedRequest } from './types.js';
 
 // Pods started in global setup, before any worker asks, so pod start overlaps
 // worker boot and test collection. A worker's first acquire adopts a pool pod
@@ -41,6 +41,8 @@ export function planPrestart(input: {
   option: PrestartOption | false | undefined;
   workers: number;
   previous: RunRecord | undefined;
+  /** The config's default seeds: what a worker sends when its useCache names none. */
+  seeds?: Partial<Record<EngineName, SeedRequest>>;
 }): PrestartItem[] {
   const { option, workers, previous } = input;
   if (option === false || workers < 1) return [];
@@ -57,7 +59,9 @@ export function planPrestart(input: {
     const count = wanted === 'workers' ? workers : wanted;
     if (count <= 0) continue;
     const known = shapes.filter((s) => s.shape.engine === engine).map((s) => s.shape);
-    for (const shape of known.length > 0 ? known : [{ engine }]) out.push({ shape, count });
+    const seed = input.seeds?.[engine];
+    const plain: PrestartShape = seed ? { engine, seed } : { engine };
+    for (const shape of known.length > 0 ? known : [plain]) out.push({ shape, count });
   }
   return out;
 }

@@ -115,6 +115,7 @@ async function start(
         option: broker.cluster.prestart,
         workers: prestart.workers,
         previous: readRecord(prestart.record),
+        seeds: config.seeds,
       }),
     );
   }

@@ -66,6 +66,17 @@ describe('planPrestart', () => {
     ]);
   });
 
+  it("uses the config's default seed when there is no previous run", () => {
+    expect(
+      planPrestart({
+        option: { memcached: 'workers' },
+        workers: 2,
+        previous: undefined,
+        seeds: { memcached: seed },
+      }),
+    ).toEqual([{ shape: { engine: 'memcached', seed }, count: 2 }]);
+  });
+
   it('starts nothing when turned off or for zero counts', () => {
     expect(planPrestart({ option: false, workers: 4, previous })).toEqual([]);
     expect(planPrestart({ option: { redis: 0 }, workers: 4, previous })).toEqual([]);
