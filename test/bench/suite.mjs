@@ -11,7 +11,7 @@
 // over the rounds, and the ratio of the medians to local.
 //
 //   usage: node test/bench/suite.mjs [--files 8] [--workers 4] [--tests 25] [--rounds 3]
-//                                    [--runners vitest,jest]
+//                                    [--runners vitest,jest] [--modes local,cold,warm]
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,7 +31,7 @@ const TESTS = Number(opt('tests', 25));
 const ROUNDS = Number(opt('rounds', 3));
 const RUNNERS = String(opt('runners', 'vitest,jest')).split(',');
 const NAMESPACE = 'kc-bench-suite';
-const MODES = ['local', 'cold', 'warm'];
+const MODES = String(opt('modes', 'local,cold,warm')).split(',');
 
 const dir = join(
   process.env.KUBECACHE_CACHE_DIR ?? join(homedir(), '.cache/kubecache'),
@@ -274,7 +274,7 @@ function baseEnv(extra) {
   return {
     ...env,
     CI: 'true',
-    FORCE_COLOR: '0',
+    NO_COLOR: '1',
     KUBECONFIG: kubeconfig,
     KUBECACHE_NAMESPACE: NAMESPACE,
     KUBECACHE_QUIET: '1',
@@ -295,7 +295,8 @@ async function once(runner, mode) {
     const { code, out } = await run(process.execPath, runnerArgs(runner), { cwd: dir, env });
     if (code !== 0)
       throw new Error(`${runner} ${mode} failed (exit ${code}):\n${out.slice(-4000)}`);
-    const passed = out.match(/Tests:?\s+(\d+) passed/);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colours
+    const passed = out.replace(/\x1b\[[0-9;]*m/g, '').match(/Tests:?\s+(\d+) passed/);
     if (!passed || Number(passed[1]) !== FILES * TESTS) {
       throw new Error(
         `${runner} ${mode}: expected ${FILES * TESTS} passed tests:\n${out.slice(-3000)}`,
@@ -324,15 +325,14 @@ function managedPods() {
 
 await install();
 generate();
-await useBenchNamespace(NAMESPACE);
+const onCluster = MODES.some((m) => m !== 'local');
+if (onCluster) await useBenchNamespace(NAMESPACE);
 const results = {};
 try {
   for (const runner of RUNNERS) {
     // Untimed: warms the OS caches and the runners' own caches, writes the
     // prestart record, and leaves kept pods for the first warm round.
-    await once(runner, 'local');
-    await once(runner, 'cold');
-    await once(runner, 'warm');
+    for (const mode of MODES) await once(runner, mode);
     for (let r = 0; r < ROUNDS; r++) {
       for (const mode of MODES) {
         const ms = await once(runner, mode);
@@ -344,7 +344,7 @@ try {
   }
 } finally {
   // Kept (reuse) pods are this benchmark's own: do not leave them idling.
-  for (const pod of managedPods())
+  for (const pod of onCluster ? managedPods() : [])
     kubectl(['-n', NAMESPACE, 'delete', pod, '--grace-period=0', '--wait=false']);
 }
 
@@ -355,7 +355,7 @@ console.log(
 console.log('| runner | way | median | min | max | ratio to local |');
 console.log('|---|---|---|---|---|---|');
 for (const runner of RUNNERS) {
-  const base = median(results[`${runner} local`]);
+  const base = median(results[`${runner} local`] ?? [Number.NaN]);
   for (const mode of MODES) {
     const v = results[`${runner} ${mode}`];
     const m = median(v);
