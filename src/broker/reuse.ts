@@ -3,12 +3,6 @@ import { readFile } from 'node:fs/promises';
 import type { V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import type { ResolvedCacheConfig } from '../config/options.js';
-import {
-  closeMemcachedClient,
-  createMemcachedClient,
-  flushMemcached,
-} from '../engines/memcached-client.js';
-import { closeRedisClient, createRedisClient, flushRedis } from '../engines/redis-client.js';
 import type { EngineDefinition } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import { claimPod, listIdlePods } from '../kube/claim.js';
@@ -151,7 +145,16 @@ async function verifyAndClear(
   engine: EngineDefinition,
   endpoint: { host: string; port: number },
 ): Promise<void> {
-  const work = engine.name === 'redis' ? clearRedis(endpoint) : clearMemcached(endpoint);
+  const work = (async () => {
+    await engine.probe(endpoint.host, endpoint.port, VERIFY_MS);
+    const ops = engine.clientOps;
+    const client = await ops.connect(endpoint);
+    try {
+      await ops.flush(client);
+    } finally {
+      await ops.close(client);
+    }
+  })();
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -163,33 +166,6 @@ async function verifyAndClear(
     await Promise.race([work, timeout]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-async function clearRedis(endpoint: { host: string; port: number }): Promise<void> {
-  const client = createRedisClient(endpoint, { maxRetriesPerRequest: 1, connectTimeout: 2000 });
-  try {
-    await client.connect();
-    const pong = await client.ping();
-    if (pong !== 'PONG') throw new Error(`PING answered ${JSON.stringify(pong)}`);
-    await flushRedis(client);
-    const size = await client.dbsize();
-    if (size !== 0) throw new Error(`${size} keys left after FLUSHALL`);
-  } finally {
-    await closeRedisClient(client);
-  }
-}
-
-async function clearMemcached(endpoint: { host: string; port: number }): Promise<void> {
-  const client = createMemcachedClient(endpoint);
-  try {
-    const probe = `kubecache-reuse-${process.pid}`;
-    await flushMemcached(client);
-    await client.set(probe, 'ok', { expires: 5 });
-    const got = await client.get(probe);
-    if (got.value?.toString() !== 'ok') throw new Error('a written key did not read back');
-    await client.delete(probe);
-  } finally {
-    await closeMemcachedClient(client);
+    work.catch(() => {});
   }
 }

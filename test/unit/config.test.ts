@@ -501,6 +501,8 @@ describe('resolveClusterConfig', () => {
       namespaceSource: 'default',
       activeDeadlineSeconds: 3600,
       timeouts: { ...DEFAULT_TIMEOUTS },
+      reuse: false,
+      reuseIdleSeconds: 1800,
     });
   });
 
