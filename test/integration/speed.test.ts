@@ -1,7 +1,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
 import { type BrokerApi, startBrokerApi } from '../../src/broker/http-api.js';
 import type { SeedRequest } from '../../src/broker/types.js';
@@ -99,6 +99,11 @@ const REUSE = { KUBECACHE_REUSE: '1' };
 describe('prestart and warm reuse on the dev cluster', () => {
   beforeAll(async () => {
     await ensureNamespace(NS);
+  });
+
+  // Each test counts the kept pods of the namespace: none may be left from
+  // an earlier test (or an earlier, interrupted run of this file).
+  beforeEach(async () => {
     await deleteAllKubecachePods();
   });
 
@@ -231,7 +236,13 @@ describe('prestart and warm reuse on the dev cluster', () => {
     expect(kept).toHaveLength(2);
     const [killed, wrong] = kept as [PodInfo, PodInfo];
     // One server is shut down (the container exits), the other now demands a password.
-    const k = new Redis({ host: killed.ip, port: 6379, lazyConnect: true });
+    const k = new Redis({
+      host: killed.ip,
+      port: 6379,
+      lazyConnect: true,
+      retryStrategy: () => null,
+    });
+    k.on('error', () => {});
     await k.connect();
     await k.call('SHUTDOWN', 'NOSAVE').catch(() => {});
     k.disconnect();
