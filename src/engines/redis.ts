@@ -1,4 +1,5 @@
 import { tcpProbe } from './probe.js';
+import { redisSecurity } from './redis-security.js';
 import type { EngineDefinition } from './types.js';
 
 const PORT = 6379;
@@ -35,8 +36,10 @@ export const redis: EngineDefinition = {
       ...args,
     ];
   },
-  probe(host, port, timeoutMs) {
+  security: redisSecurity,
+  probe(host, port, timeoutMs, opts) {
     return tcpProbe({
+      ...(opts?.tls ? { tls: opts.tls } : {}),
       engine: 'redis',
       host,
       port,
@@ -49,8 +52,9 @@ export const redis: EngineDefinition = {
           return reply.length > 0 && !'+-'.includes(reply[0] ?? '') ? 'wrong' : 'wait';
         const line = reply.slice(0, end);
         if (line === '+PONG') return 'ok';
-        // A password set through `args` makes PING fail with NOAUTH, yet the
-        // server is up; authenticating is the client's job, not the probe's.
+        // A password (kubecache's ACL or one set through `args`) makes PING
+        // fail with NOAUTH, yet the server is up; authenticating is the
+        // client's job, not the probe's.
         if (line.startsWith('-NOAUTH')) return 'ok';
         if (line.startsWith('-LOADING') || line.startsWith('-BUSY')) return 'busy';
         return 'wrong';
