@@ -3,7 +3,7 @@
 export { BrokerClient, ENV_BROKER_TOKEN, ENV_BROKER_URL } from '../broker/client.js';
 export type { CacheLease, LeaseStatus, SeedRequest } from '../broker/types.js';
 export type { CacheOptions, EndpointMode } from '../config/options.js';
-export type { MemcachedClient } from '../engines/memcached-client.js';
+export type { MemcachedClient } from '../engines/memcached/client.js';
 export type { EngineName } from '../engines/types.js';
 export { isKubecacheError, KubecacheError } from '../errors.js';
 export {

@@ -12,7 +12,7 @@ import { cachePodReport } from '../runner/report.js';
 export type { CacheLease, SeedRequest } from '../broker/types.js';
 export type { ClientFor, SeedFunction } from '../client/open-cache.js';
 export type { CacheOptions } from '../config/options.js';
-export type { MemcachedClient } from '../engines/memcached-client.js';
+export type { MemcachedClient } from '../engines/memcached/client.js';
 export type { EngineName } from '../engines/types.js';
 export { isKubecacheError, KubecacheError } from '../errors.js';
 export type { PodDescription, UseCacheOptions, UsedCache } from '../runner/cache-slot.js';

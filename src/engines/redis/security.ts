@@ -1,5 +1,5 @@
-import { newRedisLogins, redisAclFile } from './redis/acl.js';
-import type { EngineSecurity } from './types.js';
+import type { EngineSecurity } from '../types.js';
+import { newRedisLogins, redisAclFile } from './acl.js';
 
 /** File names inside the pod-owned Secret (and so inside its mount). */
 export const SECRET_FILES = {

@@ -1,5 +1,5 @@
-import { newPassword } from '../security/credentials.js';
-import type { EngineSecurity } from './types.js';
+import { newPassword } from '../../security/credentials.js';
+import type { EngineSecurity } from '../types.js';
 
 /** The one SASL user of a memcached cache (memcached has no permissions to split). */
 export const MEMCACHED_USER = 'kubecache';
