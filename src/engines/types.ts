@@ -11,6 +11,12 @@ export interface Endpoint {
   port: number;
 }
 
+/** How a client reaches a locked cache: its login and, with TLS, what to trust. */
+export interface CacheAccess {
+  login?: { username: string; password: string };
+  tls?: { ca: string; servername: string };
+}
+
 export interface EngineCommandOptions {
   /** Extra server arguments from the user's config, appended after kubecache's own. */
   args: string[];
@@ -90,7 +96,7 @@ export interface EngineSecurity {
  */
 export interface EngineClientOps<C = unknown, J = unknown> {
   /** A client connected (or connecting on first use) to the cache. */
-  connect(endpoint: Endpoint): Promise<C>;
+  connect(endpoint: Endpoint, access?: CacheAccess): Promise<C>;
   /** Closes the client without hanging on a vanished pod. */
   close(client: C): Promise<void>;
   loadJsonSeed(path: string): Promise<J>;
@@ -104,7 +110,7 @@ export interface EngineClientOps<C = unknown, J = unknown> {
   keepSeed?(client: C): Promise<void>;
   restoreSeed?(client: C): Promise<void>;
   /** Copies the live dataset to an RDB file on this machine, when the engine has one. */
-  snapshot?(endpoint: Endpoint, path: string): Promise<SnapshotResult>;
+  snapshot?(endpoint: Endpoint, path: string, access?: CacheAccess): Promise<SnapshotResult>;
 }
 
 export interface EngineDefinition<C = unknown, J = unknown> extends EngineServer {
