@@ -11,6 +11,7 @@ import {
   REDIS_TEST_USER,
   redisAclFile,
 } from '../../src/engines/redis/acl.js';
+import { redis } from '../../src/engines/redis/engine.js';
 import { redisServer } from '../../src/engines/redis/server.js';
 import { buildCachePolicy } from '../../src/kube/network-policy.js';
 import { buildCachePod } from '../../src/kube/pod-spec.js';
@@ -112,7 +113,7 @@ describe('per-run certificate authority', () => {
 describe('pod-owned Secret and NetworkPolicy', () => {
   const config = resolveCacheConfig('redis', { env: {} });
   const base = {
-    engine: redisServer,
+    engine: redis,
     config,
     namespace: 'ns',
     runId: 'run1',
@@ -151,7 +152,7 @@ describe('pod-owned Secret and NetworkPolicy', () => {
     };
     const inCluster = buildCachePolicy({ pod, port: 6379, runnerLabels: { job: 'ci' } });
     expect(inCluster.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'Pod', uid: 'u-1' });
-    expect(inCluster.spec?.podSelector.matchLabels).toEqual({
+    expect(inCluster.spec?.podSelector?.matchLabels).toEqual({
       [LABEL_RUN]: 'run1',
       [LABEL_WORKER]: '1',
     });
