@@ -37,7 +37,7 @@ async function kubecache(workers) {
   const leases = await Promise.all(
     Array.from({ length: workers }, async (_, w) => {
       const lease = await broker.acquire({ engine: 'redis', worker: String(w + 1) });
-      await ping(lease.host, lease.port);
+      await ping(lease.host, lease.port, 3000, lease);
       first ||= performance.now() - t0;
       return lease;
     }),
@@ -67,7 +67,8 @@ const b = median(base);
 const o = median(one);
 const f = median(four);
 const ff = median(fourFirst);
-console.log(`startup benchmark, ${rounds} rounds, medians (endpoint: ${endpoint})`);
+const security = `auth ${process.env.KUBECACHE_AUTH ?? 'default (on)'}, tls ${process.env.KUBECACHE_TLS ?? 'default (off)'}`;
+console.log(`startup benchmark, ${rounds} rounds, medians (endpoint: ${endpoint}; ${security})`);
 console.log(
   `  baseline kubectl run + wait Ready + PING  ${fmt(b)}   [${base.map((v) => v.toFixed(0)).join(', ')}]`,
 );
