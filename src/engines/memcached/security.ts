@@ -46,6 +46,8 @@ export const memcachedSecurity: EngineSecurity = {
     if (!auth) return argv;
     const script = [
       'umask 077',
+      // saslpasswd2 lives in sbin, which image PATHs often leave out.
+      'PATH="$PATH:/usr/sbin:/usr/local/sbin"',
       `if command -v saslpasswd2 >/dev/null 2>&1; then saslpasswd2 -p -c -a memcached -f ${SASL_DB} ${MEMCACHED_USER} < ${dir}/${FILES.password} || exit 1; fi`,
       `export SASL_CONF_PATH=${dir} MEMCACHED_SASL_PWDB=${dir}/${FILES.pwdb}`,
       'exec "$@"',
