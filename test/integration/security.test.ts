@@ -8,12 +8,12 @@ import type { Redis } from 'ioredis';
 import memjs from 'memjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
-import { BrokerClient } from '../../src/broker/client.js';
 import { startBrokerApi } from '../../src/broker/http-api.js';
-import { openCache } from '../../src/client/open-cache.js';
 import type { MemcachedClient } from '../../src/engines/memcached/client.js';
 import { redisServer } from '../../src/engines/redis/server.js';
 import { managedSelector, runSelector } from '../../src/names.js';
+import { BrokerClient } from '../../src/worker/broker-client.js';
+import { openCache } from '../../src/worker/open-cache.js';
 import {
   adminCore,
   adminKubeconfigPath,
