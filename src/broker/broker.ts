@@ -31,6 +31,7 @@ import {
 import type { RdbFixtureInfo } from '../seed/rdb-file.js';
 import { type PrestartItem, PrestartPool } from './prestart.js';
 import { adoptIdlePod, reuseKey } from './reuse.js';
+import { CacheSecurity } from './cache-security.js';
 import { Seeder, type SeedPlan } from './seeding.js';
 import type { AcquireRequest, CacheLease, LeaseStatus, TeardownReport } from './types.js';
 
@@ -76,6 +77,7 @@ export class Broker {
   private readonly owner: PodOwner | undefined;
   private instance = 0;
   private readonly seeder: Seeder;
+  private readonly security: CacheSecurity;
   /** Any cache's IP, so the seed endpoint can find the local address on the pod network. */
   private knownPodIP: string | undefined;
   private closed: Promise<TeardownReport> | undefined;
@@ -113,6 +115,12 @@ export class Broker {
       },
     );
     this.seeder = new Seeder(this.handle, this.env, this.cluster.timeouts);
+    this.security = new CacheSecurity(
+      this.handle,
+      this.runId,
+      this.cluster.activeDeadlineSeconds * 1000,
+      () => this.owner?.labels,
+    );
     this.renewTimer = setInterval(
       () => void this.renewLeases(),
       this.cluster.timeouts.leaseRenewMs,
@@ -167,6 +175,7 @@ export class Broker {
       call: req.options,
       env: this.env,
     });
+    this.security.check(engine, config);
     // A bad fixture must fail before any pod exists.
     const fixture = req.seed ? await this.seeder.validate(engine, req.seed) : undefined;
     const key = acquireKey(req, config);
@@ -358,27 +367,41 @@ export class Broker {
     const instance = String(this.instance);
     const worker = req.name ? `${req.worker}-${req.name}` : req.worker;
     let plan: SeedPlan | undefined;
-    let podConfig = config;
+    const labels = { [LABEL_RUN]: this.runId, [LABEL_WORKER]: sanitizeLabelValue(worker) };
+    const secured = this.security.plan({
+      engine,
+      config,
+      secretName: `kc-auth-${this.runId}-${instance}`,
+      labels,
+    });
+    // kubecache's own server arguments go before the user's, which win on conflict.
+    const args = [...secured.args, ...config.args];
+    let podConfig = { ...config, args };
     if (req.seed?.kind === 'rdb' && fixture) {
       const transport =
         forceTransport ?? this.seeder.chooseTransport(req.seed.transport, this.knownPodIP);
       plan = await this.seeder.plan({
         engine,
-        args: config.args,
+        args,
         file: fixture,
         transport,
         secretName: `kc-seed-${this.runId}-${instance}`,
-        labels: { [LABEL_RUN]: this.runId, [LABEL_WORKER]: sanitizeLabelValue(worker) },
+        labels,
       });
     } else if (req.seed && engine.seededArgs.length > 0) {
       // JSON and function seeds are applied by the worker, which then keeps
       // the seeded state (redis: SAVE) so that reset can go back to it.
-      podConfig = { ...config, args: [...engine.seededArgs, ...config.args] };
+      podConfig = { ...config, args: [...engine.seededArgs, ...args] };
     }
+    const argv = plan?.commandOverride ?? engine.command({ args: [...podConfig.args] });
+    const wrapped = secured.wrapCommand(argv);
+    const commandOverride = plan || wrapped !== argv ? wrapped : undefined;
     const pod = buildCachePod({
       engine,
       config: podConfig,
-      ...(plan ? { commandOverride: plan.commandOverride, extraEnv: plan.extraEnv } : {}),
+      ...(commandOverride ? { commandOverride } : {}),
+      ...(plan ? { extraEnv: plan.extraEnv } : {}),
+      ...(secured.mount ? { secret: secured.mount } : {}),
       namespace: this.handle.namespace,
       runId: this.runId,
       worker,
@@ -392,7 +415,7 @@ export class Broker {
     const label = `${engine.name} worker ${req.worker}${req.name ? ` (${req.name})` : ''}${plan ? ` seeded by ${plan.transport}` : ''}`;
     let started: Awaited<ReturnType<typeof startCachePod>>;
     try {
-      await plan?.beforeCreate(pod);
+      await Promise.all([plan?.beforeCreate(pod), secured.beforeCreate(pod)]);
       started = await startCachePod({
         handle: this.handle,
         engine,
@@ -403,10 +426,14 @@ export class Broker {
         label,
         progress: this.progress,
         signal: this.abort.signal,
-        ...(plan ? { afterCreate: plan.afterCreate, duringStart: plan.duringStart } : {}),
+        probe: { auth: config.auth, ...(secured.tls ? { tls: secured.tls } : {}) },
+        afterCreate: async (created) => {
+          await Promise.all([plan?.afterCreate(created), secured.afterCreate(created)]);
+        },
+        ...(plan ? { duringStart: plan.duringStart } : {}),
       });
     } catch (err) {
-      await plan?.cleanup();
+      await Promise.all([plan?.cleanup(), secured.cleanup()]);
       // auto picked http but the pod could not download: fall back to exec once.
       const auto = req.seed?.kind === 'rdb' && (req.seed.transport ?? 'auto') === 'auto';
       if (
@@ -435,8 +462,15 @@ export class Broker {
       host: started.host,
       port: started.port,
       endpoint: started.endpoint,
-      url: `${engine.name}://${started.host}:${started.port}`,
+      url: cacheUrl(engine.name, started.host, started.port, {
+        ...(secured.logins ? { login: secured.logins.user } : {}),
+        tls: Boolean(secured.tls),
+      }),
       reused: false,
+      ...(secured.logins
+        ? { auth: { ...secured.logins.user }, admin: { ...secured.logins.admin } }
+        : {}),
+      ...(secured.tls ? { tls: { ...secured.tls } } : {}),
       ...(req.seed ? { seed: req.seed } : {}),
       timings: started.timings,
     };
@@ -552,6 +586,7 @@ export class Broker {
       await entry.forward?.close();
     }
     let remaining: string[];
+    await this.security.teardown();
     try {
       ({ remaining } = await deleteAllAndWait(
         this.handle,
@@ -593,4 +628,26 @@ function acquireKey(req: AcquireRequest, config: ResolvedCacheConfig): string {
 /** The same without the worker: prestarted pods with this key suit any worker. */
 function poolKey(key: string): string {
   return key.split('|').toSpliced(1, 1).join('|');
+}
+
+/**
+ * The URL users give their own clients: `redis://:password@host:port`
+ * (`rediss://` with TLS) or `memcached://user:password@host:port`.
+ */
+export function cacheUrl(
+  engine: string,
+  host: string,
+  port: number,
+  opts: { login?: { username: string; password: string }; tls?: boolean } = {},
+): string {
+  const scheme = opts.tls && engine !== 'memcached' ? `${engine}s` : engine;
+  const url = new URL(`${scheme}://placeholder`);
+  url.hostname = host.includes(':') ? `[${host}]` : host;
+  url.port = String(port);
+  if (opts.login) {
+    // redis's `default` user logs in with the password alone.
+    if (opts.login.username !== 'default') url.username = opts.login.username;
+    url.password = opts.login.password;
+  }
+  return url.toString().replace(/\/$/, '');
 }
