@@ -56,3 +56,48 @@ export async function reapExpired(
   if (report.pods.length + report.secrets.length > 0) debug('reaped %o', report);
   return report;
 }
+
+/** What `kubecache reap` deletes: expired leases (the default), one run, or everything. */
+export type ReapScope = { kind: 'expired' } | { kind: 'run'; runId: string } | { kind: 'all' };
+
+/**
+ * Pure: the pods and secrets a scope selects. `expired` uses the same
+ * judgement as the runners' start-up sweep, so the CLI never deletes what a
+ * run would consider live; `run` and `all` are explicit requests and ignore
+ * leases. Objects already being deleted are left out.
+ */
+export function selectForReap<T extends { metadata?: V1ObjectMeta }>(
+  objects: readonly T[],
+  scope: ReapScope,
+  opts: { now: Date; graceMs: number },
+): T[] {
+  return objects.filter((o) => {
+    if (o.metadata?.deletionTimestamp) return false;
+    if (scope.kind === 'all') return true;
+    if (scope.kind === 'run') return o.metadata?.labels?.[LABEL_RUN] === scope.runId;
+    return leaseExpired(o.metadata, opts.now, opts.graceMs);
+  });
+}
+
+/** Deletes what `scope` selects among the kubecache pods and secrets of the namespace. */
+export async function reap(
+  handle: KubeHandle,
+  scope: ReapScope,
+  opts: { now?: Date; graceMs: number; dryRun?: boolean },
+): Promise<ReapReport> {
+  const now = opts.now ?? new Date();
+  const selector = managedSelector();
+  const pods = selectForReap(await listPods(handle, selector), scope, { ...opts, now });
+  const secrets = selectForReap(await listSecrets(handle, selector), scope, { ...opts, now });
+  const report: ReapReport = {
+    pods: pods.map((p) => p.metadata?.name ?? ''),
+    secrets: secrets.map((s) => s.metadata?.name ?? ''),
+  };
+  if (opts.dryRun) return report;
+  await Promise.all([
+    ...report.pods.map((name) => deletePod(handle, name)),
+    ...report.secrets.map((name) => deleteSecret(handle, name)),
+  ]);
+  debug('reaped (%s) %o', scope.kind, report);
+  return report;
+}
