@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
 import type { Redis } from 'ioredis';
-import { BrokerClient } from '../broker/client.js';
-import type { AcquireRequest, CacheLease, LeaseStatus, SeedRequest } from '../broker/types.js';
 import type { CacheOptions } from '../config/options.js';
 import {
   closeMemcachedClient,
@@ -16,6 +14,8 @@ import { isKubecacheError, KubecacheError } from '../errors.js';
 import { applyMemcachedJsonSeed, applyRedisJsonSeed, loadJsonSeedFile } from '../seed/json-seed.js';
 import { debugReload } from '../seed/reset.js';
 import { snapshotRedis } from '../seed/snapshot.js';
+import { BrokerClient } from './broker-client.js';
+import type { AcquireRequest, CacheLease, LeaseStatus, SeedRequest } from './protocol.js';
 
 export type ClientFor<E extends EngineName> = E extends 'redis' ? Redis : MemcachedClient;
 
