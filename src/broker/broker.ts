@@ -123,6 +123,7 @@ export class Broker {
       context: cluster.context,
       namespace: cluster.namespaceSource === 'default' ? undefined : cluster.namespace,
       apiConnectMs: cluster.timeouts.apiConnectMs,
+      api: { callMs: cluster.timeouts.apiCallMs, retryMs: cluster.timeouts.apiRetryMs },
     });
     const runId = newRunId();
     const owner = await findRunnerPod(handle, env);
