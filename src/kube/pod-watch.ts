@@ -37,10 +37,7 @@ export function watchPod(handle: KubeHandle, name: string, opts: PodWatchOptions
 }
 
 /** What the watch loop does after a watch request ended. */
-export type WatchEnd =
-  | { kind: 'resume' }
-  | { kind: 'relist' }
-  | { kind: 'backoff'; err: unknown };
+export type WatchEnd = { kind: 'resume' } | { kind: 'relist' } | { kind: 'backoff'; err: unknown };
 
 /**
  * Pure: how to go on after a watch ended with `err` (null: a clean close).

@@ -20,11 +20,11 @@ const ctx = (handle: KubeHandle): ApiContext => handle;
  * removes the object from the API before the kubelet has stopped the
  * container, so "gone" would not mean stopped and the namespace's quota
  * would count a pod that still runs. Caches hold nothing worth saving and
- * redis and memcached exit on SIGTERM at once, so two seconds bounds the
- * wait for one that does not (a shell wrapper as PID 1) without slowing
- * teardown.
+ * redis and memcached exit on SIGTERM at once, so one second (the pod
+ * spec's terminationGracePeriodSeconds too) bounds the wait for one that
+ * does not (a shell wrapper as PID 1) without slowing teardown.
  */
-export const DELETE_GRACE_SECONDS = 2;
+export const DELETE_GRACE_SECONDS = 1;
 
 /**
  * Creates a pod. The name is fixed by the caller, which makes a retried
@@ -118,6 +118,42 @@ export async function deletePod(
     debug('deleted pod %s', name);
   } catch (err) {
     if (isKubecacheError(err, 'POD_GONE')) return;
+    throw err;
+  }
+}
+
+/**
+ * Deletes a pod only if its resourceVersion is still `resourceVersion`
+ * (a delete precondition), so a lease renewed after it was judged expired
+ * wins. Returns whether it was deleted.
+ */
+export async function deletePodIfUnchanged(
+  handle: KubeHandle,
+  name: string,
+  resourceVersion: string | undefined,
+): Promise<boolean> {
+  try {
+    await apiCall(
+      ctx(handle),
+      { verb: 'delete', resource: 'pods', namespace: handle.namespace, name },
+      (options) =>
+        handle.core.deleteNamespacedPod(
+          {
+            name,
+            namespace: handle.namespace,
+            gracePeriodSeconds: DELETE_GRACE_SECONDS,
+            propagationPolicy: 'Background',
+            ...(resourceVersion ? { body: { preconditions: { resourceVersion } } } : {}),
+          },
+          options,
+        ),
+      { idempotent: true },
+    );
+    return true;
+  } catch (err) {
+    // 404: gone already; 409: changed since it was listed (renewed).
+    if (isKubecacheError(err, 'POD_GONE')) return false;
+    if (isKubecacheError(err) && err.details.status === 409) return false;
     throw err;
   }
 }

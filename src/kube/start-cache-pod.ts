@@ -125,9 +125,9 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
       notify();
     },
     // The watch retries on its own; podRunningMs bounds the start if it never recovers.
-    onError: (err, n) => debug('%s: watch on %s failed (%d): %s', input.label, name, n, (err as Error)?.message),
+    onError: (err, n) =>
+      debug('%s: watch on %s failed (%d): %s', input.label, name, n, (err as Error)?.message),
   });
-
 
   const onAbort = (): void => {
     failed ??= new KubecacheError('INTERNAL', `start of pod ${name} was cancelled (teardown).`, {

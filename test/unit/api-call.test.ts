@@ -4,8 +4,8 @@ import {
   type ApiContext,
   apiCall,
   backoffMs,
-  retryableFailure,
   retryAfterMs,
+  retryableFailure,
 } from '../../src/kube/api-call.js';
 import { classifyForbidden, toKubecacheError } from '../../src/kube/api-error.js';
 import { ServerClock } from '../../src/kube/server-clock.js';
@@ -171,9 +171,9 @@ describe('403: RBAC or admission', () => {
     expect(classifyForbidden(limit)).toBe('LIMIT_RANGE');
     expect(classifyForbidden(pss)).toBe('POD_SECURITY');
     expect(classifyForbidden(rbac)).toBe('FORBIDDEN');
-    expect(
-      classifyForbidden('admission webhook "policy.example.com" denied the request: no'),
-    ).toBe('ADMISSION_DENIED');
+    expect(classifyForbidden('admission webhook "policy.example.com" denied the request: no')).toBe(
+      'ADMISSION_DENIED',
+    );
   });
 
   it('gives admission rejections their own code and fix, never the RBAC advice', () => {
