@@ -106,7 +106,7 @@ async function startProbes(
           runId,
           worker: 'doctor',
           instance: name,
-          leaseExpiresAt: new Date(Date.now() + config.timeouts.leaseMs),
+          leaseExpiresAt: new Date(handle.clock.now() + config.timeouts.leaseMs),
           host: hostname(),
           pid: process.pid,
           // A doctor killed midway must not leave pods for long.

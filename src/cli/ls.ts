@@ -76,7 +76,8 @@ export function lsCommand(io: CliIO): Command {
       const ctx = await loadCliContext(flags, io.cwd, io.env);
       const handle = await connect(ctx);
       const { pods, secrets } = await listInventory(handle);
-      const now = new Date();
+      // Leases are written in the API server's clock, so they are judged by it too.
+      const now = new Date(handle.clock.now());
       let runs = groupRuns(pods, secrets, now, ctx.cluster.timeouts.leaseMs);
       if (opts.run !== undefined) runs = runs.filter((r) => r.run === opts.run);
       const report: LsReport = {

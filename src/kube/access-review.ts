@@ -1,5 +1,5 @@
 import { AuthorizationV1Api } from '@kubernetes/client-node';
-import { toKubecacheError } from './api-error.js';
+import { apiCall } from './api-call.js';
 import type { KubeHandle } from './client.js';
 import type { AccessCheck } from './rbac-rules.js';
 
@@ -23,33 +23,31 @@ export async function reviewAccess(
   const api = handle.kc.makeApiClient(AuthorizationV1Api);
   return Promise.all(
     checks.map(async (check) => {
-      try {
-        const review = await api.createSelfSubjectAccessReview({
-          body: {
-            spec: {
-              resourceAttributes: {
-                namespace: handle.namespace,
-                group: check.group,
-                resource: check.resource,
-                verb: check.verb,
-                ...(check.subresource ? { subresource: check.subresource } : {}),
+      // A review creates nothing, so sending it again is harmless.
+      const review = await apiCall(
+        handle,
+        { verb: 'create', resource: 'selfsubjectaccessreviews', namespace: handle.namespace },
+        (options) =>
+          api.createSelfSubjectAccessReview(
+            {
+              body: {
+                spec: {
+                  resourceAttributes: {
+                    namespace: handle.namespace,
+                    group: check.group,
+                    resource: check.resource,
+                    verb: check.verb,
+                    ...(check.subresource ? { subresource: check.subresource } : {}),
+                  },
+                },
               },
             },
-          },
-        });
-        const reason = review.status?.reason;
-        return {
-          ...check,
-          allowed: review.status?.allowed === true,
-          ...(reason ? { reason } : {}),
-        };
-      } catch (err) {
-        throw toKubecacheError(err, {
-          verb: 'create',
-          resource: 'selfsubjectaccessreviews',
-          namespace: handle.namespace,
-        });
-      }
+            options,
+          ),
+        { idempotent: true },
+      );
+      const reason = review.status?.reason;
+      return { ...check, allowed: review.status?.allowed === true, ...(reason ? { reason } : {}) };
     }),
   );
 }

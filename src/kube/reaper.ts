@@ -2,23 +2,37 @@ import type { V1ObjectMeta } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import { ANNOTATION_LEASE, LABEL_RUN, managedSelector } from '../names.js';
 import type { KubeHandle } from './client.js';
-import { deletePod, deleteSecret, listPods, listSecrets } from './pods.js';
+import { deletePod, deletePodIfUnchanged, deleteSecret, listPods, listSecrets } from './pods.js';
 
 const debug = createDebug('kubecache:reaper');
 
 /**
- * A lease is expired when its annotation is a time in the past. An object
- * without a readable lease is only reaped once it is older than `graceMs`,
- * so a pod being created right now by another run is never touched.
+ * Slack for the estimate of the API server's clock (its Date header has
+ * whole seconds, and the estimate carries half a round trip): a lease is
+ * only judged over once it ended this long ago.
  */
-export function leaseExpired(meta: V1ObjectMeta | undefined, now: Date, graceMs: number): boolean {
+export const CLOCK_MARGIN_MS = 2_000;
+
+/**
+ * A lease is expired when its annotation is a time in the past, both in the
+ * API server's clock: runs write leases as server time plus the lease length
+ * and judge them by their estimate of server time, so two runners whose own
+ * clocks disagree cannot cut each other's leases short. An object without a
+ * readable lease is only reaped once it is older than `graceMs` by its
+ * server-set creationTimestamp, so a pod being created right now by another
+ * run is never touched.
+ */
+export function leaseExpired(
+  meta: V1ObjectMeta | undefined,
+  serverNow: Date,
+  graceMs: number,
+): boolean {
+  const now = serverNow.getTime() - CLOCK_MARGIN_MS;
   const lease = meta?.annotations?.[ANNOTATION_LEASE];
   const at = lease ? Date.parse(lease) : Number.NaN;
-  if (!Number.isNaN(at)) return at < now.getTime();
-  const created = meta?.creationTimestamp
-    ? new Date(meta.creationTimestamp).getTime()
-    : now.getTime();
-  return now.getTime() - created > graceMs;
+  if (!Number.isNaN(at)) return at < now;
+  const created = meta?.creationTimestamp ? new Date(meta.creationTimestamp).getTime() : now;
+  return now - created > graceMs;
 }
 
 export interface ReapReport {
@@ -36,7 +50,7 @@ export async function reapExpired(
   handle: KubeHandle,
   opts: { now?: Date; graceMs: number; ownRunId?: string },
 ): Promise<ReapReport> {
-  const now = opts.now ?? new Date();
+  const now = opts.now ?? new Date(handle.clock.now());
   const selector = managedSelector();
   const report: ReapReport = { pods: [], secrets: [] };
   const stale = (meta: V1ObjectMeta | undefined): boolean =>
@@ -44,8 +58,11 @@ export async function reapExpired(
   for (const pod of await listPods(handle, selector)) {
     if (!stale(pod.metadata) || pod.metadata?.deletionTimestamp) continue;
     const name = pod.metadata?.name ?? '';
-    await deletePod(handle, name);
-    report.pods.push(name);
+    // Deleted only if unchanged since the list: a renewal in between (a live
+    // run that was merely slow) bumps the resourceVersion and saves the pod.
+    if (await deletePodIfUnchanged(handle, name, pod.metadata?.resourceVersion)) {
+      report.pods.push(name);
+    }
   }
   for (const secret of await listSecrets(handle, selector)) {
     if (!stale(secret.metadata)) continue;
@@ -79,25 +96,40 @@ export function selectForReap<T extends { metadata?: V1ObjectMeta }>(
   });
 }
 
-/** Deletes what `scope` selects among the kubecache pods and secrets of the namespace. */
+/**
+ * Deletes what `scope` selects among the kubecache pods and secrets of the
+ * namespace. Leases are judged in the API server's clock, like the runners'
+ * sweep; an expired pod is deleted only if unchanged since it was listed, so
+ * a run that renews its lease at that moment keeps its pod.
+ */
 export async function reap(
   handle: KubeHandle,
   scope: ReapScope,
   opts: { now?: Date; graceMs: number; dryRun?: boolean },
 ): Promise<ReapReport> {
-  const now = opts.now ?? new Date();
+  const now = opts.now ?? new Date(handle.clock.now());
   const selector = managedSelector();
   const pods = selectForReap(await listPods(handle, selector), scope, { ...opts, now });
   const secrets = selectForReap(await listSecrets(handle, selector), scope, { ...opts, now });
+  const names = (list: { metadata?: V1ObjectMeta }[]) => list.map((o) => o.metadata?.name ?? '');
+  if (opts.dryRun) return { pods: names(pods), secrets: names(secrets) };
+  const deleted = await Promise.all(
+    pods.map(async (pod) => {
+      const name = pod.metadata?.name ?? '';
+      if (scope.kind !== 'expired') {
+        await deletePod(handle, name);
+        return name;
+      }
+      return (await deletePodIfUnchanged(handle, name, pod.metadata?.resourceVersion))
+        ? name
+        : undefined;
+    }),
+  );
+  await Promise.all(names(secrets).map((name) => deleteSecret(handle, name)));
   const report: ReapReport = {
-    pods: pods.map((p) => p.metadata?.name ?? ''),
-    secrets: secrets.map((s) => s.metadata?.name ?? ''),
+    pods: deleted.filter((n): n is string => n !== undefined),
+    secrets: names(secrets),
   };
-  if (opts.dryRun) return report;
-  await Promise.all([
-    ...report.pods.map((name) => deletePod(handle, name)),
-    ...report.secrets.map((name) => deleteSecret(handle, name)),
-  ]);
   debug('reaped (%s) %o', scope.kind, report);
   return report;
 }

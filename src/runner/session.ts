@@ -92,6 +92,8 @@ export async function openSession(input: SessionInput): Promise<Session> {
 
 async function start(config: LoadedConfig, exportEnv: boolean): Promise<Running> {
   const broker = await Broker.start(config.options);
+  // From here on a signal must delete what the run creates, startup included.
+  const stopEarly = teardownBeforeSignalExit(() => broker.teardown(), broker.progress);
   if (config.file) broker.progress(`[kubecache] using ${config.file}`);
   const used = new Set<string>();
   // The API calls broker.acquire; recording each lease lets a watch-mode
@@ -113,6 +115,7 @@ async function start(config: LoadedConfig, exportEnv: boolean): Promise<Running>
   try {
     api = await startBrokerApi(tracked);
   } catch (err) {
+    stopEarly();
     await broker.teardown();
     throw err;
   }
@@ -133,6 +136,7 @@ async function start(config: LoadedConfig, exportEnv: boolean): Promise<Running>
     restoreEnv: exportEnv ? exportToEnv(connection) : () => {},
   };
   running.stopSignals = teardownBeforeSignalExit(() => close(running), broker.progress);
+  stopEarly();
   return running;
 }
 

@@ -116,7 +116,7 @@ describe('groupRuns', () => {
 
 describe('selectForReap', () => {
   const pods = [
-    pod('expired', 'aaaaaaaaaa', { ageS: 300, leaseS: -1 }),
+    pod('expired', 'aaaaaaaaaa', { ageS: 300, leaseS: -10 }),
     pod('live', 'aaaaaaaaaa', { ageS: 300, leaseS: 30 }),
     pod('other-run', 'bbbbbbbbbb', { ageS: 300, leaseS: 30 }),
     pod('going', 'bbbbbbbbbb', { ageS: 300, leaseS: -30, deleting: true }),
