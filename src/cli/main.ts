@@ -13,3 +13,7 @@ const code = await runCli(process.argv.slice(2), {
 });
 // exitCode rather than exit(): pending stdout writes to a pipe still flush.
 process.exitCode = code;
+// The command is done; a keep-alive socket or a watch still closing must not
+// hold the process open. The timer is unref'd, so it only fires if
+// something else keeps the process alive.
+setTimeout(() => process.exit(code), 2000).unref();
