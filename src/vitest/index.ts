@@ -11,7 +11,7 @@ import { cachePodReport } from '../worker/report.js';
 
 export type { CacheLease, SeedRequest } from '../broker/types.js';
 export type { CacheOptions } from '../config/options.js';
-export type { MemcachedClient } from '../engines/memcached-client.js';
+export type { MemcachedClient } from '../engines/memcached/client.js';
 export type { EngineName } from '../engines/types.js';
 export { isKubecacheError, KubecacheError } from '../errors.js';
 export { defineConfig, type KubecacheConfig } from '../runner/config-file.js';
