@@ -1,8 +1,9 @@
 import { open } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { getEngine } from '../engines/registry.js';
+import { ENGINE_NAMES, type EngineName } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
-import { loadJsonSeedFile } from '../seed/json-seed.js';
 import { DEFAULT_MAX_RDB_VERSION, validateRdbFixture } from '../seed/rdb-file.js';
 import { type RdbSummary, summarizeRdb } from '../seed/rdb-summary.js';
 import { EXIT } from './exit-codes.js';
@@ -33,7 +34,7 @@ export interface FixtureReport {
 }
 
 export interface CheckFlags {
-  engine?: 'redis' | 'memcached';
+  engine?: EngineName;
   maxRdbVersion?: number;
 }
 
@@ -69,9 +70,9 @@ function withSummary(report: FixtureReport, s: RdbSummary): void {
 export async function checkRdb(path: string, flags: CheckFlags): Promise<FixtureReport> {
   const file = resolve(path);
   const report: FixtureReport = { file, format: 'rdb', ok: true, problems: [], magic: 'REDIS' };
-  if (flags.engine === 'memcached') {
+  if (flags.engine !== undefined && !getEngine(flags.engine).rdbSeeds) {
     report.ok = false;
-    report.problems.push('an RDB file seeds redis only; memcached takes a JSON seed.');
+    report.problems.push(`${flags.engine} does not load RDB files; give it a JSON seed.`);
   }
   try {
     // Integrity first, with any version accepted; loadability is judged below.
@@ -104,35 +105,33 @@ export async function checkRdb(path: string, flags: CheckFlags): Promise<Fixture
   return report;
 }
 
-/** Parses a JSON seed with kubecache's own parsers; tries both engines unless one is given. */
+/** The parts of a parsed JSON seed that check reports, whatever the engine. */
+interface SeedEntries {
+  entries?: { type?: string; ttl?: number }[];
+}
+
+/** Parses a JSON seed with each engine's own parser; tries every engine unless one is given. */
 export async function checkJson(path: string, flags: CheckFlags): Promise<FixtureReport> {
   const file = resolve(path);
   const report: FixtureReport = { file, format: 'json', ok: true, problems: [], engines: [] };
-  const tried = flags.engine ? [flags.engine] : (['redis', 'memcached'] as const);
+  const tried: readonly EngineName[] = flags.engine ? [flags.engine] : ENGINE_NAMES;
   const errors: string[] = [];
-  for (const engine of tried) {
+  for (const name of tried) {
     try {
-      if (engine === 'redis') {
-        const seed = await loadJsonSeedFile(file, 'redis');
-        report.engines?.push('redis');
-        if (report.keys === undefined) {
-          report.keys = seed.entries.length;
-          report.types = {};
-          for (const e of seed.entries) report.types[e.type] = (report.types[e.type] ?? 0) + 1;
-          report.expiring = seed.entries.filter((e) => e.ttl !== undefined).length;
-        }
-      } else {
-        const seed = await loadJsonSeedFile(file, 'memcached');
-        report.engines?.push('memcached');
-        if (report.keys === undefined) {
-          report.keys = seed.entries.length;
-          report.types = { string: seed.entries.length };
-          report.expiring = seed.entries.filter((e) => e.ttl !== undefined).length;
-        }
+      const seed = (await getEngine(name).loadJsonSeed(file)) as SeedEntries;
+      report.engines?.push(name);
+      if (report.keys !== undefined) continue;
+      const entries = seed.entries ?? [];
+      report.keys = entries.length;
+      report.types = {};
+      for (const e of entries) {
+        const type = e.type ?? 'string';
+        report.types[type] = (report.types[type] ?? 0) + 1;
       }
+      report.expiring = entries.filter((e) => e.ttl !== undefined).length;
     } catch (err) {
       if (!isKubecacheError(err, 'BAD_FIXTURE')) throw err;
-      errors.push(`as a ${engine} seed: ${err.message}`);
+      errors.push(`as a ${name} seed: ${err.message}`);
     }
   }
   if (report.engines?.length === 0) {
@@ -198,7 +197,7 @@ export function checkCommand(io: CliIO): Command {
     .argument('<fixture>', 'an .rdb file or a JSON seed')
     .option(
       '--engine <engine>',
-      'the engine the fixture is for: redis or memcached (default: any that fits)',
+      `the engine the fixture is for: ${ENGINE_NAMES.join(', ')} (default: any that fits)`,
     )
     .option(
       '--max-rdb-version <n>',
@@ -207,14 +206,11 @@ export function checkCommand(io: CliIO): Command {
     )
     .action(async (fixture: string, opts: CheckFlags, cmd: Command) => {
       const flags = globalFlags(cmd);
-      if (opts.engine !== undefined && opts.engine !== 'redis' && opts.engine !== 'memcached') {
+      if (opts.engine !== undefined && !(ENGINE_NAMES as readonly string[]).includes(opts.engine)) {
         throw new KubecacheError(
           'BAD_OPTION',
-          `--engine must be redis or memcached, got ${JSON.stringify(opts.engine)}.`,
-          {
-            field: '--engine',
-            value: opts.engine,
-          },
+          `--engine must be one of ${ENGINE_NAMES.join(', ')}, got ${JSON.stringify(opts.engine)}.`,
+          { field: '--engine', value: opts.engine, accepted: ENGINE_NAMES },
         );
       }
       const path = resolve(io.cwd, fixture);

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { Command } from 'commander';
 import { Seeder } from '../broker/seeding.js';
 import { type ResolvedCacheConfig, resolveCacheConfig } from '../config/options.js';
-import { engines } from '../engines/index.js';
+import { engines } from '../engines/registry.js';
 import { ENGINE_NAMES, type EngineName } from '../engines/types.js';
 import { forbiddenError, isKubecacheError } from '../errors.js';
 import { type AccessVerdict, reviewAccess } from '../kube/access-review.js';

@@ -1,53 +1,43 @@
 import { resolve } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { getEngine, isEngineName } from '../engines/registry.js';
 import { KubecacheError } from '../errors.js';
-import { listPods } from '../kube/pods.js';
+import { readPod } from '../kube/pods.js';
 import { startPortForward } from '../kube/port-forward.js';
 import { tcpReachable } from '../kube/reachability.js';
-import { LABEL_ENGINE, managedSelector } from '../names.js';
-import { snapshotRedis } from '../seed/snapshot.js';
+import { LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE } from '../names.js';
 import { EXIT } from './exit-codes.js';
 import { type CliIO, globalFlags, printJson } from './io.js';
 import { connect, loadCliContext } from './target.js';
-
-const REDIS_PORT = 6379;
-const DEFAULT_TIMEOUT_MS = 120_000;
-
-function parseMs(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
-    throw new InvalidArgumentError('expected milliseconds, a positive integer.');
-  return n;
-}
 
 export function snapshotCommand(io: CliIO): Command {
   return new Command('snapshot')
     .description("stream a redis cache pod's dataset into an RDB file (usable as a fixture)")
     .argument('<pod>', 'a kubecache redis pod, as "kubecache ls" lists it')
     .argument('<file>', 'where to write the RDB file')
-    .option('--timeout <ms>', `deadline for the transfer (default ${DEFAULT_TIMEOUT_MS})`, parseMs)
-    .action(async (podName: string, file: string, opts: { timeout?: number }, cmd: Command) => {
+    .action(async (podName: string, file: string, _opts: unknown, cmd: Command) => {
       const flags = globalFlags(cmd);
       const ctx = await loadCliContext(flags, io.cwd, io.env);
       const handle = await connect(ctx);
       // Only kubecache's own pods: this command must not become a way to
       // copy data out of arbitrary workloads.
-      const pod = (await listPods(handle, managedSelector())).find(
-        (p) => p.metadata?.name === podName,
-      );
-      if (!pod) {
+      const pod = await readPod(handle, podName);
+      const ours = pod?.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY_VALUE;
+      if (!pod || !ours) {
         throw new KubecacheError(
           'POD_GONE',
           `no kubecache pod ${podName} in namespace ${handle.namespace}. "kubecache ls" lists the cache pods; pass --namespace if it lives elsewhere.`,
           { pod: podName, namespace: handle.namespace },
         );
       }
-      const engine = pod.metadata?.labels?.[LABEL_ENGINE];
-      if (engine !== 'redis') {
+      const label = pod.metadata?.labels?.[LABEL_ENGINE];
+      const engine = isEngineName(label) ? getEngine(label) : undefined;
+      const snapshot = engine?.clientOps.snapshot;
+      if (!engine || !snapshot) {
         throw new KubecacheError(
           'BAD_OPTION',
-          `pod ${podName} runs ${engine ?? 'an unknown engine'}; snapshots are RDB files, which only redis writes.`,
-          { pod: podName, engine },
+          `pod ${podName} runs ${label ?? 'an unknown engine'}, which has no snapshot: snapshots are RDB files, which only redis-protocol engines write.`,
+          { pod: podName, engine: label },
         );
       }
       const podIP = pod.status?.podIP;
@@ -62,20 +52,18 @@ export function snapshotCommand(io: CliIO): Command {
       // here, a port-forward otherwise.
       const direct = await tcpReachable(
         podIP,
-        REDIS_PORT,
+        engine.port,
         ctx.cluster.timeouts.reachabilityProbeMs,
       );
-      const forward = direct ? undefined : await startPortForward(handle, podName, REDIS_PORT);
+      const forward = direct ? undefined : await startPortForward(handle, podName, engine.port);
       try {
         const endpoint = forward
           ? { host: forward.host, port: forward.port }
-          : { host: podIP, port: REDIS_PORT };
-        // Diskless, so the transfer never overwrites the dump.rdb a seeded
-        // cache resets to.
-        const result = await snapshotRedis(endpoint, resolve(io.cwd, file), {
-          timeoutMs: opts.timeout ?? DEFAULT_TIMEOUT_MS,
-          diskless: true,
-        });
+          : { host: podIP, port: engine.port };
+        // The engine's own snapshot, as cache.snapshot() in a test: for redis
+        // a diskless SYNC, which never overwrites the dump.rdb a seeded cache
+        // resets to.
+        const result = await snapshot(endpoint, resolve(io.cwd, file));
         const via = forward ? 'port-forward' : 'pod-ip';
         if (flags.json)
           printJson(io, { pod: podName, namespace: handle.namespace, file, via, ...result });

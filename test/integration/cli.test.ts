@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
 import type { CacheLease } from '../../src/broker/types.js';
-import { closeRedisClient, createRedisClient } from '../../src/engines/redis-client.js';
+import { closeRedisClient, createRedisClient } from '../../src/engines/redis/client.js';
 import { managedSelector, runSelector } from '../../src/names.js';
 import {
   adminCore,
@@ -316,7 +316,7 @@ describe('kubecache ls, snapshot and reap', () => {
   it('snapshot refuses a memcached pod (2) and an unknown pod (5)', async () => {
     const mc = await kubecache(['snapshot', memcached.podName, join(dir, 'x.rdb')], env);
     expect(mc.code).toBe(2);
-    expect(mc.stderr).toContain('only redis writes');
+    expect(mc.stderr).toContain('has no snapshot');
     const missing = await kubecache(['snapshot', 'kc-no-such-pod', join(dir, 'y.rdb')], env);
     expect(missing.code).toBe(5);
     expect(missing.stderr).toContain('no kubecache pod kc-no-such-pod');

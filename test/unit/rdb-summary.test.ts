@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadJsonSeedFile } from '../../src/seed/json-seed.js';
+import { loadRedisJsonSeed } from '../../src/engines/redis/seed.js';
 import { lzfDecompress, summarizeRdb } from '../../src/seed/rdb-summary.js';
 import {
   makeRdb,
@@ -36,7 +36,7 @@ function countTypes(types: string[]): Record<string, number> {
 describe('summarizeRdb', () => {
   it('counts the keys, types and TTLs of basic.rdb as basic.json declares them', async () => {
     const summary = await summarizeRdb(join(repo, 'test/fixtures/basic.rdb'));
-    const json = await loadJsonSeedFile(join(repo, 'test/fixtures/basic.json'), 'redis');
+    const json = await loadRedisJsonSeed(join(repo, 'test/fixtures/basic.json'));
     expect(summary.complete).toBe(true);
     expect(summary.rdbVersion).toBe(10);
     expect(summary.keys).toBe(json.entries.length);
