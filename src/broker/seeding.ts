@@ -286,7 +286,9 @@ export class Seeder {
         command: [
           'sh',
           '-c',
-          'read -r t; wget -q -T 5 -O /dev/null --header "Authorization: Bearer $t" "$1"',
+          // No -T: the dev cluster's static busybox wget crashes with it; the
+          // exec's own deadline bounds the wait instead.
+          'read -r t; wget -q -O /dev/null --header "Authorization: Bearer $t" "$1"',
           'kubecache-route',
           reg.url,
         ],

@@ -143,6 +143,15 @@ function imageCheck(p: Probe): CheckResult {
   const err = p.error;
   const message = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err);
   const pull = isKubecacheError(err, 'IMAGE_PULL');
+  const noNamespace = /namespaces? "([^"]+)" not found/.exec(message);
+  if (noNamespace) {
+    return {
+      name,
+      status: 'fail',
+      summary: `namespace ${noNamespace[1]} does not exist, so no cache pod can start`,
+      next: `Create it (kubectl create namespace ${noNamespace[1]}) or pass --namespace with an existing one.`,
+    };
+  }
   return {
     name,
     status: 'fail',
