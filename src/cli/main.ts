@@ -2,6 +2,10 @@
 // The `kubecache` command (package.json "bin").
 import { runCli } from './program.js';
 
+// Some waits inside the library (API retry back-off) use unref'd timers so
+// they never keep a test runner alive; here nothing else may be holding the
+// event loop, and Node would end the process mid-command (exit 13).
+const keepAlive = setInterval(() => {}, 1 << 30);
 const code = await runCli(process.argv.slice(2), {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
@@ -11,6 +15,7 @@ const code = await runCli(process.argv.slice(2), {
   cwd: process.cwd(),
   exitCode: 0,
 });
+clearInterval(keepAlive);
 // exitCode rather than exit(): pending stdout writes to a pipe still flush.
 process.exitCode = code;
 // The command is done; a keep-alive socket or a watch still closing must not
