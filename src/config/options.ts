@@ -53,6 +53,10 @@ export interface Timeouts {
   leaseMs: number;
   /** How often the owner extends the lease; must be below leaseMs. */
   leaseRenewMs: number;
+  /** One attempt of one Kubernetes API request (client-node has no timeout of its own). */
+  apiCallMs: number;
+  /** All attempts of one API request together, retries and back-off included. */
+  apiRetryMs: number;
 }
 
 export interface CacheOptions {
@@ -158,6 +162,8 @@ export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
   apiConnectMs: 5_000,
   leaseMs: 60_000,
   leaseRenewMs: 15_000,
+  apiCallMs: 10_000,
+  apiRetryMs: 30_000,
 });
 
 export const DEFAULT_RESOURCES: Readonly<ResolvedResources> = Object.freeze({

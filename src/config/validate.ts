@@ -464,6 +464,8 @@ export const TIMEOUT_KEYS: readonly (keyof Timeouts)[] = [
   'apiConnectMs',
   'leaseMs',
   'leaseRenewMs',
+  'apiCallMs',
+  'apiRetryMs',
 ];
 
 export function vTimeoutMs(origin: Origin, path: string, value: unknown): number {

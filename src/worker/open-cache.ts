@@ -103,9 +103,12 @@ export async function openCache<E extends EngineName>(
       // The broker itself is unreachable; the original error says more.
     }
     if (status?.state === 'gone') {
-      throw new KubecacheError('POD_GONE', status.reason ?? `pod ${lease.podName} is gone.`, {
-        pod: lease.podName,
-      });
+      throw new KubecacheError(
+        status.code ?? 'POD_GONE',
+        status.reason ?? `pod ${lease.podName} is gone.`,
+        { pod: lease.podName },
+        { cause: err },
+      );
     }
     if (isKubecacheError(err)) throw err;
     throw new KubecacheError(
