@@ -30,11 +30,13 @@ fi
 phase_start
 need=()
 for pair in containerd:containerd runc:runc openssl:openssl ip:iproute2 iptables:iptables curl:curl pgrep:procps \
-  busybox:busybox-static redis-server:redis-server memcached:memcached gcc:gcc; do
+  busybox:busybox-static redis-server:redis-server memcached:memcached gcc:gcc \
+  saslpasswd2:sasl2-bin; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
+[ -f /usr/lib/x86_64-linux-gnu/sasl2/libplain.so ] || need+=(libsasl2-modules)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"
   apt-get update -qq

@@ -2,8 +2,10 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { connect, type Server } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_API_POLICY } from '../../src/kube/api-call.js';
 import type { KubeHandle } from '../../src/kube/client.js';
 import { type PortForwardEndpoint, startPortForward } from '../../src/kube/port-forward.js';
+import { ServerClock } from '../../src/kube/server-clock.js';
 
 // A cluster address where nothing listens: tunnels fail at once, which is all
 // these tests need (the server side is under test, not the tunnel).
@@ -22,6 +24,8 @@ function deadClusterHandle(): KubeHandle {
     server: 'https://127.0.0.1:9',
     context: 'none',
     inCluster: false,
+    policy: { ...DEFAULT_API_POLICY },
+    clock: new ServerClock(),
   };
 }
 
