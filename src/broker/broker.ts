@@ -29,7 +29,7 @@ import {
   sanitizeLabelValue,
 } from '../names.js';
 import type { RdbFixtureInfo } from '../seed/rdb-file.js';
-import { SEEDED_REDIS_ARGS, Seeder, type SeedPlan } from './seeding.js';
+import { Seeder, type SeedPlan } from './seeding.js';
 import type { AcquireRequest, CacheLease, LeaseStatus, TeardownReport } from './types.js';
 
 const debug = createDebug('kubecache:broker');
@@ -205,26 +205,35 @@ export class Broker {
     const instance = String(this.instance);
     const worker = req.name ? `${req.worker}-${req.name}` : req.worker;
     let plan: SeedPlan | undefined;
-    let podConfig = config;
     if (req.seed?.kind === 'rdb' && fixture) {
       const transport =
         forceTransport ?? this.seeder.chooseTransport(req.seed.transport, this.knownPodIP);
-      plan = await this.seeder.plan({
-        engine,
-        args: config.args,
-        file: fixture,
-        transport,
-        secretName: `kc-seed-${this.runId}-${instance}`,
-        labels: { [LABEL_RUN]: this.runId, [LABEL_WORKER]: sanitizeLabelValue(worker) },
-      });
-    } else if (req.seed && engine.name === 'redis') {
-      // JSON and function seeds are applied by the worker, which then SAVEs
-      // so that reset can DEBUG RELOAD the seeded state.
-      podConfig = { ...config, args: [...SEEDED_REDIS_ARGS, ...config.args] };
+      const planFor = (t: typeof transport): Promise<SeedPlan> =>
+        this.seeder.plan({
+          engine,
+          args: config.args,
+          file: fixture,
+          transport: t,
+          secretName: `kc-seed-${this.runId}-${instance}`,
+          labels: { [LABEL_RUN]: this.runId, [LABEL_WORKER]: sanitizeLabelValue(worker) },
+        });
+      const auto = (req.seed.transport ?? 'auto') === 'auto' && !forceTransport;
+      try {
+        plan = await planFor(transport);
+      } catch (err) {
+        // auto picked http, but the fixture endpoint cannot start here (no
+        // address to bind, port taken): exec needs no endpoint.
+        if (!(auto && transport === 'http')) throw err;
+        this.progress(
+          `[kubecache] cannot serve the RDB fixture over http (${(err as Error).message}); seeding by exec instead`,
+        );
+        plan = await planFor('exec');
+      }
     }
+    // JSON and function seeds are applied (and on reset applied again) by the worker.
     const pod = buildCachePod({
       engine,
-      config: podConfig,
+      config,
       ...(plan ? { commandOverride: plan.commandOverride, extraEnv: plan.extraEnv } : {}),
       namespace: this.handle.namespace,
       runId: this.runId,

@@ -115,43 +115,56 @@ export async function openCache<E extends EngineName>(
     );
   };
 
-  // Seeds that go through the client. For redis the seeded state is then
-  // SAVEd to the pod's dump.rdb, so reset() is a DEBUG RELOAD of it; an RDB
-  // seed is that file already. A reused pod is only reset.
-  const memcachedSeed =
-    engine === 'memcached' && seed?.kind === 'json'
-      ? await loadJsonSeedFile(seed.path, 'memcached')
+  // Seeds that go through the client are written again on every reset, for
+  // both engines: a reload of a SAVEd dump would bring keys back with their
+  // absolute expiry times, so a key seeded with "ttl": 1 was gone after a
+  // reset 1.5 s later. An RDB seed is reloaded from the file redis started with.
+  const jsonSeed =
+    seed?.kind === 'json'
+      ? engine === 'redis'
+        ? await loadJsonSeedFile(seed.path, 'redis')
+        : await loadJsonSeedFile(seed.path, 'memcached')
       : undefined;
   const applySeed = async (): Promise<void> => {
-    if (engine === 'redis') {
-      const redis = client as Redis;
-      if (seed?.kind === 'json')
-        await applyRedisJsonSeed(redis, await loadJsonSeedFile(seed.path, 'redis'));
-      else if (seedFn) await seedFn(client);
-      else return;
-      await redis.call('SAVE');
-    } else if (memcachedSeed)
-      await applyMemcachedJsonSeed(client as MemcachedClient, memcachedSeed);
+    if (jsonSeed && engine === 'redis')
+      await applyRedisJsonSeed(
+        client as Redis,
+        jsonSeed as Parameters<typeof applyRedisJsonSeed>[1],
+      );
+    else if (jsonSeed)
+      await applyMemcachedJsonSeed(
+        client as MemcachedClient,
+        jsonSeed as Parameters<typeof applyMemcachedJsonSeed>[1],
+      );
     else if (seedFn) await seedFn(client);
   };
+  const flush = (): Promise<void> =>
+    engine === 'redis' ? flushRedis(client as Redis) : flushMemcached(client as MemcachedClient);
   const reset = async (): Promise<void> => {
     try {
-      if (engine === 'redis') {
-        if (seed) await debugReload(client as Redis);
-        else await flushRedis(client as Redis);
-      } else {
-        await flushMemcached(client as MemcachedClient);
-        if (seed) await applySeed();
+      if (engine === 'redis' && seed?.kind === 'rdb') await debugReload(client as Redis);
+      else {
+        await flush();
+        await applySeed();
       }
     } catch (err) {
       await explain(err);
     }
   };
   try {
+    // A reused pod may hold what another file (or another seed function with
+    // the same source text) left: start from this cache's own seed.
     if (lease.reused) await reset();
     else await applySeed();
   } catch (err) {
-    await explain(err);
+    // A seed that failed leaves the pod half-seeded: give it back to be
+    // deleted, so the slot's next acquire starts a clean pod instead of
+    // reusing this one.
+    const named: unknown = await explain(err).catch((e: unknown) => e);
+    await broker.release(lease.id, { destroy: true }).catch(() => undefined);
+    if (engine === 'redis') await closeRedisClient(client as Redis);
+    else await closeMemcachedClient(client as MemcachedClient);
+    throw named;
   }
 
   return {

@@ -288,6 +288,8 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
           podIP,
           engine.port,
           timeouts.reachabilityProbeMs,
+          // The engine may not listen yet when the IP is known; a refusal is retried this long.
+          timeouts.probeMs,
         );
         if (!reachable) mode = 'port-forward';
       }
