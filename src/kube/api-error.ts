@@ -53,6 +53,11 @@ const REJECTION_FIX: Record<Rejection, string> = {
     "An admission webhook or policy of the cluster rejected the cache pod; the server's message says which one and why. Ask its owner, or adjust the cache's labels, annotations or resources to satisfy it.",
 };
 
+/** The API server's own message of a failed call (its Status body), else the error's. */
+export function serverMessage(err: unknown): string {
+  return messageOf(err);
+}
+
 function messageOf(err: unknown): string {
   const body = (err as { body?: unknown })?.body;
   if (typeof body === 'string') {

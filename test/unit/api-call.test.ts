@@ -194,3 +194,19 @@ describe('403: RBAC or admission', () => {
     expect(r.message).toContain('Role');
   });
 });
+
+describe('a namespace created a moment ago', () => {
+  it('retries the 403 of a ServiceAccount not created yet, not other 403s', () => {
+    expect(
+      retryableFailure(
+        apiError(
+          403,
+          'pods "kc-x" is forbidden: error looking up service account ns/default: serviceaccount "default" not found',
+        ),
+      ),
+    ).toBe('not-ready');
+    expect(
+      retryableFailure(apiError(403, 'pods is forbidden: User "u" cannot create resource "pods"')),
+    ).toBeUndefined();
+  });
+});
