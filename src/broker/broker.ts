@@ -9,7 +9,7 @@ import {
   resolveCacheConfig,
   resolveClusterConfig,
 } from '../config/options.js';
-import { getEngine } from '../engines/index.js';
+import { getEngine } from '../engines/registry.js';
 import type { EngineName } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import { connectKube, type KubeHandle } from '../kube/client.js';

@@ -5,15 +5,15 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
-import { BrokerClient } from '../../src/broker/client.js';
 import { type BrokerApi, startBrokerApi } from '../../src/broker/http-api.js';
 import { Seeder } from '../../src/broker/seeding.js';
-import { openCache } from '../../src/client/open-cache.js';
-import { getEngine } from '../../src/engines/index.js';
+import { getEngine } from '../../src/engines/registry.js';
 import { watchPods } from '../../src/kube/pod-watch.js';
 import { DELETE_GRACE_SECONDS } from '../../src/kube/pods.js';
 import { runSelector } from '../../src/names.js';
 import { FixtureRegistry } from '../../src/seed/rdb-file.js';
+import { BrokerClient } from '../../src/worker/broker-client.js';
+import { openCache } from '../../src/worker/open-cache.js';
 import {
   adminCore,
   adminKubeconfigPath,

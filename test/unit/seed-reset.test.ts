@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { debugReload } from '../../src/engines/redis/reset.js';
 import { isKubecacheError } from '../../src/errors.js';
-import { debugReload } from '../../src/seed/reset.js';
 import { startRedis } from './helpers/local-servers.js';
 import {
   datasetDifferences,

@@ -1,23 +1,14 @@
 import { createHash } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
-import type { Redis } from 'ioredis';
-import { BrokerClient } from '../broker/client.js';
-import type { AcquireRequest, CacheLease, LeaseStatus, SeedRequest } from '../broker/types.js';
 import type { CacheOptions } from '../config/options.js';
-import {
-  closeMemcachedClient,
-  createMemcachedClient,
-  flushMemcached,
-  type MemcachedClient,
-} from '../engines/memcached-client.js';
-import { closeRedisClient, createRedisClient, flushRedis } from '../engines/redis-client.js';
-import type { EngineName } from '../engines/types.js';
-import { isKubecacheError, KubecacheError } from '../errors.js';
-import { applyMemcachedJsonSeed, applyRedisJsonSeed, loadJsonSeedFile } from '../seed/json-seed.js';
-import { debugReload } from '../seed/reset.js';
-import { snapshotRedis } from '../seed/snapshot.js';
+import { type ClientFor, engines } from '../engines/registry.js';
+import { BrokerClient } from './broker-client.js';
+import type { AcquireRequest, CacheLease, LeaseStatus, SeedRequest } from './protocol.js';
 
-export type ClientFor<E extends EngineName> = E extends 'redis' ? Redis : MemcachedClient;
+export type { ClientFor } from '../engines/registry.js';
+
+import type { EngineClientOps, EngineName } from '../engines/types.js';
+import { isKubecacheError, KubecacheError } from '../errors.js';
 
 /** Seeds a cache through its client; re-run by reset() for memcached. */
 export type SeedFunction<E extends EngineName = EngineName> = (
@@ -86,10 +77,8 @@ export async function openCache<E extends EngineName>(
   };
   const lease = await broker.acquire(req);
   const endpoint = { host: lease.host, port: lease.port };
-  const client = (
-    engine === 'redis' ? createRedisClient(endpoint) : createMemcachedClient(endpoint)
-  ) as ClientFor<E>;
-  if (engine === 'redis') await (client as Redis).connect();
+  const ops = engines[engine].clientOps as EngineClientOps<ClientFor<E>>;
+  const client = await ops.connect(endpoint);
 
   /** Turns a connection failure into POD_GONE when the broker knows the pod was deleted. */
   const explain = async (err: unknown): Promise<never> => {
@@ -115,36 +104,20 @@ export async function openCache<E extends EngineName>(
     );
   };
 
-  // Seeds that go through the client are written again on every reset, for
-  // both engines: a reload of a SAVEd dump would bring keys back with their
-  // absolute expiry times, so a key seeded with "ttl": 1 was gone after a
-  // reset 1.5 s later. An RDB seed is reloaded from the file redis started with.
-  const jsonSeed =
-    seed?.kind === 'json'
-      ? engine === 'redis'
-        ? await loadJsonSeedFile(seed.path, 'redis')
-        : await loadJsonSeedFile(seed.path, 'memcached')
-      : undefined;
+  // Seeds that go through the client are written again on every reset: a
+  // reload of a SAVEd dump would bring keys back with their absolute expiry
+  // times, so a key seeded with "ttl": 1 was gone after a reset 1.5 s later.
+  // Only an RDB seed, the file the server started with, is restored in place.
+  const jsonSeed = seed?.kind === 'json' ? await ops.loadJsonSeed(seed.path) : undefined;
   const applySeed = async (): Promise<void> => {
-    if (jsonSeed && engine === 'redis')
-      await applyRedisJsonSeed(
-        client as Redis,
-        jsonSeed as Parameters<typeof applyRedisJsonSeed>[1],
-      );
-    else if (jsonSeed)
-      await applyMemcachedJsonSeed(
-        client as MemcachedClient,
-        jsonSeed as Parameters<typeof applyMemcachedJsonSeed>[1],
-      );
+    if (jsonSeed !== undefined) await ops.applyJsonSeed(client, jsonSeed);
     else if (seedFn) await seedFn(client);
   };
-  const flush = (): Promise<void> =>
-    engine === 'redis' ? flushRedis(client as Redis) : flushMemcached(client as MemcachedClient);
   const reset = async (): Promise<void> => {
     try {
-      if (engine === 'redis' && seed?.kind === 'rdb') await debugReload(client as Redis);
+      if (seed?.kind === 'rdb' && ops.restoreSeed) await ops.restoreSeed(client);
       else {
-        await flush();
+        await ops.flush(client);
         await applySeed();
       }
     } catch (err) {
@@ -162,8 +135,7 @@ export async function openCache<E extends EngineName>(
     // reusing this one.
     const named: unknown = await explain(err).catch((e: unknown) => e);
     await broker.release(lease.id, { destroy: true }).catch(() => undefined);
-    if (engine === 'redis') await closeRedisClient(client as Redis);
-    else await closeMemcachedClient(client as MemcachedClient);
+    await ops.close(client);
     throw named;
   }
 
@@ -177,22 +149,17 @@ export async function openCache<E extends EngineName>(
     lease,
     reset,
     async snapshot(path: string) {
-      if (engine !== 'redis') {
+      if (!ops.snapshot) {
         throw new KubecacheError(
           'BAD_OPTION',
-          'snapshot() needs the redis engine; memcached has no dump format.',
-          {
-            field: 'engine',
-          },
+          `snapshot() needs an engine with a dump format (redis); ${engine} has none.`,
+          { field: 'engine', value: engine },
         );
       }
-      return snapshotRedis(endpoint, path, { timeoutMs: 60_000, diskless: true });
+      return ops.snapshot(endpoint, path);
     },
     describe: () => broker.describe(lease.id),
-    async close() {
-      if (engine === 'redis') await closeRedisClient(client as Redis);
-      else await closeMemcachedClient(client as MemcachedClient);
-    },
+    close: () => ops.close(client),
   };
 }
 

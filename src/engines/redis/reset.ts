@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { KubecacheError } from '../errors.js';
+import { KubecacheError } from '../../errors.js';
 
 /**
  * Reloads the dataset from the RDB file redis started with, discarding every
