@@ -106,6 +106,14 @@ export function toKubecacheError(err: unknown, call: ApiCall): KubecacheError {
       { cause: plainCause(err) },
     );
   }
+  if (status === 404 && /namespaces? "[^"]*" not found/.test(serverSaid)) {
+    return new KubecacheError(
+      'BAD_OPTION',
+      `${what}: namespace "${call.namespace}" does not exist. Create it (kubectl create namespace ${call.namespace}) or set the namespace option / KUBECACHE_NAMESPACE to an existing one.`,
+      { ...call, status, field: 'namespace', value: call.namespace },
+      { cause: plainCause(err) },
+    );
+  }
   if (status === 404) {
     return new KubecacheError(
       'POD_GONE',
