@@ -1,8 +1,8 @@
 import type { V1ObjectMeta } from '@kubernetes/client-node';
 import createDebug from 'debug';
-import { ANNOTATION_LEASE, LABEL_RUN, managedSelector } from '../names.js';
+import { ANNOTATION_LEASE, IDLE_RUN, LABEL_RUN, managedSelector } from '../names.js';
 import type { KubeHandle } from './client.js';
-import { deletePodIfUnchanged, deleteSecret, listPods, listSecrets } from './pods.js';
+import { deletePod, deletePodIfUnchanged, deleteSecret, listPods, listSecrets } from './pods.js';
 
 const debug = createDebug('kubecache:reaper');
 
@@ -38,38 +38,90 @@ export function leaseExpired(
 export interface ReapReport {
   pods: string[];
   secrets: string[];
+  /** The subset of `pods` that were kept for reuse and stayed idle past their idle time. */
+  idle: string[];
 }
 
 /**
  * Deletes kubecache pods and secrets in the namespace whose lease expired:
  * leftovers of runs that died without teardown (SIGKILL, OOM, a CI job
- * cancelled). Live runs renew their leases, so their pods are left alone;
- * `ownRunId` is skipped outright.
+ * cancelled) and kept pods idle past their idle time. Live runs renew their
+ * leases, so their pods are left alone; `ownRunId` is skipped outright.
  */
-export async function reapExpired(
+export function reapExpired(
   handle: KubeHandle,
   opts: { now?: Date; graceMs: number; ownRunId?: string },
 ): Promise<ReapReport> {
+  return reap(handle, { kind: 'expired' }, opts);
+}
+
+/** What `kubecache reap` deletes: expired leases (the default), one run, or everything. */
+export type ReapScope = { kind: 'expired' } | { kind: 'run'; runId: string } | { kind: 'all' };
+
+/**
+ * Pure: the pods and secrets a scope selects. `expired` uses the same
+ * judgement as the runners' start-up sweep, so the CLI never deletes what a
+ * run would consider live; `run` and `all` are explicit requests and ignore
+ * leases. Objects already being deleted are left out.
+ */
+export function selectForReap<T extends { metadata?: V1ObjectMeta }>(
+  objects: readonly T[],
+  scope: ReapScope,
+  opts: { now: Date; graceMs: number; ownRunId?: string },
+): T[] {
+  return objects.filter((o) => {
+    if (o.metadata?.deletionTimestamp) return false;
+    if (opts.ownRunId && o.metadata?.labels?.[LABEL_RUN] === opts.ownRunId) return false;
+    if (scope.kind === 'all') return true;
+    if (scope.kind === 'run') return o.metadata?.labels?.[LABEL_RUN] === scope.runId;
+    return leaseExpired(o.metadata, opts.now, opts.graceMs);
+  });
+}
+
+/**
+ * Deletes what `scope` selects among the kubecache pods and secrets of the
+ * namespace. Leases are judged in the API server's clock, like the runners'
+ * sweep; an expired pod is deleted only if unchanged since it was listed, so
+ * a run that renews its lease at that moment keeps its pod.
+ */
+export async function reap(
+  handle: KubeHandle,
+  scope: ReapScope,
+  opts: { now?: Date; graceMs: number; dryRun?: boolean; ownRunId?: string },
+): Promise<ReapReport> {
   const now = opts.now ?? new Date(handle.clock.now());
   const selector = managedSelector();
-  const report: ReapReport = { pods: [], secrets: [] };
-  const stale = (meta: V1ObjectMeta | undefined): boolean =>
-    meta?.labels?.[LABEL_RUN] !== opts.ownRunId && leaseExpired(meta, now, opts.graceMs);
-  for (const pod of await listPods(handle, selector)) {
-    if (!stale(pod.metadata) || pod.metadata?.deletionTimestamp) continue;
-    const name = pod.metadata?.name ?? '';
-    // Deleted only if unchanged since the list: a renewal in between (a live
-    // run that was merely slow) bumps the resourceVersion and saves the pod.
-    if (await deletePodIfUnchanged(handle, name, pod.metadata?.resourceVersion)) {
-      report.pods.push(name);
-    }
+  const pods = selectForReap(await listPods(handle, selector), scope, { ...opts, now });
+  const secrets = selectForReap(await listSecrets(handle, selector), scope, { ...opts, now });
+  const names = (list: { metadata?: V1ObjectMeta }[]) => list.map((o) => o.metadata?.name ?? '');
+  // A kept pod's lease is its idle time (kube/claim.ts parkPod), so the same
+  // expiry rule reaps pods no later run came back for.
+  const idleOf = (list: string[]) =>
+    list.filter((n) =>
+      pods.some((p) => p.metadata?.name === n && p.metadata?.labels?.[LABEL_RUN] === IDLE_RUN),
+    );
+  if (opts.dryRun) {
+    return { pods: names(pods), secrets: names(secrets), idle: idleOf(names(pods)) };
   }
-  for (const secret of await listSecrets(handle, selector)) {
-    if (!stale(secret.metadata)) continue;
-    const name = secret.metadata?.name ?? '';
-    await deleteSecret(handle, name);
-    report.secrets.push(name);
-  }
-  if (report.pods.length + report.secrets.length > 0) debug('reaped %o', report);
+  const deleted = await Promise.all(
+    pods.map(async (pod) => {
+      const name = pod.metadata?.name ?? '';
+      if (scope.kind !== 'expired') {
+        await deletePod(handle, name);
+        return name;
+      }
+      return (await deletePodIfUnchanged(handle, name, pod.metadata?.resourceVersion))
+        ? name
+        : undefined;
+    }),
+  );
+  await Promise.all(names(secrets).map((name) => deleteSecret(handle, name)));
+  const deletedPods = deleted.filter((n): n is string => n !== undefined);
+  const report: ReapReport = {
+    pods: deletedPods,
+    secrets: names(secrets),
+    idle: idleOf(deletedPods),
+  };
+  debug('reaped (%s) %o', scope.kind, report);
   return report;
 }
