@@ -100,7 +100,16 @@ export interface ChildRun {
   /** The broker is up (it printed its run id): from here on it creates pods. */
   started: Promise<void>;
   /** The JSON line the run prints once its caches are ready. */
-  ready: Promise<{ runId: string; leases: { podName: string; podIP: string; port: number }[] }>;
+  ready: Promise<{
+    runId: string;
+    leases: {
+      podName: string;
+      podIP: string;
+      host: string;
+      port: number;
+      auth?: { username: string; password: string };
+    }[];
+  }>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -171,4 +180,12 @@ export function prng(seed: number): () => number {
     s = (s * 1664525 + 1013904223) >>> 0;
     return s / 2 ** 32;
   };
+}
+
+/** ioredis options for a lease's login (redis caches are locked by default). */
+export function login(creds: { username: string; password: string } | undefined): {
+  username?: string;
+  password?: string;
+} {
+  return creds ? { username: creds.username, password: creds.password } : {};
 }
