@@ -51,6 +51,8 @@ wait_ready() {
 }
 
 start_apiserver() {
+  # Never start a lone apiserver on a cluster someone took down.
+  pid_alive etcd || { echo "etcd is not running: the dev cluster is down, not starting kube-apiserver" >&2; return 1; }
   if pid_alive kube-apiserver; then
     # A stopped process is alive but answers nothing: wake it instead.
     kill -CONT "$(pid_of kube-apiserver)" 2>/dev/null || true
