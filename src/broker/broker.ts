@@ -261,7 +261,7 @@ export class Broker {
       host: started.host,
       port: started.port,
       endpoint: started.endpoint,
-      url: `${engine.name}://${started.host}:${started.port}`,
+      url: `${engine.urlScheme}://${started.host}:${started.port}`,
       reused: false,
       ...(req.seed ? { seed: req.seed } : {}),
       timings: started.timings,

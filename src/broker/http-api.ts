@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import createDebug from 'debug';
-import { isEngineName } from '../engines/registry.js';
+import { ENGINE_NAMES, isEngineName } from '../engines/registry.js';
 import { KubecacheError, serializeError } from '../errors.js';
 import { bearer, newToken, tokensEqual } from './auth.js';
 import type { Broker } from './broker.js';
@@ -67,7 +67,7 @@ async function handle(
     if (!body || !isEngineName(body.engine) || typeof body.worker !== 'string') {
       throw new KubecacheError(
         'BAD_OPTION',
-        'acquire needs {engine: "redis" | "memcached", worker: string}.',
+        `acquire needs {engine: ${ENGINE_NAMES.map((n) => `"${n}"`).join(' | ')}, worker: string}.`,
         {
           field: 'engine',
         },

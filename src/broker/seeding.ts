@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import type { V1EnvVar, V1Pod, V1Secret } from '@kubernetes/client-node';
 import createDebug from 'debug';
+import { supervise } from '../engines/supervisor.js';
 import type { EngineServer } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import type { KubeHandle } from '../kube/client.js';
@@ -136,7 +137,10 @@ export class Seeder {
     labels: Record<string, string>;
   }): Promise<SeedPlan> {
     const { file, transport } = input;
-    const redisArgv = input.engine.command({ args: [...input.engine.seededArgs, ...input.args] });
+    // The loader execs the supervised server once the fixture is in place.
+    const redisArgv = supervise(
+      input.engine.command({ args: [...input.engine.seededArgs, ...input.args] }),
+    );
     const commandOverride = buildSeedCommand({
       transport,
       redisArgv,

@@ -34,7 +34,7 @@ export interface CacheLease {
   host: string;
   port: number;
   endpoint: 'pod-ip' | 'port-forward';
-  /** redis://host:port or memcached://host:port */
+  /** redis://host:port (redis, valkey) or memcached://host:port */
   url: string;
   /** True when an existing pod of this slot was handed out again. */
   reused: boolean;

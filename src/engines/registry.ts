@@ -4,6 +4,7 @@ import type { MemcachedClient } from './memcached/client.js';
 import { memcached } from './memcached/engine.js';
 import { redis } from './redis/engine.js';
 import { ENGINE_NAMES, type EngineDefinition, type EngineName } from './types.js';
+import { valkey } from './valkey/engine.js';
 
 export { memcached } from './memcached/engine.js';
 export { redis } from './redis/engine.js';
@@ -15,11 +16,13 @@ export type {
   EngineServer,
 } from './types.js';
 export { ENGINE_NAMES } from './types.js';
+export { valkey } from './valkey/engine.js';
 
 /** The client a test gets for each engine. */
 export interface EngineClients {
   redis: Redis;
   memcached: MemcachedClient;
+  valkey: Redis;
 }
 
 /** The client type a test gets from useCache(engine). */
@@ -29,12 +32,15 @@ export type ClientFor<E extends EngineName> = E extends 'redis'
   ? EngineClients['redis']
   : E extends 'memcached'
     ? EngineClients['memcached']
-    : never;
+    : E extends 'valkey'
+      ? EngineClients['valkey']
+      : never;
 
 /** Every engine by name: adding one is a folder under src/engines/ and a line here. */
 export const engines: Readonly<{ [E in EngineName]: EngineDefinition<EngineClients[E]> }> = {
   redis,
   memcached,
+  valkey,
 };
 
 export function isEngineName(value: unknown): value is EngineName {

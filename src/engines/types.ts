@@ -1,6 +1,6 @@
-export type EngineName = 'redis' | 'memcached';
+export type EngineName = 'redis' | 'memcached' | 'valkey';
 
-export const ENGINE_NAMES: readonly EngineName[] = ['redis', 'memcached'];
+export const ENGINE_NAMES: readonly EngineName[] = ['redis', 'memcached', 'valkey'];
 
 export interface Endpoint {
   host: string;
@@ -26,6 +26,8 @@ export interface EngineServer {
   readonly defaultImage: string;
   readonly port: number;
   readonly containerName: string;
+  /** Scheme of the `url` handed to tests (what clients of this protocol accept). */
+  readonly urlScheme: string;
   /**
    * Working directory backed by an emptyDir. Set for engines that may write
    * files there (redis dumps when a user re-enables persistence); the image's
