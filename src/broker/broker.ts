@@ -27,8 +27,16 @@ import {
   sanitizeLabelValue,
 } from '../names.js';
 import type { RdbFixtureInfo } from '../seed/rdb-file.js';
+import { runOutage } from './outages.js';
 import { Seeder, type SeedPlan } from './seeding.js';
-import type { AcquireRequest, CacheLease, LeaseStatus, TeardownReport } from './types.js';
+import type {
+  AcquireRequest,
+  CacheLease,
+  LeaseStatus,
+  OutageRequest,
+  OutageResult,
+  TeardownReport,
+} from './types.js';
 
 const debug = createDebug('kubecache:broker');
 
@@ -45,6 +53,11 @@ interface Entry {
   forward?: PortForwardEndpoint;
   state: LeaseStatus['state'];
   reason?: string;
+  /**
+   * An outage the test asked for (outages.ts): the server is down or
+   * restarting on purpose, so the pod is not dying and must not be replaced.
+   */
+  outage?: OutageRequest['action'];
 }
 
 /**
@@ -295,7 +308,44 @@ export class Broker {
       state: entry.state,
       podName: entry.lease.podName,
       ...(entry.reason ? { reason: entry.reason } : {}),
+      ...(entry.outage === 'stop' ? { outage: 'stopped' as const } : {}),
     };
+  }
+
+  /** Stops, starts, restarts or pauses a lease's cache server on purpose (outages.ts). */
+  async outage(id: string, req: OutageRequest): Promise<OutageResult> {
+    const entry = this.entries.get(id);
+    if (entry?.state !== 'ready') {
+      throw new KubecacheError(
+        'BROKER',
+        `no live cache lease ${id} in run ${this.runId} to ${req.action}${entry?.reason ? `: ${entry.reason}` : '.'}`,
+        { id },
+      );
+    }
+    const engine = getEngine(entry.lease.engine);
+    const config = resolveCacheConfig(engine.name, {
+      global: this.kubecacheOptions(),
+      env: this.env,
+    });
+    entry.outage = req.action;
+    try {
+      return await runOutage(
+        {
+          handle: this.handle,
+          engine,
+          podName: entry.lease.podName,
+          container: entry.container,
+          host: entry.lease.host,
+          port: entry.lease.port,
+          execMs: this.cluster.timeouts.execMs,
+          readyMs: config.timeouts.probeMs,
+        },
+        req,
+      );
+    } finally {
+      // stop keeps the flag until start; the others are over once they return.
+      if (req.action !== 'stop' && entry.outage === req.action) entry.outage = undefined;
+    }
   }
 
   /** Events and last log lines of a lease's pod, for failure reports. */

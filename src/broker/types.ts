@@ -50,6 +50,20 @@ export interface LeaseStatus {
   podName: string;
   /** Why the lease is gone, e.g. the pod was deleted from outside the run. */
   reason?: string;
+  /** Set while a test keeps the cache down on purpose (stop() without start()). */
+  outage?: 'stopped';
+}
+
+/** A fault a test asks for on its own cache (cache.stop(), restart(), ...). */
+export interface OutageRequest {
+  action: 'stop' | 'start' | 'restart' | 'pause';
+  /** pause only: how long the server stays frozen. */
+  ms?: number;
+}
+
+export interface OutageResult {
+  action: OutageRequest['action'];
+  ms: number;
 }
 
 export interface TeardownReport {

@@ -44,9 +44,32 @@ export interface CacheHandle<E extends EngineName = EngineName> {
   snapshot(path: string): Promise<{ bytes: number; rdbVersion: number }>;
   /** Events and last log lines of the pod, e.g. for a failure report. */
   describe(): Promise<{ podName: string; events: string[]; logs: string }>;
+  /**
+   * Outage helpers, real faults on the pod for testing how the application
+   * copes. stop(): the server process exits and its port refuses connections
+   * until start(), which brings it back (empty, or seeded again) and resolves
+   * once it answers and this handle's client has reconnected.
+   */
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  /**
+   * Stops and starts the server process in the same pod (same address).
+   * Without keepData the cache comes back as after reset() (the seed, or
+   * empty); with keepData the dataset from just before is written back.
+   */
+  restart(opts?: { keepData?: boolean }): Promise<void>;
+  /**
+   * Freezes the server for `ms`: connections stay open and new ones are
+   * accepted, but nothing is answered until it thaws by itself. Resolves as
+   * soon as the server is frozen.
+   */
+  pause(ms: number): Promise<void>;
   /** Closes the client; the pod stays with the worker slot for the next file. */
   close(): Promise<void>;
 }
+
+/** How long a client may take to reconnect once its server answers again. */
+const RECONNECT_MS = 10_000;
 
 export function defaultWorkerId(env: NodeJS.ProcessEnv = process.env): string {
   return env.VITEST_POOL_ID ?? env.JEST_WORKER_ID ?? '1';
@@ -78,7 +101,11 @@ export async function openCache<E extends EngineName>(
   const lease = await broker.acquire(req);
   const endpoint = { host: lease.host, port: lease.port };
   const ops = engines[engine].clientOps as EngineClientOps<ClientFor<E>>;
-  const client = await ops.connect(endpoint);
+  // True from stop() (or a restart) until the server is back: the client keeps reconnecting.
+  let outage = false;
+  // Between stop() and start(): reset() starts the server first.
+  let stopped = false;
+  const client = await ops.connect(endpoint, { keepRetrying: () => outage });
 
   /** Turns a connection failure into POD_GONE when the broker knows the pod was deleted. */
   const explain = async (err: unknown): Promise<never> => {
@@ -87,6 +114,13 @@ export async function openCache<E extends EngineName>(
       status = await broker.status(lease.id);
     } catch {
       // The broker itself is unreachable; the original error says more.
+    }
+    if (status?.outage === 'stopped') {
+      throw new KubecacheError(
+        'UNREACHABLE',
+        `cache ${lease.podName} is stopped: this test called stop() and not start() yet.`,
+        { pod: lease.podName, outage: status.outage },
+      );
     }
     if (status?.state === 'gone') {
       throw new KubecacheError('POD_GONE', status.reason ?? `pod ${lease.podName} is gone.`, {
@@ -112,6 +146,7 @@ export async function openCache<E extends EngineName>(
     await ops.keepSeed?.(client);
   };
   const reset = async (): Promise<void> => {
+    if (stopped) await start();
     try {
       if (seed && ops.restoreSeed) await ops.restoreSeed(client);
       else {
@@ -122,6 +157,30 @@ export async function openCache<E extends EngineName>(
       await explain(err);
     }
   };
+  /**
+   * After the server was started again: wait for the client, then put the
+   * data back. A redis-protocol server reloads its seeded dump.rdb by itself;
+   * memcached starts empty and is seeded again.
+   */
+  const backUp = async (keep: { kept: unknown } | undefined): Promise<void> => {
+    try {
+      await ops.reconnected?.(client, RECONNECT_MS);
+      if (keep) await ops.restoreData?.(client, keep.kept);
+      else if (seed && !ops.restoreSeed) await applySeed();
+    } catch (err) {
+      await explain(err);
+    } finally {
+      outage = false;
+    }
+  };
+
+  async function start(): Promise<void> {
+    outage = true;
+    await broker.outage(lease.id, { action: 'start' });
+    stopped = false;
+    await backUp(undefined);
+  }
+
   try {
     if (lease.reused) await reset();
     else await applySeed();
@@ -149,6 +208,32 @@ export async function openCache<E extends EngineName>(
       return ops.snapshot(endpoint, path);
     },
     describe: () => broker.describe(lease.id),
+    async stop() {
+      outage = true;
+      stopped = true;
+      await broker.outage(lease.id, { action: 'stop' });
+    },
+    start,
+    async restart(restartOpts = {}) {
+      let kept: unknown;
+      if (restartOpts.keepData) {
+        if (!ops.captureData) {
+          throw new KubecacheError(
+            'BAD_OPTION',
+            `restart({keepData: true}) needs an engine that can list its keys; ${engine} cannot. ` +
+              'Use restart() (the cache comes back with its seed) instead.',
+            { field: 'keepData', engine },
+          );
+        }
+        kept = await ops.captureData(client);
+      }
+      outage = true;
+      await broker.outage(lease.id, { action: 'restart' });
+      await backUp(restartOpts.keepData ? { kept } : undefined);
+    },
+    async pause(ms: number) {
+      await broker.outage(lease.id, { action: 'pause', ms });
+    },
     close: () => ops.close(client),
   };
 }

@@ -12,6 +12,14 @@ export interface EngineCommandOptions {
   args: string[];
 }
 
+export interface ConnectHooks {
+  /**
+   * While true (an outage the test asked for is in progress) the client keeps
+   * reconnecting instead of giving up after its usual few attempts.
+   */
+  keepRetrying(): boolean;
+}
+
 export interface SnapshotResult {
   bytes: number;
   rdbVersion: number;
@@ -59,7 +67,16 @@ export interface EngineServer {
  */
 export interface EngineClientOps<C = unknown, J = unknown> {
   /** A client connected (or connecting on first use) to the cache. */
-  connect(endpoint: Endpoint): Promise<C>;
+  connect(endpoint: Endpoint, hooks?: ConnectHooks): Promise<C>;
+  /** Resolves once the client talks to the server again after an outage. */
+  reconnected?(client: C, timeoutMs: number): Promise<void>;
+  /**
+   * restart({keepData: true}): the dataset read before the server goes down
+   * and written back once it is up. Engines that cannot list their keys
+   * (memcached) leave these out.
+   */
+  captureData?(client: C): Promise<unknown>;
+  restoreData?(client: C, data: unknown): Promise<void>;
   /** Closes the client without hanging on a vanished pod. */
   close(client: C): Promise<void>;
   loadJsonSeed(path: string): Promise<J>;

@@ -182,6 +182,26 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
     return this.current().describe();
   }
 
+  // Outage helpers: the next prepare() resets, which also starts a stopped server.
+  async stop(): Promise<void> {
+    this.clean = false;
+    await this.current().stop();
+  }
+
+  async start(): Promise<void> {
+    await this.current().start();
+  }
+
+  async restart(opts?: { keepData?: boolean }): Promise<void> {
+    this.clean = false;
+    await this.current().restart(opts);
+  }
+
+  async pause(ms: number): Promise<void> {
+    this.clean = false;
+    await this.current().pause(ms);
+  }
+
   async close(): Promise<void> {
     const handle = this.handle;
     this.handle = undefined;

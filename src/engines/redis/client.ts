@@ -1,6 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { KubecacheError } from '../../errors.js';
-import type { Endpoint } from '../types.js';
+import type { ConnectHooks, Endpoint } from '../types.js';
 
 export type { Endpoint } from '../types.js';
 
@@ -12,7 +12,11 @@ const lastErrors = new WeakMap<Redis, Error>();
  * use, gives up after a few quick reconnects instead of retrying forever, and
  * never lets an 'error' event go unhandled (which would crash the worker).
  */
-export function createRedisClient(endpoint: Endpoint, extra: RedisOptions = {}): Redis {
+export function createRedisClient(
+  endpoint: Endpoint,
+  extra: RedisOptions = {},
+  hooks?: ConnectHooks,
+): Redis {
   const client = new Redis({
     lazyConnect: true,
     connectTimeout: 5000,
@@ -20,7 +24,10 @@ export function createRedisClient(endpoint: Endpoint, extra: RedisOptions = {}):
     // How long disconnect() waits for a graceful FIN before destroying the
     // socket; a vanished pod never answers, and teardown should not idle.
     disconnectTimeout: 500,
-    retryStrategy: (times) => (times > MAX_RECONNECTS ? null : Math.min(times * 50, 500)),
+    // During an outage the test asked for (cache.stop() ... start()) the
+    // client must still be there afterwards, so it keeps trying.
+    retryStrategy: (times) =>
+      times > MAX_RECONNECTS && !hooks?.keepRetrying() ? null : Math.min(times * 50, 500),
     ...extra,
     host: endpoint.host,
     port: endpoint.port,
@@ -29,6 +36,33 @@ export function createRedisClient(endpoint: Endpoint, extra: RedisOptions = {}):
     lastErrors.set(client, err);
   });
   return client;
+}
+
+/** Resolves once the client is 'ready' again (after a reconnect), rejects after timeoutMs. */
+export async function redisReady(client: Redis, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return;
+  let timer: NodeJS.Timeout | undefined;
+  let onReady: (() => void) | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      onReady = resolve;
+      client.once('ready', onReady);
+      timer = setTimeout(() => {
+        const { host, port } = client.options;
+        reject(
+          new KubecacheError(
+            'UNREACHABLE',
+            `The redis client did not reconnect to ${host}:${port} within ${timeoutMs} ms (status ${client.status}, ` +
+              `last error: ${lastRedisError(client)?.message ?? 'none'}).`,
+            { host, port, status: client.status },
+          ),
+        );
+      }, timeoutMs);
+    });
+  } finally {
+    clearTimeout(timer);
+    if (onReady) client.off('ready', onReady);
+  }
 }
 
 /** The most recent 'error' event, for diagnostics when a command later fails. */

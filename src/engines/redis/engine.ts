@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { EngineDefinition } from '../types.js';
-import { closeRedisClient, createRedisClient, flushRedis } from './client.js';
-import { debugReload } from './reset.js';
+import { closeRedisClient, createRedisClient, flushRedis, redisReady } from './client.js';
+import { captureDumps, type DumpedKey, debugReload, restoreDumps } from './reset.js';
 import { applyRedisJsonSeed, loadRedisJsonSeed, type RedisJsonSeed } from './seed.js';
 import { redisServer } from './server.js';
 import { snapshotRedis } from './snapshot.js';
@@ -10,11 +10,14 @@ import { snapshotRedis } from './snapshot.js';
 export const redis: EngineDefinition<Redis, RedisJsonSeed> = {
   ...redisServer,
   clientOps: {
-    async connect(endpoint) {
-      const client = createRedisClient(endpoint);
+    async connect(endpoint, hooks) {
+      const client = createRedisClient(endpoint, {}, hooks);
       await client.connect();
       return client;
     },
+    reconnected: redisReady,
+    captureData: captureDumps,
+    restoreData: (client, data) => restoreDumps(client, data as DumpedKey[]),
     close: (client) => closeRedisClient(client),
     loadJsonSeed: loadRedisJsonSeed,
     applyJsonSeed: applyRedisJsonSeed,
