@@ -3,7 +3,7 @@ import { resolve as resolvePath } from 'node:path';
 import { BrokerClient } from '../broker/client.js';
 import type { AcquireRequest, CacheLease, LeaseStatus, SeedRequest } from '../broker/types.js';
 import type { CacheOptions } from '../config/options.js';
-import { type ClientFor, engines } from '../engines/registry.js';
+import { type ClientFor, engines, type RedisClientKind } from '../engines/registry.js';
 
 export type { ClientFor } from '../engines/registry.js';
 
@@ -11,28 +11,37 @@ import type { EngineClientOps, EngineName } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 
 /** Seeds a cache through its client; re-run by reset() for memcached. */
-export type SeedFunction<E extends EngineName = EngineName> = (
-  client: ClientFor<E>,
-) => Promise<void>;
+export type SeedFunction<
+  E extends EngineName = EngineName,
+  K extends RedisClientKind = 'ioredis',
+> = (client: ClientFor<E, K>) => Promise<void>;
 
-export interface OpenCacheOptions<E extends EngineName = EngineName> {
+export interface OpenCacheOptions<
+  E extends EngineName = EngineName,
+  K extends RedisClientKind = 'ioredis',
+> {
   /** Pool slot; defaults to VITEST_POOL_ID / JEST_WORKER_ID / "1". */
   worker?: string;
   /** Tells apart several caches of one engine in a worker. */
   name?: string;
+  /** redis and valkey: "ioredis" (default) or "node-redis"; the package must be installed. */
+  client?: K;
   options?: CacheOptions;
   /**
    * Start data: `{kind: 'rdb', path}` (redis; restored before the engine
    * starts), `{kind: 'json', path}`, or a function given the client.
    */
-  seed?: SeedRequest | SeedFunction<E>;
+  seed?: SeedRequest | SeedFunction<E, K>;
   broker?: BrokerClient;
 }
 
 /** A test's view of one cache: a connected client plus the pod behind it. */
-export interface CacheHandle<E extends EngineName = EngineName> {
+export interface CacheHandle<
+  E extends EngineName = EngineName,
+  K extends RedisClientKind = 'ioredis',
+> {
   readonly engine: E;
-  readonly client: ClientFor<E>;
+  readonly client: ClientFor<E, K>;
   readonly host: string;
   readonly port: number;
   readonly url: string;
@@ -79,10 +88,19 @@ export function defaultWorkerId(env: NodeJS.ProcessEnv = process.env): string {
  * Asks the broker for this worker's cache and connects a client to it.
  * Runs in test workers: only the broker's HTTP API, ioredis and memjs.
  */
-export async function openCache<E extends EngineName>(
+export async function openCache<E extends EngineName, K extends RedisClientKind = 'ioredis'>(
   engine: E,
-  opts: OpenCacheOptions<E> = {},
-): Promise<CacheHandle<E>> {
+  opts: OpenCacheOptions<E, K> = {},
+): Promise<CacheHandle<E, K>> {
+  const ops = engines[engine].clientOps as EngineClientOps<ClientFor<E, K>>;
+  if (opts.client !== undefined && !ops.clients.includes(opts.client)) {
+    throw new KubecacheError(
+      'BAD_OPTION',
+      `client: ${JSON.stringify(opts.client)} does not work with the ${engine} engine; ` +
+        `accepted: ${ops.clients.map((c) => `"${c}"`).join(', ')}.`,
+      { field: 'client', value: opts.client, accepted: ops.clients },
+    );
+  }
   const broker = opts.broker ?? BrokerClient.fromEnv();
   const seedFn = typeof opts.seed === 'function' ? opts.seed : undefined;
   const seed: SeedRequest | undefined = seedFn
@@ -100,12 +118,11 @@ export async function openCache<E extends EngineName>(
   };
   const lease = await broker.acquire(req);
   const endpoint = { host: lease.host, port: lease.port };
-  const ops = engines[engine].clientOps as EngineClientOps<ClientFor<E>>;
   // True from stop() (or a restart) until the server is back: the client keeps reconnecting.
   let outage = false;
   // Between stop() and start(): reset() starts the server first.
   let stopped = false;
-  const client = await ops.connect(endpoint, { keepRetrying: () => outage });
+  const client = await ops.connect(endpoint, { keepRetrying: () => outage }, opts.client);
 
   /** Turns a connection failure into POD_GONE when the broker knows the pod was deleted. */
   const explain = async (err: unknown): Promise<never> => {

@@ -66,8 +66,10 @@ export interface EngineServer {
  * cache handle does. Never imports client-node (Jest's CJS workers load it).
  */
 export interface EngineClientOps<C = unknown, J = unknown> {
-  /** A client connected (or connecting on first use) to the cache. */
-  connect(endpoint: Endpoint, hooks?: ConnectHooks): Promise<C>;
+  /** The client libraries a test may choose (the `client` option); the first is the default. */
+  readonly clients: readonly string[];
+  /** A client of the chosen library, connected to the cache. */
+  connect(endpoint: Endpoint, hooks?: ConnectHooks, client?: string): Promise<C>;
   /** Resolves once the client talks to the server again after an outage. */
   reconnected?(client: C, timeoutMs: number): Promise<void>;
   /**

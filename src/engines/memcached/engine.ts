@@ -15,6 +15,7 @@ import { memcachedServer } from './server.js';
 export const memcached: EngineDefinition<MemcachedClient, MemcachedJsonSeed> = {
   ...memcachedServer,
   clientOps: {
+    clients: ['memjs'],
     async connect(endpoint) {
       return createMemcachedClient(endpoint);
     },

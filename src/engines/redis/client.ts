@@ -1,6 +1,7 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { KubecacheError } from '../../errors.js';
 import type { ConnectHooks, Endpoint } from '../types.js';
+import { loadPeer } from './load-peer.js';
 
 export type { Endpoint } from '../types.js';
 
@@ -8,16 +9,21 @@ const MAX_RECONNECTS = 5;
 const lastErrors = new WeakMap<Redis, Error>();
 
 /**
- * An ioredis client tuned for a short-lived test cache: it connects on first
+ * An ioredis client (the `client: 'ioredis'` choice, the default) tuned for a short-lived test cache: it connects on first
  * use, gives up after a few quick reconnects instead of retrying forever, and
  * never lets an 'error' event go unhandled (which would crash the worker).
  */
-export function createRedisClient(
+export async function createRedisClient(
   endpoint: Endpoint,
   extra: RedisOptions = {},
   hooks?: ConnectHooks,
-): Redis {
-  const client = new Redis({
+): Promise<Redis> {
+  // Loaded on first use: ioredis is an optional peer dependency, needed only
+  // by tests that use it (5 and 6 both work).
+  const mod = await loadPeer('ioredis', () => import('ioredis'));
+  const RedisClass = (mod.Redis ??
+    (mod as unknown as { default: typeof Redis }).default) as typeof Redis;
+  const client = new RedisClass({
     lazyConnect: true,
     connectTimeout: 5000,
     maxRetriesPerRequest: 3,
@@ -116,20 +122,5 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Pro
     return await Promise.race([promise, timeout]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-export async function flushRedis(client: Redis): Promise<void> {
-  try {
-    await client.flushall();
-  } catch (err) {
-    const { host, port } = client.options;
-    throw new KubecacheError(
-      'UNREACHABLE',
-      `FLUSHALL on redis at ${host}:${port} failed: ${(err as Error).message}. ` +
-        'The cache pod may have been deleted or its port-forward dropped; check the pod and rerun.',
-      { engine: 'redis', host, port, lastError: lastRedisError(client)?.message },
-      { cause: err },
-    );
   }
 }
