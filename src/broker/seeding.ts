@@ -48,7 +48,8 @@ export interface SeedPlan {
  * them through exec when pods cannot reach this process.
  */
 export class Seeder {
-  private readonly fixtures = new FixtureRegistry();
+  /** One registry per engine: each checks fixtures against its engine's RDB version. */
+  private readonly fixtures = new Map<string, FixtureRegistry>();
   private endpoint: Promise<RdbEndpoint> | undefined;
 
   constructor(
@@ -67,7 +68,14 @@ export class Seeder {
           { field: 'seed', value: seed },
         );
       }
-      return this.fixtures.validate(seed.path);
+      let registry = this.fixtures.get(engine.name);
+      if (!registry) {
+        registry = new FixtureRegistry(
+          engine.maxRdbVersion ? { maxRdbVersion: engine.maxRdbVersion } : {},
+        );
+        this.fixtures.set(engine.name, registry);
+      }
+      return registry.validate(seed.path);
     }
     if (seed.kind === 'json') {
       // Parsed here for the early error; the worker applies it through its own client.

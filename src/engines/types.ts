@@ -44,6 +44,8 @@ export interface EngineServer {
   readonly dataDir?: string;
   /** Whether an RDB fixture can be loaded into the server before it starts. */
   readonly rdbSeeds: boolean;
+  /** Highest RDB format version the default image loads (checked before any pod starts). */
+  readonly maxRdbVersion?: number;
   /**
    * Server arguments every seeded cache gets (before the user's), so that the
    * worker can keep the seeded state and reset back to it.

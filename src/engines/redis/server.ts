@@ -18,6 +18,8 @@ export interface RespServerSpec {
   binary: string;
   defaultImage: string;
   containerName: string;
+  /** Highest RDB version the default image loads; redis 7.0's 10 when left out. */
+  maxRdbVersion?: number;
 }
 
 /**
@@ -35,6 +37,7 @@ export function respServer(spec: RespServerSpec): EngineServer {
     urlScheme: 'redis',
     dataDir: '/data',
     rdbSeeds: true,
+    ...(spec.maxRdbVersion ? { maxRdbVersion: spec.maxRdbVersion } : {}),
     seededArgs: SEEDED_REDIS_ARGS,
     loadJsonSeed: loadRedisJsonSeed,
     command({ args }) {

@@ -11,4 +11,7 @@ export const valkeyServer: EngineServer = respServer({
   binary: 'valkey-server',
   defaultImage: 'valkey/valkey:8-alpine',
   containerName: 'valkey',
+  // Valkey 8 writes and loads RDB 11 (redis 7.2's format), so its own
+  // snapshots can seed it.
+  maxRdbVersion: 11,
 });
