@@ -1,6 +1,6 @@
 import type { RedisClientKind } from '../engines/registry.js';
 import type { EngineName } from '../engines/types.js';
-import type { CacheSlot } from '../runner/cache-slot.js';
+import type { CacheSlot } from '../worker/cache-slot.js';
 
 /** A slot of any engine and client, for the per-file and per-worker registries. */
 type AnySlot = CacheSlot<EngineName, RedisClientKind>;

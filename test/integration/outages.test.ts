@@ -3,9 +3,9 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
-import { BrokerClient } from '../../src/broker/client.js';
 import { startBrokerApi } from '../../src/broker/http-api.js';
-import { type CacheHandle, openCache } from '../../src/client/open-cache.js';
+import { BrokerClient } from '../../src/worker/broker-client.js';
+import { type CacheHandle, openCache } from '../../src/worker/open-cache.js';
 import { adminKubeconfigPath, deleteNamespace, ensureNamespace } from '../support/cluster.js';
 import { rejection } from '../support/errors.js';
 

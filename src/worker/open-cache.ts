@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
-import { BrokerClient } from '../broker/client.js';
-import type { AcquireRequest, CacheLease, LeaseStatus, SeedRequest } from '../broker/types.js';
 import type { CacheOptions } from '../config/options.js';
 import { type ClientFor, engines, type RedisClientKind } from '../engines/registry.js';
+import { BrokerClient } from './broker-client.js';
+import type { AcquireRequest, CacheLease, LeaseStatus, SeedRequest } from './protocol.js';
 
 export type { ClientFor } from '../engines/registry.js';
 

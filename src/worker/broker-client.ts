@@ -5,7 +5,7 @@ import type {
   LeaseStatus,
   OutageRequest,
   OutageResult,
-} from './types.js';
+} from './protocol.js';
 
 // Worker side of the broker API. Deliberately free of @kubernetes/client-node
 // (ESM-only, and heavy): Jest's CommonJS workers must be able to load it.
