@@ -7,7 +7,7 @@ import type { AcquireRequest, CacheLease, LeaseStatus, SeedRequest } from './pro
 
 export type { ClientFor } from '../engines/registry.js';
 
-import type { EngineClientOps, EngineName } from '../engines/types.js';
+import type { CacheAccess, EngineClientOps, EngineName } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 
 /** Seeds a cache through its client; re-run by reset() for memcached. */
@@ -33,6 +33,12 @@ export interface OpenCacheOptions<
    */
   seed?: SeedRequest | SeedFunction<E, K>;
   broker?: BrokerClient;
+  /**
+   * The broker's answer to this cache's acquire request, already asked for
+   * (see acquireRequest): a file's caches are requested together at
+   * collection time so their pods start concurrently, not one per hook.
+   */
+  acquired?: Promise<CacheLease>;
 }
 
 /** A test's view of one cache: a connected client plus the pod behind it. */
@@ -44,7 +50,13 @@ export interface CacheHandle<
   readonly client: ClientFor<E, K>;
   readonly host: string;
   readonly port: number;
+  /** For your own clients; carries the password when the cache is locked (`auth`). */
   readonly url: string;
+  /** The test's login when the cache is locked (`auth`, the default for redis). */
+  readonly username?: string;
+  readonly password?: string;
+  /** With `tls: true`: trust `ca` and check the certificate against `servername`. */
+  readonly tls?: { ca: string; servername: string };
   readonly podName: string;
   readonly lease: CacheLease;
   /** Back to the seeded (or empty) state. */
@@ -55,9 +67,10 @@ export interface CacheHandle<
   describe(): Promise<{ podName: string; events: string[]; logs: string }>;
   /**
    * Outage helpers, real faults on the pod for testing how the application
-   * copes. stop(): the server process exits and its port refuses connections
-   * until start(), which brings it back (empty, or seeded again) and resolves
-   * once it answers and this handle's client has reconnected.
+   * copes (docs/outages.md). stop(): the server process exits and its port
+   * refuses connections until start(), which brings it back (from its seed,
+   * or empty) and resolves once it answers and this handle's client has
+   * reconnected.
    */
   stop(): Promise<void>;
   start(): Promise<void>;
@@ -103,26 +116,32 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
   }
   const broker = opts.broker ?? BrokerClient.fromEnv();
   const seedFn = typeof opts.seed === 'function' ? opts.seed : undefined;
-  const seed: SeedRequest | undefined = seedFn
-    ? {
-        kind: 'function',
-        id: createHash('sha256').update(seedFn.toString()).digest('hex').slice(0, 16),
-      }
-    : absoluteSeed(opts.seed as SeedRequest | undefined);
-  const req: AcquireRequest = {
-    engine,
-    worker: opts.worker ?? defaultWorkerId(),
-    ...(opts.name ? { name: opts.name } : {}),
-    ...(opts.options ? { options: opts.options } : {}),
-    ...(seed ? { seed } : {}),
-  };
-  const lease = await broker.acquire(req);
+  const req = acquireRequest(engine, opts);
+  const seed = req.seed;
+  // kubecache's own login stays in this closure: the handle's lease goes to
+  // tests without it.
+  const { admin, ...lease } = await (opts.acquired ?? broker.acquire(req));
   const endpoint = { host: lease.host, port: lease.port };
-  // True from stop() (or a restart) until the server is back: the client keeps reconnecting.
+  const tls = lease.tls ? { tls: lease.tls } : {};
+  const userAccess: CacheAccess = { ...(lease.auth ? { login: lease.auth } : {}), ...tls };
+  const adminAccess: CacheAccess = admin ? { login: admin, ...tls } : userAccess;
+  const separateAdmin = admin !== undefined && admin.username !== lease.auth?.username;
+  // Reset, keeping the seed and snapshot() run as kubecache's admin user:
+  // the test's user may not DEBUG, SAVE, SYNC (or FLUSHALL when restricted).
+  // Its connection is opened alongside the test's, so it costs no extra wait.
+  // True from stop() (or a restart) until the server is back: the clients keep reconnecting.
   let outage = false;
   // Between stop() and start(): reset() starts the server first.
   let stopped = false;
-  const client = await ops.connect(endpoint, { keepRetrying: () => outage }, opts.client);
+  const connectOptions = {
+    hooks: { keepRetrying: () => outage },
+    ...(opts.client ? { client: opts.client } : {}),
+  };
+  const [client, adminClient] = await Promise.all([
+    ops.connect(endpoint, userAccess, connectOptions),
+    separateAdmin ? ops.connect(endpoint, adminAccess, connectOptions) : undefined,
+  ]);
+  const own = adminClient ?? client;
 
   /** Turns a connection failure into POD_GONE when the broker knows the pod was deleted. */
   const explain = async (err: unknown): Promise<never> => {
@@ -137,12 +156,16 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
         'UNREACHABLE',
         `cache ${lease.podName} is stopped: this test called stop() and not start() yet.`,
         { pod: lease.podName, outage: status.outage },
+        { cause: err },
       );
     }
     if (status?.state === 'gone') {
-      throw new KubecacheError('POD_GONE', status.reason ?? `pod ${lease.podName} is gone.`, {
-        pod: lease.podName,
-      });
+      throw new KubecacheError(
+        status.code ?? 'POD_GONE',
+        status.reason ?? `pod ${lease.podName} is gone.`,
+        { pod: lease.podName },
+        { cause: err },
+      );
     }
     if (isKubecacheError(err)) throw err;
     throw new KubecacheError(
@@ -160,14 +183,14 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
     if (jsonSeed !== undefined) await ops.applyJsonSeed(client, jsonSeed);
     else if (seedFn) await seedFn(client);
     else return;
-    await ops.keepSeed?.(client);
+    await ops.keepSeed?.(own);
   };
   const reset = async (): Promise<void> => {
     if (stopped) await start();
     try {
-      if (seed && ops.restoreSeed) await ops.restoreSeed(client);
+      if (seed && ops.restoreSeed) await ops.restoreSeed(own);
       else {
-        await ops.flush(client);
+        await ops.flush(own);
         if (seed) await applySeed();
       }
     } catch (err) {
@@ -175,14 +198,17 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
     }
   };
   /**
-   * After the server was started again: wait for the client, then put the
+   * After the server was started again: wait for the clients, then put the
    * data back. A redis-protocol server reloads its seeded dump.rdb by itself;
    * memcached starts empty and is seeded again.
    */
   const backUp = async (keep: { kept: unknown } | undefined): Promise<void> => {
     try {
-      await ops.reconnected?.(client, RECONNECT_MS);
-      if (keep) await ops.restoreData?.(client, keep.kept);
+      await Promise.all([
+        ops.reconnected?.(client, RECONNECT_MS),
+        adminClient ? ops.reconnected?.(adminClient, RECONNECT_MS) : undefined,
+      ]);
+      if (keep) await ops.restoreData?.(own, keep.kept);
       else if (seed && !ops.restoreSeed) await applySeed();
     } catch (err) {
       await explain(err);
@@ -211,6 +237,8 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
     host: lease.host,
     port: lease.port,
     url: lease.url,
+    ...(lease.auth ? { username: lease.auth.username, password: lease.auth.password } : {}),
+    ...(lease.tls ? { tls: { ...lease.tls } } : {}),
     podName: lease.podName,
     lease,
     reset,
@@ -222,7 +250,7 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
           { field: 'engine', value: engine },
         );
       }
-      return ops.snapshot(endpoint, path);
+      return ops.snapshot(endpoint, path, adminAccess);
     },
     describe: () => broker.describe(lease.id),
     async stop() {
@@ -242,7 +270,7 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
             { field: 'keepData', engine },
           );
         }
-        kept = await ops.captureData(client);
+        kept = await ops.captureData(own);
       }
       outage = true;
       await broker.outage(lease.id, { action: 'restart' });
@@ -251,7 +279,30 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
     async pause(ms: number) {
       await broker.outage(lease.id, { action: 'pause', ms });
     },
-    close: () => ops.close(client),
+    async close() {
+      await Promise.all([ops.close(client), adminClient ? ops.close(adminClient) : undefined]);
+    },
+  };
+}
+
+/** What openCache asks the broker for: the same for a prefetch and for the open itself. */
+export function acquireRequest<E extends EngineName, K extends RedisClientKind = 'ioredis'>(
+  engine: E,
+  opts: Pick<OpenCacheOptions<E, K>, 'worker' | 'name' | 'options' | 'seed'>,
+): AcquireRequest {
+  const seedFn = typeof opts.seed === 'function' ? opts.seed : undefined;
+  const seed: SeedRequest | undefined = seedFn
+    ? {
+        kind: 'function',
+        id: createHash('sha256').update(seedFn.toString()).digest('hex').slice(0, 16),
+      }
+    : absoluteSeed(opts.seed as SeedRequest | undefined);
+  return {
+    engine,
+    worker: opts.worker ?? defaultWorkerId(),
+    ...(opts.name ? { name: opts.name } : {}),
+    ...(opts.options ? { options: opts.options } : {}),
+    ...(seed ? { seed } : {}),
   };
 }
 

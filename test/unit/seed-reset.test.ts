@@ -91,7 +91,8 @@ describe.each(CLIENT_KINDS)('captureDumps / restoreDumps over %s', (kind) => {
     } finally {
       await server.stop();
     }
-  });
+    // 10,000 commands each way; the shared CI machine can be slow.
+  }, 30_000);
 
   it('reports a payload the server cannot load', async () => {
     const server = await startRedis();

@@ -1,6 +1,6 @@
 import type { Redis, RedisOptions } from 'ioredis';
 import { KubecacheError } from '../../errors.js';
-import type { ConnectHooks, Endpoint } from '../types.js';
+import type { CacheAccess, ConnectHooks, Endpoint } from '../types.js';
 import { loadPeer } from './load-peer.js';
 
 export type { Endpoint } from '../types.js';
@@ -69,6 +69,14 @@ export async function redisReady(client: Redis, timeoutMs: number): Promise<void
     clearTimeout(timer);
     if (onReady) client.off('ready', onReady);
   }
+}
+
+/** ioredis options for a locked cache: AUTH with the login, TLS checked against the run's CA. */
+export function redisAccessOptions(access: CacheAccess | undefined): RedisOptions {
+  return {
+    ...(access?.login ? { username: access.login.username, password: access.login.password } : {}),
+    ...(access?.tls ? { tls: { ca: access.tls.ca, servername: access.tls.servername } } : {}),
+  };
 }
 
 /** The most recent 'error' event, for diagnostics when a command later fails. */

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { KubecacheError } from '../../errors.js';
 import type { EngineClientOps, EngineDefinition } from '../types.js';
-import { closeRedisClient, createRedisClient, redisReady } from './client.js';
+import { closeRedisClient, createRedisClient, redisAccessOptions, redisReady } from './client.js';
 import { ioredisCommander, type NodeRedisClient, type RespCommander } from './commander.js';
 import { flushRedis } from './flush.js';
 import {
@@ -38,13 +38,13 @@ function openedOf(client: RedisFamilyClient): Opened {
 /** What a test's handle does through ioredis or node-redis; shared by redis and valkey. */
 export const redisClientOps: EngineClientOps<RedisFamilyClient, RedisJsonSeed> = {
   clients: REDIS_CLIENTS,
-  async connect(endpoint, hooks, choice = 'ioredis') {
-    if (choice === 'node-redis') {
-      const { client, resp } = await createNodeRedisClient(endpoint, hooks);
+  async connect(endpoint, access, options = {}) {
+    if (options.client === 'node-redis') {
+      const { client, resp } = await createNodeRedisClient(endpoint, access, options.hooks);
       opened.set(client, { kind: 'node-redis', resp });
       return client;
     }
-    const client = await createRedisClient(endpoint, {}, hooks);
+    const client = await createRedisClient(endpoint, redisAccessOptions(access), options.hooks);
     opened.set(client, { kind: 'ioredis', resp: ioredisCommander(client) });
     await client.connect();
     return client;
@@ -68,8 +68,13 @@ export const redisClientOps: EngineClientOps<RedisFamilyClient, RedisJsonSeed> =
     await openedOf(client).resp.call(['SAVE']);
   },
   restoreSeed: (client) => debugReload(openedOf(client).resp),
-  snapshot: (endpoint, path) =>
-    snapshotRedis(endpoint, path, { timeoutMs: 60_000, diskless: true }),
+  snapshot: (endpoint, path, access) =>
+    snapshotRedis(endpoint, path, {
+      timeoutMs: 60_000,
+      diskless: true,
+      ...(access?.login ? access.login : {}),
+      ...(access?.tls ? { tls: access.tls } : {}),
+    }),
 };
 
 /** The redis engine: its pod (server.ts) and the redis-protocol client operations. */

@@ -1,5 +1,5 @@
 import { KubecacheError } from '../../errors.js';
-import type { ConnectHooks, Endpoint } from '../types.js';
+import type { CacheAccess, ConnectHooks, Endpoint } from '../types.js';
 import { type NodeRedisClient, nodeRedisCommander, type RespCommander } from './commander.js';
 import { loadPeer } from './load-peer.js';
 
@@ -14,13 +14,18 @@ const lastErrors = new WeakMap<NodeRedisClient, Error>();
  */
 export async function createNodeRedisClient(
   endpoint: Endpoint,
+  access?: CacheAccess,
   hooks?: ConnectHooks,
 ): Promise<{ client: NodeRedisClient; resp: RespCommander }> {
   const mod = await loadPeer('redis', () => import('redis'));
   const client = mod.createClient({
+    ...(access?.login ? { username: access.login.username, password: access.login.password } : {}),
     socket: {
       host: endpoint.host,
       port: endpoint.port,
+      ...(access?.tls
+        ? { tls: true as const, ca: access.tls.ca, servername: access.tls.servername }
+        : {}),
       connectTimeout: 5000,
       reconnectStrategy: (retries: number) =>
         retries >= MAX_RECONNECTS && !hooks?.keepRetrying()
