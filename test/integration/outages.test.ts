@@ -18,9 +18,12 @@ const here = dirname(fileURLToPath(import.meta.url));
 const basicJson = resolve(here, '../fixtures/basic.json');
 const memcachedJson = resolve(here, '../fixtures/memcached.json');
 
-/** An application's client: ioredis defaults, with the events it went through. */
-function appClient(cache: { host: string; port: number }, extra: object = {}) {
-  const client = new Redis({ host: cache.host, port: cache.port, ...extra });
+/**
+ * An application's client: ioredis defaults, with the events it went through.
+ * `url` carries the cache's password (caches are locked by default).
+ */
+function appClient(cache: { url: string }, extra: object = {}) {
+  const client = new Redis(cache.url, extra);
   const events: string[] = [];
   for (const event of ['close', 'reconnecting', 'ready', 'error'] as const) {
     client.on(event, () => events.push(event));
@@ -201,10 +204,12 @@ describe('outage helpers on the dev cluster', () => {
     }
   });
 
-  it('memcached: stop() makes reads fail, start() brings the JSON seed back; keepData is refused', async () => {
+  it('memcached with SASL: stop() makes reads fail, start() brings the JSON seed back; keepData is refused', async () => {
+    // auth: the supervisor runs inside the SASL setup step of the container's command.
     const cache = await openCache('memcached', {
       broker: brokerClient,
       worker: 'outage-mc',
+      options: { auth: true },
       seed: { kind: 'json', path: memcachedJson },
     });
     try {
