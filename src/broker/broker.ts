@@ -585,6 +585,11 @@ export class Broker {
           port: entry.lease.port,
           execMs: this.cluster.timeouts.execMs,
           readyMs: config.timeouts.probeMs,
+          // The probe speaks what the cache was started with (TLS, SASL).
+          probe: {
+            auth: entry.lease.auth !== undefined,
+            ...(entry.lease.tls ? { tls: entry.lease.tls } : {}),
+          },
         },
         req,
       );

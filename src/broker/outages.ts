@@ -1,4 +1,5 @@
 import createDebug from 'debug';
+import type { ProbeOptions } from '../engines/probe.js';
 import { MAX_PAUSE_MS, type OutageAction, outageCommand } from '../engines/supervisor.js';
 import type { EngineServer } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
@@ -40,6 +41,7 @@ export interface OutageTarget {
   execMs: number;
   /** How long the server may take to answer again after start/restart. */
   readyMs: number;
+  probe?: ProbeOptions;
 }
 
 /**
@@ -77,7 +79,12 @@ async function waitUntilAnswering(target: OutageTarget): Promise<void> {
   let last: unknown;
   for (let attempt = 1; Date.now() < deadline; attempt++) {
     try {
-      await target.engine.probe(target.host, target.port, Math.min(1000, target.readyMs));
+      await target.engine.probe(
+        target.host,
+        target.port,
+        Math.min(1000, target.readyMs),
+        target.probe,
+      );
       return;
     } catch (err) {
       if (!isKubecacheError(err)) throw err;
