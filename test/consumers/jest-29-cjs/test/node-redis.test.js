@@ -1,4 +1,5 @@
 const { useCache } = require('kubecache/jest');
+const { record } = require('./record.js');
 
 // client: 'node-redis' in a CommonJS Jest worker: kubecache loads the `redis`
 // package only now, through require. The cache gets the config's RDB seed,
@@ -6,6 +7,7 @@ const { useCache } = require('kubecache/jest');
 const cache = useCache('redis', { name: 'node-redis', client: 'node-redis' });
 
 test('the node-redis client reads the RDB seed and writes', async () => {
+  record('node-redis.test.js', 'node-redis', cache);
   expect(cache.client.isReady).toBe(true);
   expect(await cache.client.hGet('user:5', 'name')).toBe('ken');
   await cache.client.hSet('scratch', { by: 'node-redis' });

@@ -1,5 +1,6 @@
 import { useCache } from 'kubecache/vitest';
 import { expect, test } from 'vitest';
+import { record } from './record.js';
 
 // client: 'node-redis' hands the test a node-redis client (the `redis`
 // package), typed as one: hSet/hGetAll/isReady do not exist on ioredis, so
@@ -8,6 +9,7 @@ import { expect, test } from 'vitest';
 const cache = useCache('redis', { name: 'node-redis', client: 'node-redis' });
 
 test('the node-redis client reads the RDB seed and writes', async () => {
+  record('node-redis.test.ts', 'node-redis', cache);
   expect(cache.client.isReady).toBe(true);
   expect(await cache.client.hGet('user:1', 'name')).toBe('ada');
   await cache.client.hSet('scratch', { by: 'node-redis' });
