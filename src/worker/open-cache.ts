@@ -185,8 +185,8 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
     else return;
     await ops.keepSeed?.(own);
   };
-  const reset = async (): Promise<void> => {
-    if (stopped) await start();
+  /** Back to the seeded (or empty) state, on a running server. */
+  const resetData = async (): Promise<void> => {
     try {
       if (seed && ops.restoreSeed) await ops.restoreSeed(own);
       else {
@@ -197,10 +197,14 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
       await explain(err);
     }
   };
+  const reset = async (): Promise<void> => {
+    if (stopped) await start();
+    await resetData();
+  };
   /**
    * After the server was started again: wait for the clients, then put the
-   * data back. A redis-protocol server reloads its seeded dump.rdb by itself;
-   * memcached starts empty and is seeded again.
+   * data back: what was kept, or the seed exactly as reset() would (the
+   * server itself starts empty or from the file it was seeded with).
    */
   const backUp = async (keep: { kept: unknown } | undefined): Promise<void> => {
     try {
@@ -209,7 +213,7 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
         adminClient ? ops.reconnected?.(adminClient, RECONNECT_MS) : undefined,
       ]);
       if (keep) await ops.restoreData?.(own, keep.kept);
-      else if (seed && !ops.restoreSeed) await applySeed();
+      else if (seed) await resetData();
     } catch (err) {
       await explain(err);
     } finally {
