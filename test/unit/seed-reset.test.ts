@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeMemcachedClient, createMemcachedClient } from '../../src/engines/memcached/client.js';
-import { resetMemcached } from '../../src/engines/memcached/reset.js';
 import { parseMemcachedJsonSeed } from '../../src/engines/memcached/seed.js';
 import { captureDumps, debugReload, restoreDumps } from '../../src/engines/redis/reset.js';
 import { isKubecacheError } from '../../src/errors.js';
@@ -136,30 +135,6 @@ describe.each(CLIENT_KINDS)('debugReload over %s', (kind) => {
         expect((err as Error).message).toContain('--enable-debug-command yes');
       });
     } finally {
-      await server.stop();
-    }
-  });
-});
-
-describe('resetMemcached', () => {
-  it('flushes and writes the seed again', async () => {
-    const server: LocalServer = await startMemcached();
-    const client = createMemcachedClient(server);
-    try {
-      const seed = parseMemcachedJsonSeed(
-        JSON.stringify({ a: '1', b: { value: '2', ttl: 3600 } }),
-        'm.json',
-      );
-      await resetMemcached(client, seed);
-      await client.set('a', 'changed', { expires: 0 });
-      await client.delete('b');
-      await client.set('extra', 'x', { expires: 0 });
-      await resetMemcached(client, seed);
-      expect((await client.get('a')).value?.toString()).toBe('1');
-      expect((await client.get('b')).value?.toString()).toBe('2');
-      expect((await client.get('extra')).value).toBeNull();
-    } finally {
-      await closeMemcachedClient(client);
       await server.stop();
     }
   });

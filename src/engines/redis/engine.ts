@@ -62,11 +62,9 @@ export const redisClientOps: EngineClientOps<RedisFamilyClient, RedisJsonSeed> =
   loadJsonSeed: loadRedisJsonSeed,
   applyJsonSeed: (client, seed) => applyRedisJsonSeed(openedOf(client).resp, seed),
   flush: (client) => flushRedis(openedOf(client).resp),
-  // The seeded state goes to the pod's dump.rdb (an RDB seed is that file
-  // already), so reset is a DEBUG RELOAD of it.
-  async keepSeed(client) {
-    await openedOf(client).resp.call(['SAVE']);
-  },
+  // An RDB seed is the file redis started from, so its reset is a DEBUG
+  // RELOAD of it. JSON and function seeds are written again instead (a
+  // reload would bring back their TTLs as absolute times, long expired).
   restoreSeed: (client) => debugReload(openedOf(client).resp),
   snapshot: (endpoint, path, access) =>
     snapshotRedis(endpoint, path, {
