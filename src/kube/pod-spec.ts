@@ -1,5 +1,6 @@
 import type { V1EnvVar, V1Pod } from '@kubernetes/client-node';
 import type { ResolvedCacheConfig } from '../config/options.js';
+import { supervise } from '../engines/supervisor.js';
 import type { EngineDefinition } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import {
@@ -221,7 +222,8 @@ export function buildCachePod(input: CachePodInput): V1Pod {
 function containerCommand(
   input: Pick<CachePodInput, 'engine' | 'config' | 'commandOverride'>,
 ): string[] {
+  // The supervisor lets the outage helpers stop, start and pause the server.
   return input.commandOverride
     ? [...input.commandOverride]
-    : input.engine.command({ args: [...input.config.args] });
+    : supervise(input.engine.command({ args: [...input.config.args] }));
 }

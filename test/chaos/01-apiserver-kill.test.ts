@@ -47,7 +47,7 @@ describe.sequential('scenario 1: API server SIGKILLed mid-test, back after 5 s',
           options: { endpoint: v.endpoint },
         });
         const endpoint = { host: lease.host, port: lease.port };
-        const redis = v.engine === 'redis' ? createRedisClient(endpoint) : undefined;
+        const redis = v.engine === 'redis' ? await createRedisClient(endpoint) : undefined;
         const memcached = v.engine === 'memcached' ? createMemcachedClient(endpoint) : undefined;
         await redis?.connect();
         const traffic = startTraffic(async (i) => {

@@ -15,7 +15,7 @@ const MB = 'x'.repeat(1024 * 1024);
 type Fault = 'oom' | 'exit';
 
 async function inflict(fault: Fault, host: string, port: number): Promise<string> {
-  const client = createRedisClient({ host, port }, { maxRetriesPerRequest: 0 });
+  const client = await createRedisClient({ host, port }, { maxRetriesPerRequest: 0 });
   try {
     await client.connect();
     if (fault === 'exit') {
@@ -80,7 +80,7 @@ describe.sequential('scenario 4: cache containers that die in place', () => {
         );
         let answered = false;
         if (next.value) {
-          const client = createRedisClient({ host: next.value.host, port: next.value.port });
+          const client = await createRedisClient({ host: next.value.host, port: next.value.port });
           answered = await client
             .connect()
             .then(() => client.ping())

@@ -226,7 +226,7 @@ describe('kubecache ls, snapshot and reap', () => {
       broker.acquire({ engine: 'redis', worker: '1' }),
       broker.acquire({ engine: 'memcached', worker: '1' }),
     ]);
-    const client = createRedisClient({ host: redis.host, port: redis.port });
+    const client = await createRedisClient({ host: redis.host, port: redis.port });
     try {
       await client.set('s', 'v');
       await client.hset('h', { a: '1' });
