@@ -81,6 +81,8 @@ export class Broker {
   private closed: Promise<TeardownReport> | undefined;
   /** Pods started before any worker asked (prestart.ts). */
   private readonly pool = new PrestartPool<Entry>();
+  /** Kept pods this run is claiming right now (reuse.ts). */
+  private readonly claiming = new Set<string>();
   /** Every acquire request of the run, for the next run's default prestart. */
   readonly requests: AcquireRequest[] = [];
   readonly progress: (line: string) => void;
@@ -271,6 +273,7 @@ export class Broker {
       leaseMs: this.cluster.timeouts.leaseMs,
       reachability: this.reachability,
       progress: this.progress,
+      claiming: this.claiming,
     });
     if (!adopted) return undefined;
     this.progress(

@@ -67,6 +67,12 @@ export interface AdoptInput {
   leaseMs: number;
   reachability: PodNetworkReachability;
   progress: (line: string) => void;
+  /**
+   * Pods this run is claiming right now (shared by its adoptions): a run
+   * that starts many pods at once would otherwise send every adoption after
+   * the same first candidate and turn the claims into a queue of conflicts.
+   */
+  claiming: Set<string>;
 }
 
 /**
@@ -80,53 +86,70 @@ export async function adoptIdlePod(input: AdoptInput): Promise<AdoptedPod | unde
   const candidates = await listIdlePods(input.handle, input.key);
   for (const pod of candidates) {
     const name = pod.metadata?.name ?? '';
-    if (!isRunning(pod)) {
-      input.progress(
-        `[kubecache] kept pod ${name} is not running (${pod.status?.phase ?? 'unknown'}); deleting it`,
-      );
-      await deletePod(input.handle, name).catch(() => {});
-      continue;
-    }
-    const claimed = await claimPod(input.handle, pod, {
-      runId: input.runId,
-      worker: input.worker,
-      leaseExpiresAt: new Date(Date.now() + input.leaseMs),
-    });
-    if (!claimed) continue;
-    const podIP = claimed.status?.podIP ?? '';
-    let forward: PortForwardEndpoint | undefined;
+    if (input.claiming.has(name)) continue;
+    input.claiming.add(name);
     try {
-      const direct =
-        input.config.endpoint === 'pod-ip' ||
-        (input.config.endpoint === 'auto' &&
-          (await input.reachability.check(
-            podIP,
-            input.engine.port,
-            input.config.timeouts.reachabilityProbeMs,
-          )));
-      if (!direct) forward = await startPortForward(input.handle, name, input.engine.port);
-      const host = forward?.host ?? podIP;
-      const port = forward?.port ?? input.engine.port;
-      await verifyAndClear(input.engine, { host, port });
-      const ms = Date.now() - t0;
-      debug('adopted %s for worker %s in %d ms', name, input.worker, ms);
-      return {
-        name,
-        uid: claimed.metadata?.uid ?? '',
-        podIP,
-        endpoint: forward ? 'port-forward' : 'pod-ip',
-        host,
-        port,
-        ...(forward ? { forward } : {}),
-        ms,
-      };
-    } catch (err) {
-      await forward?.close();
-      input.progress(
-        `[kubecache] kept pod ${name} did not answer correctly (${(err as Error).message.split('\n')[0]}); deleting it and starting another`,
-      );
-      await deletePod(input.handle, name).catch(() => {});
+      const adopted = await tryPod(input, pod, name, t0);
+      if (adopted) return adopted;
+    } finally {
+      input.claiming.delete(name);
     }
+  }
+  return undefined;
+}
+
+async function tryPod(
+  input: AdoptInput,
+  pod: V1Pod,
+  name: string,
+  t0: number,
+): Promise<AdoptedPod | undefined> {
+  if (!isRunning(pod)) {
+    input.progress(
+      `[kubecache] kept pod ${name} is not running (${pod.status?.phase ?? 'unknown'}); deleting it`,
+    );
+    await deletePod(input.handle, name).catch(() => {});
+    return undefined;
+  }
+  const claimed = await claimPod(input.handle, pod, {
+    runId: input.runId,
+    worker: input.worker,
+    leaseExpiresAt: new Date(Date.now() + input.leaseMs),
+  });
+  if (!claimed) return undefined;
+  const podIP = claimed.status?.podIP ?? '';
+  let forward: PortForwardEndpoint | undefined;
+  try {
+    const direct =
+      input.config.endpoint === 'pod-ip' ||
+      (input.config.endpoint === 'auto' &&
+        (await input.reachability.check(
+          podIP,
+          input.engine.port,
+          input.config.timeouts.reachabilityProbeMs,
+        )));
+    if (!direct) forward = await startPortForward(input.handle, name, input.engine.port);
+    const host = forward?.host ?? podIP;
+    const port = forward?.port ?? input.engine.port;
+    await verifyAndClear(input.engine, { host, port });
+    const ms = Date.now() - t0;
+    debug('adopted %s for worker %s in %d ms', name, input.worker, ms);
+    return {
+      name,
+      uid: claimed.metadata?.uid ?? '',
+      podIP,
+      endpoint: forward ? 'port-forward' : 'pod-ip',
+      host,
+      port,
+      ...(forward ? { forward } : {}),
+      ms,
+    };
+  } catch (err) {
+    await forward?.close();
+    input.progress(
+      `[kubecache] kept pod ${name} did not answer correctly (${(err as Error).message.split('\n')[0]}); deleting it and starting another`,
+    );
+    await deletePod(input.handle, name).catch(() => {});
   }
   return undefined;
 }

@@ -282,8 +282,28 @@ function baseEnv(extra) {
   };
 }
 
-/** One timed suite run; returns the wall time in ms. */
+/**
+ * One timed suite run; returns the wall time in ms. A run that fails because
+ * the shared dev cluster's API server was briefly away is run again (at most
+ * twice, said in the output); any other failure ends the benchmark.
+ */
 async function once(runner, mode) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await timed(runner, mode);
+    } catch (err) {
+      const transient =
+        /API server .* (did not answer|is unreachable)|ECONNREFUSED 10\.244\.0\.1:6443/.test(
+          err.message,
+        );
+      if (!transient || attempt > 2) throw err;
+      console.log(`[suite] ${runner} ${mode}: API server unreachable, running again`);
+      await new Promise((r) => setTimeout(r, 10_000));
+    }
+  }
+}
+
+async function timed(runner, mode) {
   const t0 = performance.now();
   const local = mode === 'local' ? await startLocal() : undefined;
   try {
