@@ -61,6 +61,15 @@ export function readCacheEnv(env: NodeJS.ProcessEnv, prefix: string): EnvLayer {
   }
   const endpoint = take('ENDPOINT', 'endpoint');
   if (endpoint !== undefined) raw.endpoint = endpoint;
+  for (const [suffix, path] of [
+    ['AUTH', 'auth'],
+    ['ACL', 'acl'],
+    ['TLS', 'tls'],
+    ['NETWORK_POLICY', 'networkPolicy'],
+  ] as const) {
+    const value = take(suffix, path);
+    if (value !== undefined) raw[path] = value;
+  }
 
   for (const [suffix, path] of [
     ['NODE_SELECTOR', 'nodeSelector'],

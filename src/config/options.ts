@@ -53,6 +53,10 @@ export interface Timeouts {
   leaseMs: number;
   /** How often the owner extends the lease; must be below leaseMs. */
   leaseRenewMs: number;
+  /** One attempt of one Kubernetes API request (client-node has no timeout of its own). */
+  apiCallMs: number;
+  /** All attempts of one API request together, retries and back-off included. */
+  apiRetryMs: number;
 }
 
 export interface CacheOptions {
@@ -66,7 +70,24 @@ export interface CacheOptions {
   imagePullSecrets?: string[];
   endpoint?: EndpointMode;
   timeouts?: Partial<Timeouts>;
+  /**
+   * Locks the cache: redis/Valkey get a per-pod password and an ACL, memcached
+   * SASL. Default: on for redis, off for memcached. `false` leaves it open.
+   */
+  auth?: boolean;
+  /**
+   * What the test client may run when auth is on (redis/Valkey): `app` allows
+   * every data command including FLUSHALL; `restricted` also forbids
+   * FLUSHALL, FLUSHDB, SWAPDB. Admin commands are never allowed.
+   */
+  acl?: AclProfile;
+  /** TLS with a per-run CA (redis/Valkey). */
+  tls?: boolean;
+  /** A NetworkPolicy owned by the cache pod that admits only the runner (or the namespace). */
+  networkPolicy?: boolean;
 }
+
+export type AclProfile = 'app' | 'restricted';
 
 export interface KubecacheOptions extends CacheOptions {
   namespace?: string;
@@ -108,6 +129,10 @@ export interface ResolvedCacheConfig {
   imagePullSecrets: string[];
   endpoint: EndpointMode;
   timeouts: Timeouts;
+  auth: boolean;
+  acl: AclProfile;
+  tls: boolean;
+  networkPolicy: boolean;
 }
 
 export interface ResolvedClusterConfig {
@@ -137,6 +162,8 @@ export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
   apiConnectMs: 5_000,
   leaseMs: 60_000,
   leaseRenewMs: 15_000,
+  apiCallMs: 10_000,
+  apiRetryMs: 30_000,
 });
 
 export const DEFAULT_RESOURCES: Readonly<ResolvedResources> = Object.freeze({
@@ -148,6 +175,16 @@ export const DEFAULT_NAMESPACE = 'default';
 export const DEFAULT_ACTIVE_DEADLINE_SECONDS = 3600;
 export const DEFAULT_ENDPOINT: EndpointMode = 'auto';
 export const DEFAULT_REUSE_IDLE_SECONDS = 1800;
+/**
+ * Locked by default where it is free: a redis password costs nothing at
+ * start. memcached SASL needs a password database written at start (see
+ * docs/security.md for the measured cost), so it is opt-in.
+ */
+export const DEFAULT_AUTH: Readonly<Record<string, boolean>> = Object.freeze({
+  redis: true,
+  valkey: true,
+  memcached: false,
+});
 
 const GLOBAL_ONLY_KEYS = [
   'namespace',
@@ -311,6 +348,10 @@ export function resolveCacheConfig(
     imagePullSecrets: [],
     endpoint: DEFAULT_ENDPOINT,
     timeouts: { ...DEFAULT_TIMEOUTS },
+    auth: DEFAULT_AUTH[engine] ?? false,
+    acl: 'app',
+    tls: false,
+    networkPolicy: false,
   };
   for (const side of ['requests', 'limits'] as const) {
     for (const kind of ['cpu', 'memory'] as const) setFrom(undefined, `resources.${side}.${kind}`);
@@ -322,6 +363,10 @@ export function resolveCacheConfig(
     if (o.image !== undefined) out.image = o.image;
     if (o.args !== undefined) out.args = [...o.args];
     if (o.endpoint !== undefined) out.endpoint = o.endpoint;
+    if (o.auth !== undefined) out.auth = o.auth;
+    if (o.acl !== undefined) out.acl = o.acl;
+    if (o.tls !== undefined) out.tls = o.tls;
+    if (o.networkPolicy !== undefined) out.networkPolicy = o.networkPolicy;
     if (o.tolerations !== undefined) out.tolerations = o.tolerations.map((t) => ({ ...t }));
     if (o.imagePullSecrets !== undefined) out.imagePullSecrets = [...o.imagePullSecrets];
     if (o.nodeSelector !== undefined) Object.assign(out.nodeSelector, o.nodeSelector);

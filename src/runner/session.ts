@@ -107,6 +107,8 @@ async function start(
   prestart: { record: string; workers: number | undefined },
 ): Promise<Running> {
   const broker = await Broker.start(config.options);
+  // From here on a signal must delete what the run creates, startup included.
+  const stopEarly = teardownBeforeSignalExit(() => broker.teardown(), broker.progress);
   if (config.file) broker.progress(`[kubecache] using ${config.file}`);
   // Pods start now, while the runner boots its workers and collects tests.
   if (prestart.workers !== undefined) {
@@ -139,6 +141,7 @@ async function start(
   try {
     api = await startBrokerApi(tracked);
   } catch (err) {
+    stopEarly();
     await broker.teardown();
     throw err;
   }
@@ -160,6 +163,7 @@ async function start(
     restoreEnv: exportEnv ? exportToEnv(connection) : () => {},
   };
   running.stopSignals = teardownBeforeSignalExit(() => close(running), broker.progress);
+  stopEarly();
   return running;
 }
 

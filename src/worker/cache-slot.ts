@@ -178,6 +178,15 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
   get url(): string {
     return this.current().url;
   }
+  get username(): string | undefined {
+    return this.current().username;
+  }
+  get password(): string | undefined {
+    return this.current().password;
+  }
+  get tls(): { ca: string; servername: string } | undefined {
+    return this.current().tls;
+  }
   get podName(): string {
     return this.current().podName;
   }

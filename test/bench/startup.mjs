@@ -1,19 +1,41 @@
 // Startup benchmark: time from setup start until the first cache answers
 // PING, for 1 worker and for 4 workers in parallel, against the by-hand
 // baseline on the same cluster (kubectl run + kubectl wait Ready + PING).
-//   usage: node test/bench/startup.mjs [rounds]
+// KUBECACHE_AUTH / KUBECACHE_TLS pick the security settings measured; a
+// locked cache counts as up once an authenticated command succeeds.
+//   usage: node test/bench/startup.mjs [rounds] [redis|memcached]
 import { performance } from 'node:perf_hooks';
+import memjs from 'memjs';
 import { Broker } from '../../dist/index.js';
 import { dropBenchNamespace, fmt, kubectl, median, ping, useBenchNamespace } from './common.mjs';
 
 const rounds = Number(process.argv[2] ?? 5);
+const engine = process.argv[3] ?? 'redis';
+const image = engine === 'memcached' ? 'memcached:1.6-alpine' : 'redis:7-alpine';
 const namespace = 'kc-bench-startup';
+
+/** One memcached command with the lease's login (SASL when auth is on). */
+async function memcachedAnswers(host, port, lease) {
+  const client = memjs.Client.create(`${host}:${port}`, {
+    retries: 0,
+    logger: { log: () => {} },
+    ...(lease?.auth ?? {}),
+  });
+  try {
+    await client.get('startup-probe');
+  } finally {
+    client.close();
+  }
+}
+
+const answers = (host, port, lease) =>
+  engine === 'memcached' ? memcachedAnswers(host, port, lease) : ping(host, port, 3000, lease);
 await useBenchNamespace(namespace);
 
 async function baseline(i) {
   const name = `baseline-${i}`;
   const t0 = performance.now();
-  kubectl(['-n', namespace, 'run', name, '--image=redis:7-alpine', '--restart=Never']);
+  kubectl(['-n', namespace, 'run', name, `--image=${image}`, '--restart=Never']);
   kubectl(['-n', namespace, 'wait', '--for=condition=Ready', `pod/${name}`, '--timeout=60s']);
   const ip = kubectl([
     '-n',
@@ -24,7 +46,7 @@ async function baseline(i) {
     '-o',
     'jsonpath={.status.podIP}',
   ]).trim();
-  await ping(ip, 6379);
+  await answers(ip, engine === 'memcached' ? 11211 : 6379);
   const ms = performance.now() - t0;
   kubectl(['-n', namespace, 'delete', 'pod', name, '--grace-period=0', '--wait=true']);
   return ms;
@@ -38,8 +60,8 @@ async function kubecache(workers, prestart = false) {
   let first = 0;
   const leases = await Promise.all(
     Array.from({ length: workers }, async (_, w) => {
-      const lease = await broker.acquire({ engine: 'redis', worker: String(w + 1) });
-      await ping(lease.host, lease.port);
+      const lease = await broker.acquire({ engine, worker: String(w + 1) });
+      await answers(lease.host, lease.port, lease);
       first ||= performance.now() - t0;
       return lease;
     }),
@@ -73,7 +95,10 @@ const b = median(base);
 const o = median(one);
 const f = median(four);
 const ff = median(fourFirst);
-console.log(`startup benchmark, ${rounds} rounds, medians (endpoint: ${endpoint})`);
+const security = `auth ${process.env.KUBECACHE_AUTH ?? 'default (on)'}, tls ${process.env.KUBECACHE_TLS ?? 'default (off)'}`;
+console.log(
+  `startup benchmark, ${engine}, ${rounds} rounds, medians (endpoint: ${endpoint}; ${security})`,
+);
 console.log(
   `  baseline kubectl run + wait Ready + PING  ${fmt(b)}   [${base.map((v) => v.toFixed(0)).join(', ')}]`,
 );
