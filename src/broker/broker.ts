@@ -11,7 +11,7 @@ import {
 } from '../config/options.js';
 import { getEngine } from '../engines/registry.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
-import { parkPod } from '../kube/claim.js';
+import { parkPod, parkSecret } from '../kube/claim.js';
 import { connectKube, type KubeHandle } from '../kube/client.js';
 import { findRunnerPod } from '../kube/owner.js';
 import { type PodDeath, podDeath } from '../kube/pod-death.js';
@@ -56,6 +56,8 @@ interface Entry {
   reuseKey?: string;
   /** Parked for the next run at teardown: not deleted with the run's pods. */
   kept?: boolean;
+  /** The pod's own Secret (logins, ACL), kept along with the pod. */
+  authSecret?: string;
   code?: LeaseStatus['code'];
 }
 
@@ -320,9 +322,14 @@ export class Broker {
         host: adopted.host,
         port: adopted.port,
         endpoint: adopted.endpoint,
-        url: `${engine.name}://${adopted.host}:${adopted.port}`,
+        url: cacheUrl(engine.name, adopted.host, adopted.port, {
+          ...(adopted.logins ? { login: adopted.logins.user } : {}),
+        }),
         // Empty like a new pod: the worker seeds it as it would seed one.
         reused: false,
+        ...(adopted.logins
+          ? { auth: { ...adopted.logins.user }, admin: { ...adopted.logins.admin } }
+          : {}),
         ...(req.seed ? { seed: req.seed } : {}),
         timings: { created: 0, running: 0, ready: adopted.ms },
       },
@@ -330,6 +337,7 @@ export class Broker {
       container: engine.containerName,
       state: 'ready',
       ...(adopted.forward ? { forward: adopted.forward } : {}),
+      ...(adopted.authSecret ? { authSecret: adopted.authSecret } : {}),
     };
     this.entries.set(entry.lease.id, entry);
     if (this.closed) {
@@ -363,6 +371,14 @@ export class Broker {
         if (e.state !== 'ready' || !e.reuseKey) return;
         try {
           await e.forward?.close();
+          if (e.authSecret) {
+            const logins = e.lease.admin ? { user: e.lease.auth, admin: e.lease.admin } : {};
+            await parkSecret(this.handle, e.authSecret, {
+              reuseKey: e.reuseKey,
+              idleUntil,
+              logins,
+            });
+          }
           await parkPod(this.handle, e.lease.podName, { reuseKey: e.reuseKey, idleUntil });
           e.state = 'released';
           e.kept = true;
@@ -517,6 +533,7 @@ export class Broker {
       container: engine.containerName,
       state: 'ready',
       ...(started.forward ? { forward: started.forward } : {}),
+      ...(secured.mount ? { authSecret: secured.mount.secretName } : {}),
     };
     this.entries.set(lease.id, entry);
     if (this.closed) {
