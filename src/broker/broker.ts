@@ -14,7 +14,7 @@ import { getEngine } from '../engines/registry.js';
 import { supervise } from '../engines/supervisor.js';
 import type { EngineName } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
-import { parkPod } from '../kube/claim.js';
+import { parkPod, parkSecret } from '../kube/claim.js';
 import { connectKube, type KubeHandle } from '../kube/client.js';
 import { fitDefaultsToLimitRanges, type ResourcePath } from '../kube/limit-range.js';
 import { findRunnerPod } from '../kube/owner.js';
@@ -76,6 +76,8 @@ interface Entry {
   reuseKey?: string;
   /** Parked for the next run at teardown: not deleted with the run's pods. */
   kept?: boolean;
+  /** The pod's own Secret (logins, ACL), kept along with the pod. */
+  authSecret?: string;
   code?: LeaseStatus['code'];
   /**
    * An outage the test asked for (outages.ts): the server is down or
@@ -126,6 +128,8 @@ export class Broker {
   private closed: Promise<TeardownReport> | undefined;
   /** Pods started before any worker asked (prestart.ts). */
   private readonly pool = new PrestartPool<Entry>();
+  /** Kept pods this run is claiming right now (reuse.ts). */
+  private readonly claiming = new Set<string>();
   /** Every acquire request of the run, for the next run's default prestart. */
   readonly requests: AcquireRequest[] = [];
   readonly progress: (line: string) => void;
@@ -342,6 +346,7 @@ export class Broker {
       leaseMs: this.cluster.timeouts.leaseMs,
       reachability: this.reachability,
       progress: this.progress,
+      claiming: this.claiming,
     });
     if (!adopted) return undefined;
     this.progress(
@@ -358,9 +363,14 @@ export class Broker {
         host: adopted.host,
         port: adopted.port,
         endpoint: adopted.endpoint,
-        url: `${engine.name}://${adopted.host}:${adopted.port}`,
+        url: cacheUrl(engine.name, adopted.host, adopted.port, {
+          ...(adopted.logins ? { login: adopted.logins.user } : {}),
+        }),
         // Empty like a new pod: the worker seeds it as it would seed one.
         reused: false,
+        ...(adopted.logins
+          ? { auth: { ...adopted.logins.user }, admin: { ...adopted.logins.admin } }
+          : {}),
         ...(req.seed ? { seed: req.seed } : {}),
         timings: { created: 0, running: 0, ready: adopted.ms },
       },
@@ -368,6 +378,7 @@ export class Broker {
       container: engine.containerName,
       state: 'ready',
       ...(adopted.forward ? { forward: adopted.forward } : {}),
+      ...(adopted.authSecret ? { authSecret: adopted.authSecret } : {}),
     };
     this.entries.set(entry.lease.id, entry);
     if (this.closed) {
@@ -401,6 +412,14 @@ export class Broker {
         if (e.state !== 'ready' || !e.reuseKey) return;
         try {
           await e.forward?.close();
+          if (e.authSecret) {
+            const logins = e.lease.admin ? { user: e.lease.auth, admin: e.lease.admin } : {};
+            await parkSecret(this.handle, e.authSecret, {
+              reuseKey: e.reuseKey,
+              idleUntil,
+              logins,
+            });
+          }
           await parkPod(this.handle, e.lease.podName, { reuseKey: e.reuseKey, idleUntil });
           e.state = 'released';
           e.kept = true;
@@ -588,6 +607,7 @@ export class Broker {
       container: engine.containerName,
       state: 'ready',
       ...(started.forward ? { forward: started.forward } : {}),
+      ...(secured.mount ? { authSecret: secured.mount.secretName } : {}),
     };
     this.entries.set(lease.id, entry);
     if (this.closed) {
