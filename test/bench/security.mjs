@@ -45,6 +45,7 @@ async function startOnce(v) {
   try {
     const lease = await broker.acquire({ engine: v.engine, worker: '1', options: v.options });
     await answers(lease);
+    stages.get(v.name).push(lease.timings);
     return performance.now() - t0;
   } finally {
     await broker.teardown();
@@ -52,6 +53,14 @@ async function startOnce(v) {
 }
 
 const startup = new Map(startupVariants.map((v) => [v.name, []]));
+/** The pod's own stages (created, running, ready; ms since the create call) per variant. */
+const stages = new Map(startupVariants.map((v) => [v.name, []]));
+const only = process.env.BENCH_ONLY;
+if (only) {
+  for (const v of [...startupVariants]) {
+    if (!v.name.startsWith(only)) startupVariants.splice(startupVariants.indexOf(v), 1);
+  }
+}
 for (let r = 0; r < rounds; r++) {
   for (const v of startupVariants) {
     // The dev cluster's API server may be restarted by other suites: retry a little.
@@ -65,6 +74,22 @@ for (let r = 0; r < rounds; r++) {
       }
     }
   }
+}
+
+if (process.env.BENCH_SKIP_RESET) {
+  for (const v of startupVariants) {
+    console.log(
+      v.name,
+      median(startup.get(v.name)).toFixed(0),
+      startup
+        .get(v.name)
+        .map((t) => t.toFixed(0))
+        .join(','),
+      JSON.stringify(stages.get(v.name)),
+    );
+  }
+  dropBenchNamespace(namespace);
+  process.exit(0);
 }
 
 // Reset: a redis seeded with 1,000 keys per variant (a function seed, kept
@@ -110,18 +135,17 @@ await broker.teardown();
 dropBenchNamespace(namespace);
 
 console.log(`security benchmark: startup, ${rounds} interleaved rounds, medians`);
-const base = {
-  redis: median(startup.get(startupVariants[0].name)),
-  memcached: median(startup.get(startupVariants[3].name)),
-};
+const base = {};
+for (const v of startupVariants) base[v.engine] ??= median(startup.get(v.name));
 for (const v of startupVariants) {
   const m = median(startup.get(v.name));
+  const st = (key) => median(stages.get(v.name).map((t) => t[key] ?? t.ready)).toFixed(0);
   const runs = startup
     .get(v.name)
     .map((t) => t.toFixed(0))
     .join(', ');
   console.log(
-    `  ${v.name.padEnd(32)} ${m.toFixed(0).padStart(6)} ms  (${(m / base[v.engine]).toFixed(2)}x unlocked ${v.engine})  [${runs}]`,
+    `  ${v.name.padEnd(32)} ${m.toFixed(0).padStart(6)} ms  (${(m / base[v.engine]).toFixed(2)}x unlocked ${v.engine})  [${runs}]  pod: created ${st('created')}, running ${st('running')}, ready ${st('ready')} ms`,
   );
 }
 console.log(`reset: seeded redis, 1,000 keys, Pod IP, ${resets} resets per variant, interleaved`);
