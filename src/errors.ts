@@ -10,7 +10,12 @@ export type ErrorCode =
   | 'POD_GONE'
   | 'EXEC_FAILED'
   | 'BROKER'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  | 'QUOTA_EXCEEDED'
+  | 'LIMIT_RANGE'
+  | 'POD_SECURITY'
+  | 'ADMISSION_DENIED'
+  | 'POD_DIED';
 
 export const ERROR_CODES: readonly ErrorCode[] = [
   'IMAGE_PULL',
@@ -25,6 +30,11 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'EXEC_FAILED',
   'BROKER',
   'INTERNAL',
+  'QUOTA_EXCEEDED',
+  'LIMIT_RANGE',
+  'POD_SECURITY',
+  'ADMISSION_DENIED',
+  'POD_DIED',
 ];
 
 /** The wire shape used by the broker's HTTP API; everything in it is JSON-safe. */

@@ -1,3 +1,4 @@
+import { ENGINE_NAMES } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import {
   isDns1123Label,
@@ -11,6 +12,7 @@ import type {
   AclProfile,
   CacheOptions,
   EndpointMode,
+  PrestartOption,
   ResourceOptions,
   ResourceQuantities,
   Timeouts,
@@ -462,6 +464,8 @@ export const TIMEOUT_KEYS: readonly (keyof Timeouts)[] = [
   'apiConnectMs',
   'leaseMs',
   'leaseRenewMs',
+  'apiCallMs',
+  'apiRetryMs',
 ];
 
 export function vTimeoutMs(origin: Origin, path: string, value: unknown): number {
@@ -563,6 +567,27 @@ export function vCacheOptions(
     if (obj[key] !== undefined) out[key] = vBoolean(origin, at(key), obj[key]);
   }
   if (obj.acl !== undefined) out.acl = vAcl(origin, at('acl'), obj.acl);
+  return out;
+}
+
+/** `prestart`: false, or per engine a positive count or 'workers'. */
+export function vPrestart(origin: Origin, path: string, value: unknown): PrestartOption | false {
+  if (value === false) return false;
+  const obj = expectObject(
+    origin,
+    path,
+    value,
+    `false or an object such as { redis: 'workers', memcached: 2 }`,
+  );
+  checkKeys(origin, path, obj, ENGINE_NAMES);
+  const out: PrestartOption = {};
+  for (const name of ENGINE_NAMES) {
+    const raw = obj[name];
+    if (raw === undefined) continue;
+    if (raw === 'workers') out[name] = 'workers';
+    else if (raw === 0) out[name] = 0;
+    else out[name] = vPositiveInt(origin, `${path}.${name}`, raw, "pods, or 'workers'");
+  }
   return out;
 }
 

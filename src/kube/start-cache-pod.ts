@@ -65,7 +65,7 @@ export interface StartedCachePod {
 export async function startCachePod(input: StartCachePodInput): Promise<StartedCachePod> {
   const { handle, engine, timeouts } = input;
   const t0 = Date.now();
-  const created = await createPod(handle, input.pod);
+  const created = await createPod(handle, input.pod, input.signal);
   const name = created.metadata?.name ?? '';
   const uid = created.metadata?.uid ?? '';
   const timings: Partial<StageTimings> = { created: Date.now() - t0 };
@@ -127,16 +127,9 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
       }
       notify();
     },
-    onError: (err) => {
-      failed ??= new KubecacheError(
-        'UNREACHABLE',
-        `lost the watch on pod ${name}: ${(err as Error).message}`,
-        {
-          pod: name,
-        },
-      );
-      notify();
-    },
+    // The watch retries on its own; podRunningMs bounds the start if it never recovers.
+    onError: (err, n) =>
+      debug('%s: watch on %s failed (%d): %s', input.label, name, n, (err as Error)?.message),
   });
 
   const onAbort = (): void => {

@@ -27,6 +27,12 @@ export interface OpenCacheOptions<E extends EngineName = EngineName> {
    */
   seed?: SeedRequest | SeedFunction<E>;
   broker?: BrokerClient;
+  /**
+   * The broker's answer to this cache's acquire request, already asked for
+   * (see acquireRequest): a file's caches are requested together at
+   * collection time so their pods start concurrently, not one per hook.
+   */
+  acquired?: Promise<CacheLease>;
 }
 
 /** A test's view of one cache: a connected client plus the pod behind it. */
@@ -68,22 +74,11 @@ export async function openCache<E extends EngineName>(
 ): Promise<CacheHandle<E>> {
   const broker = opts.broker ?? BrokerClient.fromEnv();
   const seedFn = typeof opts.seed === 'function' ? opts.seed : undefined;
-  const seed: SeedRequest | undefined = seedFn
-    ? {
-        kind: 'function',
-        id: createHash('sha256').update(seedFn.toString()).digest('hex').slice(0, 16),
-      }
-    : absoluteSeed(opts.seed as SeedRequest | undefined);
-  const req: AcquireRequest = {
-    engine,
-    worker: opts.worker ?? defaultWorkerId(),
-    ...(opts.name ? { name: opts.name } : {}),
-    ...(opts.options ? { options: opts.options } : {}),
-    ...(seed ? { seed } : {}),
-  };
+  const req = acquireRequest(engine, opts);
+  const seed = req.seed;
   // kubecache's own login stays in this closure: the handle's lease goes to
   // tests without it.
-  const { admin, ...lease } = await broker.acquire(req);
+  const { admin, ...lease } = await (opts.acquired ?? broker.acquire(req));
   const endpoint = { host: lease.host, port: lease.port };
   const ops = engines[engine].clientOps as EngineClientOps<ClientFor<E>>;
   const tls = lease.tls ? { tls: lease.tls } : {};
@@ -108,9 +103,12 @@ export async function openCache<E extends EngineName>(
       // The broker itself is unreachable; the original error says more.
     }
     if (status?.state === 'gone') {
-      throw new KubecacheError('POD_GONE', status.reason ?? `pod ${lease.podName} is gone.`, {
-        pod: lease.podName,
-      });
+      throw new KubecacheError(
+        status.code ?? 'POD_GONE',
+        status.reason ?? `pod ${lease.podName} is gone.`,
+        { pod: lease.podName },
+        { cause: err },
+      );
     }
     if (isKubecacheError(err)) throw err;
     throw new KubecacheError(
@@ -173,6 +171,27 @@ export async function openCache<E extends EngineName>(
     async close() {
       await Promise.all([ops.close(client), adminClient ? ops.close(adminClient) : undefined]);
     },
+  };
+}
+
+/** What openCache asks the broker for: the same for a prefetch and for the open itself. */
+export function acquireRequest<E extends EngineName>(
+  engine: E,
+  opts: Pick<OpenCacheOptions<E>, 'worker' | 'name' | 'options' | 'seed'>,
+): AcquireRequest {
+  const seedFn = typeof opts.seed === 'function' ? opts.seed : undefined;
+  const seed: SeedRequest | undefined = seedFn
+    ? {
+        kind: 'function',
+        id: createHash('sha256').update(seedFn.toString()).digest('hex').slice(0, 16),
+      }
+    : absoluteSeed(opts.seed as SeedRequest | undefined);
+  return {
+    engine,
+    worker: opts.worker ?? defaultWorkerId(),
+    ...(opts.name ? { name: opts.name } : {}),
+    ...(opts.options ? { options: opts.options } : {}),
+    ...(seed ? { seed } : {}),
   };
 }
 

@@ -62,4 +62,6 @@ export interface LeaseStatus {
   podName: string;
   /** Why the lease is gone, e.g. the pod was deleted from outside the run. */
   reason?: string;
+  /** With state `gone`: POD_GONE (deleted from outside) or POD_DIED (OOMKilled, exited, evicted). */
+  code?: 'POD_GONE' | 'POD_DIED';
 }

@@ -123,11 +123,8 @@ mount --make-rshared "$VARDIR/kubelet"
 phase_end "network"
 
 start() {
-  local name=$1; shift
-  # setsid: the cluster outlives the shell that started it, and down.sh can
-  # signal each process by its own pid.
-  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
-  echo $! >"$PIDS/$name.pid"
+  : >"$LOGS/$1.log"
+  start_component "$@"
 }
 
 wait_for() {
@@ -193,20 +190,8 @@ bash "$CLUSTER_SRC/images.sh"
 phase_end "images"
 
 phase_start
-start kube-apiserver "$KC" kube-apiserver \
-  --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-  --bind-address="$BRIDGE_IP" --advertise-address="$BRIDGE_IP" --secure-port="$APISERVER_PORT" \
-  --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
-  --client-ca-file="$PKI/ca.crt" \
-  --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-  --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
-  --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
-  --service-cluster-ip-range="$SERVICE_CIDR" --allow-privileged=true \
-  --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" \
-  --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
-  --kubelet-certificate-authority="$PKI/ca.crt" \
-  --kubelet-preferred-address-types=InternalIP \
-  --cert-dir="$STATE/apiserver" --profiling=false --v=1
+apiserver_cmd
+start kube-apiserver "${APISERVER_CMD[@]}"
 wait_for "kube-apiserver /readyz" 120 kubectl_admin get --raw /readyz
 phase_end "kube-apiserver"
 

@@ -56,6 +56,8 @@ describe('defaults', () => {
         apiConnectMs: 5000,
         leaseMs: 60000,
         leaseRenewMs: 15000,
+        apiCallMs: 10000,
+        apiRetryMs: 30000,
       },
       auth: true,
       acl: 'app',
@@ -505,6 +507,8 @@ describe('resolveClusterConfig', () => {
       namespaceSource: 'default',
       activeDeadlineSeconds: 3600,
       timeouts: { ...DEFAULT_TIMEOUTS },
+      reuse: false,
+      reuseIdleSeconds: 1800,
     });
   });
 
