@@ -35,6 +35,9 @@ export async function reuseKey(
   seed: SeedRequest | undefined,
 ): Promise<string | undefined> {
   if (seed?.kind === 'rdb') return undefined;
+  // A locked cache's logins live only in the memory of the run that made it
+  // (its Secret holds hashes), so a later run could not log in to it.
+  if (config.auth || config.tls) return undefined;
   const { timeouts: _t, endpoint: _e, ...pod } = config;
   return configHash({ pod, seed: await seedDigest(seed) });
 }
