@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { getEngine, isEngineName } from '../engines/registry.js';
 import { KubecacheError } from '../errors.js';
+import { SECRET_VOLUME } from '../kube/pod-spec.js';
 import { readPod } from '../kube/pods.js';
 import { startPortForward } from '../kube/port-forward.js';
 import { decideReachable } from '../kube/reachability.js';
@@ -38,6 +39,13 @@ export function snapshotCommand(io: CliIO): Command {
           'BAD_OPTION',
           `pod ${podName} runs ${label ?? 'an unknown engine'}, which has no snapshot: snapshots are RDB files, which only redis-protocol engines write.`,
           { pod: podName, engine: label },
+        );
+      }
+      if (pod.spec?.volumes?.some((v) => v.name === SECRET_VOLUME)) {
+        throw new KubecacheError(
+          'BAD_OPTION',
+          `pod ${podName} is a locked cache (auth or tls): its passwords are known only to the test run that made it (its Secret holds hashes). Snapshot it from the test with cache.snapshot(path), or start the cache with auth: false.`,
+          { pod: podName, field: 'auth' },
         );
       }
       const podIP = pod.status?.podIP;

@@ -57,7 +57,8 @@ export interface CachePodInput {
 }
 
 const DATA_VOLUME = 'data';
-const SECRET_VOLUME = 'kubecache-secret';
+/** The volume of a locked cache's Secret; its presence marks a pod as locked. */
+export const SECRET_VOLUME = 'kubecache-secret';
 // Matches the uid/gid of the redis user in the official alpine images; any
 // non-root id works since the engine command is run directly, not via gosu.
 const CACHE_UID = 999;

@@ -37,7 +37,7 @@ export interface CacheLease {
   host: string;
   port: number;
   endpoint: 'pod-ip' | 'port-forward';
-  /** redis://host:port or memcached://host:port */
+  /** redis://:password@host:port (rediss:// with TLS) or memcached://[user:password@]host:port */
   url: string;
   /** True when an existing pod of this slot was handed out again. */
   reused: boolean;

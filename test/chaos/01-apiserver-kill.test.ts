@@ -47,8 +47,10 @@ describe.sequential('scenario 1: API server SIGKILLed mid-test, back after 5 s',
           options: { endpoint: v.endpoint },
         });
         const endpoint = { host: lease.host, port: lease.port };
-        const redis = v.engine === 'redis' ? await createRedisClient(endpoint) : undefined;
-        const memcached = v.engine === 'memcached' ? createMemcachedClient(endpoint) : undefined;
+        const login = lease.auth ? { ...lease.auth } : {};
+        const redis = v.engine === 'redis' ? await createRedisClient(endpoint, login) : undefined;
+        const memcached =
+          v.engine === 'memcached' ? createMemcachedClient(endpoint, login) : undefined;
         await redis?.connect();
         const traffic = startTraffic(async (i) => {
           if (redis) await redis.set(`k${i % 100}`, String(i));

@@ -76,7 +76,10 @@ describe.sequential('scenario 8: three concurrent runs in one namespace, one SIG
       for (const r of ready.slice(0, 2)) {
         const lease = r.leases[0];
         if (!lease) continue;
-        const client = await createRedisClient({ host: lease.podIP, port: lease.port });
+        const client = await createRedisClient(
+          { host: lease.podIP, port: lease.port },
+          { password: lease.auth?.password },
+        );
         try {
           await client.connect();
           if ((await client.ping()) === 'PONG') survivorsOk += 1;

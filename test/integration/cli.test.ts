@@ -223,7 +223,8 @@ describe('kubecache ls, snapshot and reap', () => {
       env: { KUBECONFIG: adminKubeconfigPath(), ...env },
     });
     [redis, memcached] = await Promise.all([
-      broker.acquire({ engine: 'redis', worker: '1' }),
+      // Open (auth: false): the CLI cannot log in to a locked cache; see the refusal below.
+      broker.acquire({ engine: 'redis', worker: '1', options: { auth: false } }),
       broker.acquire({ engine: 'memcached', worker: '1' }),
     ]);
     const client = await createRedisClient({ host: redis.host, port: redis.port });
@@ -320,6 +321,18 @@ describe('kubecache ls, snapshot and reap', () => {
     const missing = await kubecache(['snapshot', 'kc-no-such-pod', join(dir, 'y.rdb')], env);
     expect(missing.code).toBe(5);
     expect(missing.stderr).toContain('no kubecache pod kc-no-such-pod');
+  });
+
+  it('snapshot refuses a locked cache (2), saying how to snapshot it instead', async () => {
+    const locked = await broker.acquire({ engine: 'redis', worker: 'locked' });
+    try {
+      const r = await kubecache(['snapshot', locked.podName, join(dir, 'z.rdb')], env);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('locked cache');
+      expect(r.stderr).toContain('cache.snapshot(path)');
+    } finally {
+      await broker.release(locked.id, { destroy: true });
+    }
   });
 
   it('reap deletes expired leases only, --run one run, and --all only when confirmed', async () => {

@@ -176,3 +176,13 @@ describe('cache URLs', () => {
     ).toBe('memcached://kc:p@[fd00::1]:11211');
   });
 });
+
+describe('warm reuse of locked caches', () => {
+  it('never keeps a cache whose logins only its own run knows', async () => {
+    const { reuseKey } = await import('../../src/broker/reuse.js');
+    const open = resolveCacheConfig('redis', { env: {}, call: { auth: false } });
+    expect(await reuseKey(open, undefined)).toMatch(/\w+/);
+    expect(await reuseKey(resolveCacheConfig('redis', { env: {} }), undefined)).toBeUndefined();
+    expect(await reuseKey({ ...open, tls: true }, undefined)).toBeUndefined();
+  });
+});

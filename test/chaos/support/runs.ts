@@ -98,7 +98,15 @@ export interface ChildRun {
   child: ChildProcess;
   stderr: () => string;
   /** The JSON line the run prints once its caches are ready. */
-  ready: Promise<{ runId: string; leases: { podName: string; podIP: string; port: number }[] }>;
+  ready: Promise<{
+    runId: string;
+    leases: {
+      podName: string;
+      podIP: string;
+      port: number;
+      auth?: { username: string; password: string };
+    }[];
+  }>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
