@@ -180,7 +180,11 @@ export function forbiddenError(
   // Kubernetes 1.35+ authorises the websocket upgrade of exec/portforward as
   // `create`; older clusters checked `get`, so asking for both works everywhere.
   const verbs = streaming ? ['create', 'get'] : [verb];
-  const apiGroups = CORE_RESOURCES.has(resource) ? 'apiGroups: [""], ' : '';
+  const apiGroups = CORE_RESOURCES.has(resource)
+    ? 'apiGroups: [""], '
+    : resource === 'networkpolicies'
+      ? 'apiGroups: ["networking.k8s.io"], '
+      : '';
   let message =
     `Kubernetes denied "${verb}" on ${full} in namespace "${namespace}". ` +
     'Grant it in the Role bound to the identity kubecache runs as, e.g. ' +

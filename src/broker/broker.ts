@@ -4,12 +4,14 @@ import type { V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import {
   type KubecacheOptions,
+  type ResolvedCacheConfig,
   type ResolvedClusterConfig,
   resolveCacheConfig,
   resolveClusterConfig,
 } from '../config/options.js';
 import { getEngine } from '../engines/registry.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
+import { parkPod } from '../kube/claim.js';
 import { connectKube, type KubeHandle } from '../kube/client.js';
 import { findRunnerPod } from '../kube/owner.js';
 import { type PodDeath, podDeath } from '../kube/pod-death.js';
@@ -29,6 +31,9 @@ import {
   sanitizeLabelValue,
 } from '../names.js';
 import type { RdbFixtureInfo } from '../seed/rdb-file.js';
+import { CacheSecurity } from './cache-security.js';
+import { type PrestartItem, PrestartPool } from './prestart.js';
+import { adoptIdlePod, reuseKey } from './reuse.js';
 import { Seeder, type SeedPlan } from './seeding.js';
 import type { AcquireRequest, CacheLease, LeaseStatus, TeardownReport } from './types.js';
 
@@ -47,6 +52,10 @@ interface Entry {
   forward?: PortForwardEndpoint;
   state: LeaseStatus['state'];
   reason?: string;
+  /** Set when the run keeps its pods (reuse): the label the next run looks for. */
+  reuseKey?: string;
+  /** Parked for the next run at teardown: not deleted with the run's pods. */
+  kept?: boolean;
   code?: LeaseStatus['code'];
 }
 
@@ -83,9 +92,14 @@ export class Broker {
   private readonly owner: PodOwner | undefined;
   private instance = 0;
   private readonly seeder: Seeder;
+  private readonly security: CacheSecurity;
   /** Any cache's IP, so the seed endpoint can find the local address on the pod network. */
   private knownPodIP: string | undefined;
   private closed: Promise<TeardownReport> | undefined;
+  /** Pods started before any worker asked (prestart.ts). */
+  private readonly pool = new PrestartPool<Entry>();
+  /** Every acquire request of the run, for the next run's default prestart. */
+  readonly requests: AcquireRequest[] = [];
   readonly progress: (line: string) => void;
 
   private constructor(init: {
@@ -117,6 +131,12 @@ export class Broker {
       },
     );
     this.seeder = new Seeder(this.handle, this.env, this.cluster.timeouts);
+    this.security = new CacheSecurity(
+      this.handle,
+      this.runId,
+      this.cluster.activeDeadlineSeconds * 1000,
+      () => this.owner?.labels,
+    );
     this.renewTimer = setInterval(
       () => void this.renewLeases(),
       this.cluster.timeouts.leaseRenewMs,
@@ -150,11 +170,17 @@ export class Broker {
     }).catch((err: unknown) => {
       // Reaping is housekeeping: a failure must not stop the run.
       broker.progress(`[kubecache] could not reap expired pods: ${(err as Error).message}`);
-      return { pods: [] as string[], secrets: [] as string[] };
+      return { pods: [] as string[], secrets: [] as string[], idle: [] as string[] };
     });
-    if (reaped.pods.length > 0) {
+    const crashed = reaped.pods.filter((p) => !reaped.idle.includes(p));
+    if (crashed.length > 0) {
       broker.progress(
-        `[kubecache] reaped ${reaped.pods.length} expired pod(s) of crashed runs: ${reaped.pods.join(', ')}`,
+        `[kubecache] reaped ${crashed.length} expired pod(s) of crashed runs: ${crashed.join(', ')}`,
+      );
+    }
+    if (reaped.idle.length > 0) {
+      broker.progress(
+        `[kubecache] reaped ${reaped.idle.length} kept pod(s) idle past their idle time: ${reaped.idle.join(', ')}`,
       );
     }
     debug('run %s on %s namespace %s', runId, handle.server, handle.namespace);
@@ -170,26 +196,183 @@ export class Broker {
       call: req.options,
       env: this.env,
     });
+    this.security.check(engine, config);
     // A bad fixture must fail before any pod exists.
     const fixture = req.seed ? await this.seeder.validate(engine, req.seed) : undefined;
-    const key = [
-      engine.name,
-      req.worker,
-      req.name ?? '',
-      configHash({ config, seed: req.seed ?? null }),
-    ].join('|');
+    const key = acquireKey(req, config);
     const existing = this.byKey.get(key);
     if (existing) {
       const entry = await existing.catch(() => undefined);
       if (entry && entry.state === 'ready') return { ...entry.lease, reused: true };
     }
-    const created = this.create(key, req, config, fixture);
+    this.requests.push(req);
+    const created = this.obtain(key, req, config, fixture);
     this.byKey.set(key, created);
     try {
       return (await created).lease;
     } catch (err) {
       if (this.byKey.get(key) === created) this.byKey.delete(key);
       throw err;
+    }
+  }
+
+  /**
+   * Starts pods for workers that have not asked yet (global setup knows how
+   * many workers there are). Failures only cost the head start: the worker's
+   * own acquire then creates its pod and reports what went wrong.
+   */
+  prestart(items: PrestartItem[]): void {
+    let n = 0;
+    for (const { shape, count } of items) {
+      for (let i = 0; i < count; i++) {
+        n += 1;
+        const req: AcquireRequest = { ...shape, worker: `pre${n}` };
+        let key: string;
+        let config: ResolvedCacheConfig;
+        try {
+          config = resolveCacheConfig(req.engine, {
+            global: this.kubecacheOptions(),
+            call: req.options,
+            env: this.env,
+          });
+          key = acquireKey(req, config);
+        } catch (err) {
+          debug('prestart %s skipped: %s', req.engine, (err as Error).message);
+          continue;
+        }
+        const pending = (async () => {
+          const fixture = req.seed
+            ? await this.seeder.validate(getEngine(req.engine), req.seed)
+            : undefined;
+          return this.obtain(key, req, config, fixture, false);
+        })();
+        this.pool.add(
+          poolKey(key),
+          pending.catch((err: unknown) => {
+            debug('prestart %s failed: %s', req.engine, (err as Error).message);
+            return undefined;
+          }),
+        );
+      }
+    }
+    if (n > 0) this.progress(`[kubecache] prestarting ${n} pod(s)`);
+  }
+
+  /** A prestarted pod, else a kept pod of an earlier run (reuse), else a new pod. */
+  private async obtain(
+    key: string,
+    req: AcquireRequest,
+    config: ReturnType<typeof resolveCacheConfig>,
+    fixture: RdbFixtureInfo | undefined,
+    fromPool = true,
+  ): Promise<Entry> {
+    for (let pending = fromPool ? this.pool.take(poolKey(key)) : undefined; pending; ) {
+      const entry = await pending;
+      if (entry?.state === 'ready') {
+        entry.key = key;
+        entry.lease = { ...entry.lease, worker: req.worker };
+        debug('worker %s adopted prestarted pod %s', req.worker, entry.lease.podName);
+        return entry;
+      }
+      pending = this.pool.take(poolKey(key));
+    }
+    const rk = this.cluster.reuse ? await reuseKey(config, req.seed) : undefined;
+    const entry =
+      (rk && (await this.adopt(rk, key, req, config))) ||
+      (await this.create(key, req, config, fixture));
+    if (rk) entry.reuseKey = rk;
+    return entry;
+  }
+
+  private async adopt(
+    rk: string,
+    key: string,
+    req: AcquireRequest,
+    config: ReturnType<typeof resolveCacheConfig>,
+  ): Promise<Entry | undefined> {
+    const engine = getEngine(req.engine);
+    const adopted = await adoptIdlePod({
+      handle: this.handle,
+      engine,
+      config,
+      key: rk,
+      runId: this.runId,
+      worker: req.name ? `${req.worker}-${req.name}` : req.worker,
+      leaseMs: this.cluster.timeouts.leaseMs,
+      reachability: this.reachability,
+      progress: this.progress,
+    });
+    if (!adopted) return undefined;
+    this.progress(
+      `[kubecache] ${engine.name} worker ${req.worker}: reusing kept pod ${adopted.name} (cleared in ${adopted.ms} ms)`,
+    );
+    const entry: Entry = {
+      lease: {
+        id: randomBytes(8).toString('hex'),
+        engine: engine.name,
+        worker: req.worker,
+        namespace: this.handle.namespace,
+        podName: adopted.name,
+        podIP: adopted.podIP,
+        host: adopted.host,
+        port: adopted.port,
+        endpoint: adopted.endpoint,
+        url: `${engine.name}://${adopted.host}:${adopted.port}`,
+        // Empty like a new pod: the worker seeds it as it would seed one.
+        reused: false,
+        ...(req.seed ? { seed: req.seed } : {}),
+        timings: { created: 0, running: 0, ready: adopted.ms },
+      },
+      key,
+      container: engine.containerName,
+      state: 'ready',
+      ...(adopted.forward ? { forward: adopted.forward } : {}),
+    };
+    this.entries.set(entry.lease.id, entry);
+    if (this.closed) {
+      await this.dispose(entry, 'released');
+      throw new KubecacheError(
+        'BROKER',
+        'the kubecache broker shut down while the cache was starting.',
+      );
+    }
+    return entry;
+  }
+
+  /** Prestarted pods that no worker took, and with reuse every live pod, before the run's pods are deleted. */
+  private async settlePool(): Promise<void> {
+    const unused = (await Promise.all(this.pool.drain())).filter(
+      (e): e is Entry => e?.state === 'ready',
+    );
+    if (this.pool.started > 0) {
+      this.progress(
+        `[kubecache] prestart: ${this.pool.started - unused.length} of ${this.pool.started} pod(s) adopted; ${unused.length} unused ${this.cluster.reuse ? 'kept for the next run' : 'deleted'}`,
+      );
+    }
+    if (!this.cluster.reuse) {
+      await Promise.all(unused.map((e) => this.dispose(e, 'released').catch(() => {})));
+      return;
+    }
+    const idleUntil = new Date(Date.now() + this.cluster.reuseIdleSeconds * 1000);
+    const kept: string[] = [];
+    await Promise.all(
+      [...this.entries.values()].map(async (e) => {
+        if (e.state !== 'ready' || !e.reuseKey) return;
+        try {
+          await e.forward?.close();
+          await parkPod(this.handle, e.lease.podName, { reuseKey: e.reuseKey, idleUntil });
+          e.state = 'released';
+          e.kept = true;
+          kept.push(e.lease.podName);
+        } catch (err) {
+          debug('keeping %s failed: %s', e.lease.podName, (err as Error).message);
+        }
+      }),
+    );
+    if (kept.length > 0) {
+      this.progress(
+        `[kubecache] reuse: kept ${kept.length} pod(s) for the next run, idle until ${idleUntil.toISOString()}: ${kept.join(', ')}`,
+      );
     }
   }
 
@@ -205,27 +388,41 @@ export class Broker {
     const instance = String(this.instance);
     const worker = req.name ? `${req.worker}-${req.name}` : req.worker;
     let plan: SeedPlan | undefined;
-    let podConfig = config;
+    const labels = { [LABEL_RUN]: this.runId, [LABEL_WORKER]: sanitizeLabelValue(worker) };
+    const secured = this.security.plan({
+      engine,
+      config,
+      secretName: `kc-auth-${this.runId}-${instance}`,
+      labels,
+    });
+    // kubecache's own server arguments go before the user's, which win on conflict.
+    const args = [...secured.args, ...config.args];
+    let podConfig = { ...config, args };
     if (req.seed?.kind === 'rdb' && fixture) {
       const transport =
         forceTransport ?? this.seeder.chooseTransport(req.seed.transport, this.knownPodIP);
       plan = await this.seeder.plan({
         engine,
-        args: config.args,
+        args,
         file: fixture,
         transport,
         secretName: `kc-seed-${this.runId}-${instance}`,
-        labels: { [LABEL_RUN]: this.runId, [LABEL_WORKER]: sanitizeLabelValue(worker) },
+        labels,
       });
     } else if (req.seed && engine.seededArgs.length > 0) {
       // JSON and function seeds are applied by the worker, which then keeps
       // the seeded state (redis: SAVE) so that reset can go back to it.
-      podConfig = { ...config, args: [...engine.seededArgs, ...config.args] };
+      podConfig = { ...config, args: [...engine.seededArgs, ...args] };
     }
+    const argv = plan?.commandOverride ?? engine.command({ args: [...podConfig.args] });
+    const wrapped = secured.wrapCommand(argv);
+    const commandOverride = plan || wrapped !== argv ? wrapped : undefined;
     const pod = buildCachePod({
       engine,
       config: podConfig,
-      ...(plan ? { commandOverride: plan.commandOverride, extraEnv: plan.extraEnv } : {}),
+      ...(commandOverride ? { commandOverride } : {}),
+      ...(plan ? { extraEnv: plan.extraEnv } : {}),
+      ...(secured.mount ? { secret: secured.mount } : {}),
       namespace: this.handle.namespace,
       runId: this.runId,
       worker,
@@ -250,7 +447,7 @@ export class Broker {
       if (this.closed) {
         throw new KubecacheError('BROKER', 'the kubecache broker is shutting down.');
       }
-      await plan?.beforeCreate(pod);
+      await Promise.all([plan?.beforeCreate(pod), secured.beforeCreate(pod)]);
       started = await startCachePod({
         handle: this.handle,
         engine,
@@ -261,10 +458,14 @@ export class Broker {
         label,
         progress: this.progress,
         signal: this.abort.signal,
-        ...(plan ? { afterCreate: plan.afterCreate, duringStart: plan.duringStart } : {}),
+        probe: { auth: config.auth, ...(secured.tls ? { tls: secured.tls } : {}) },
+        afterCreate: async (created) => {
+          await Promise.all([plan?.afterCreate(created), secured.afterCreate(created)]);
+        },
+        ...(plan ? { duringStart: plan.duringStart } : {}),
       });
     } catch (err) {
-      await plan?.cleanup();
+      await Promise.all([plan?.cleanup(), secured.cleanup()]);
       // auto picked http but the pod could not download: fall back to exec once.
       const auto = req.seed?.kind === 'rdb' && (req.seed.transport ?? 'auto') === 'auto';
       if (
@@ -295,8 +496,15 @@ export class Broker {
       host: started.host,
       port: started.port,
       endpoint: started.endpoint,
-      url: `${engine.name}://${started.host}:${started.port}`,
+      url: cacheUrl(engine.name, started.host, started.port, {
+        ...(secured.logins ? { login: secured.logins.user } : {}),
+        tls: Boolean(secured.tls),
+      }),
       reused: false,
+      ...(secured.logins
+        ? { auth: { ...secured.logins.user }, admin: { ...secured.logins.admin } }
+        : {}),
+      ...(secured.tls ? { tls: { ...secured.tls } } : {}),
       ...(req.seed ? { seed: req.seed } : {}),
       timings: started.timings,
     };
@@ -481,8 +689,12 @@ export class Broker {
     this.abort.abort();
     clearInterval(this.renewTimer);
     this.stopWatch();
+    await this.settlePool();
     const starting = [...this.starting];
-    const pods = new Set([...this.entries.values()].map((e) => e.lease.podName));
+    // Pods parked for the next run (reuse) are not the run's to delete.
+    const pods = new Set(
+      [...this.entries.values()].filter((e) => !e.kept).map((e) => e.lease.podName),
+    );
     for (const s of starting) pods.add(s.podName);
     for (const entry of this.entries.values()) {
       entry.state = entry.state === 'ready' ? 'released' : entry.state;
@@ -501,6 +713,7 @@ export class Broker {
     clearTimeout(waitTimer);
     let remaining: string[] = [];
     let remainingSecrets: string[] = [];
+    await this.security.teardown();
     try {
       ({ remaining, remainingSecrets } = await deleteAllAndWait(
         this.handle,
@@ -533,4 +746,41 @@ export class Broker {
     const { progress: _p, env: _e, ...rest } = this.options;
     return rest;
   }
+}
+
+/** Which pod a request gets: one per worker, name and settings (seed included). */
+function acquireKey(req: AcquireRequest, config: ResolvedCacheConfig): string {
+  return [
+    req.engine,
+    req.worker,
+    req.name ?? '',
+    configHash({ config, seed: req.seed ?? null }),
+  ].join('|');
+}
+
+/** The same without the worker: prestarted pods with this key suit any worker. */
+function poolKey(key: string): string {
+  return key.split('|').toSpliced(1, 1).join('|');
+}
+
+/**
+ * The URL users give their own clients: `redis://:password@host:port`
+ * (`rediss://` with TLS) or `memcached://user:password@host:port`.
+ */
+export function cacheUrl(
+  engine: string,
+  host: string,
+  port: number,
+  opts: { login?: { username: string; password: string }; tls?: boolean } = {},
+): string {
+  const scheme = opts.tls && engine !== 'memcached' ? `${engine}s` : engine;
+  const url = new URL(`${scheme}://placeholder`);
+  url.hostname = host.includes(':') ? `[${host}]` : host;
+  url.port = String(port);
+  if (opts.login) {
+    // redis's `default` user logs in with the password alone.
+    if (opts.login.username !== 'default') url.username = opts.login.username;
+    url.password = opts.login.password;
+  }
+  return url.toString().replace(/\/$/, '');
 }

@@ -24,7 +24,7 @@ export async function findRunnerPod(
     const uid = pod?.metadata?.uid;
     if (!uid) return undefined;
     debug('runner pod %s/%s owns the caches', handle.namespace, name);
-    return { apiVersion: 'v1', kind: 'Pod', name, uid };
+    return { apiVersion: 'v1', kind: 'Pod', name, uid, labels: { ...pod.metadata?.labels } };
   } catch (err) {
     debug('runner pod %s not found in %s: %s', name, handle.namespace, (err as Error).message);
     return undefined;

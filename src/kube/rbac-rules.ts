@@ -19,6 +19,8 @@ export const KUBECACHE_ROLE_RULES: readonly RoleRule[] = Object.freeze([
   { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
   { apiGroups: [''], resources: ['events'], verbs: ['list', 'watch'] },
   { apiGroups: [''], resources: ['secrets'], verbs: ['create', 'list', 'delete', 'patch'] },
+  // Only used with `networkPolicy: true`.
+  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['create', 'delete'] },
 ]);
 
 /** One verb on one resource, as a SelfSubjectAccessReview asks it. */

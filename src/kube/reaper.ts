@@ -1,6 +1,6 @@
 import type { V1ObjectMeta } from '@kubernetes/client-node';
 import createDebug from 'debug';
-import { ANNOTATION_LEASE, LABEL_RUN, managedSelector } from '../names.js';
+import { ANNOTATION_LEASE, IDLE_RUN, LABEL_RUN, managedSelector } from '../names.js';
 import type { KubeHandle } from './client.js';
 import { deletePod, deletePodIfUnchanged, deleteSecret, listPods, listSecrets } from './pods.js';
 
@@ -38,40 +38,21 @@ export function leaseExpired(
 export interface ReapReport {
   pods: string[];
   secrets: string[];
+  /** The subset of `pods` that were kept for reuse and stayed idle past their idle time. */
+  idle: string[];
 }
 
 /**
  * Deletes kubecache pods and secrets in the namespace whose lease expired:
  * leftovers of runs that died without teardown (SIGKILL, OOM, a CI job
- * cancelled). Live runs renew their leases, so their pods are left alone;
- * `ownRunId` is skipped outright.
+ * cancelled) and kept pods idle past their idle time. Live runs renew their
+ * leases, so their pods are left alone; `ownRunId` is skipped outright.
  */
-export async function reapExpired(
+export function reapExpired(
   handle: KubeHandle,
   opts: { now?: Date; graceMs: number; ownRunId?: string },
 ): Promise<ReapReport> {
-  const now = opts.now ?? new Date(handle.clock.now());
-  const selector = managedSelector();
-  const report: ReapReport = { pods: [], secrets: [] };
-  const stale = (meta: V1ObjectMeta | undefined): boolean =>
-    meta?.labels?.[LABEL_RUN] !== opts.ownRunId && leaseExpired(meta, now, opts.graceMs);
-  for (const pod of await listPods(handle, selector)) {
-    if (!stale(pod.metadata) || pod.metadata?.deletionTimestamp) continue;
-    const name = pod.metadata?.name ?? '';
-    // Deleted only if unchanged since the list: a renewal in between (a live
-    // run that was merely slow) bumps the resourceVersion and saves the pod.
-    if (await deletePodIfUnchanged(handle, name, pod.metadata?.resourceVersion)) {
-      report.pods.push(name);
-    }
-  }
-  for (const secret of await listSecrets(handle, selector)) {
-    if (!stale(secret.metadata)) continue;
-    const name = secret.metadata?.name ?? '';
-    await deleteSecret(handle, name);
-    report.secrets.push(name);
-  }
-  if (report.pods.length + report.secrets.length > 0) debug('reaped %o', report);
-  return report;
+  return reap(handle, { kind: 'expired' }, opts);
 }
 
 /** What `kubecache reap` deletes: expired leases (the default), one run, or everything. */
@@ -86,10 +67,11 @@ export type ReapScope = { kind: 'expired' } | { kind: 'run'; runId: string } | {
 export function selectForReap<T extends { metadata?: V1ObjectMeta }>(
   objects: readonly T[],
   scope: ReapScope,
-  opts: { now: Date; graceMs: number },
+  opts: { now: Date; graceMs: number; ownRunId?: string },
 ): T[] {
   return objects.filter((o) => {
     if (o.metadata?.deletionTimestamp) return false;
+    if (opts.ownRunId && o.metadata?.labels?.[LABEL_RUN] === opts.ownRunId) return false;
     if (scope.kind === 'all') return true;
     if (scope.kind === 'run') return o.metadata?.labels?.[LABEL_RUN] === scope.runId;
     return leaseExpired(o.metadata, opts.now, opts.graceMs);
@@ -105,14 +87,22 @@ export function selectForReap<T extends { metadata?: V1ObjectMeta }>(
 export async function reap(
   handle: KubeHandle,
   scope: ReapScope,
-  opts: { now?: Date; graceMs: number; dryRun?: boolean },
+  opts: { now?: Date; graceMs: number; dryRun?: boolean; ownRunId?: string },
 ): Promise<ReapReport> {
   const now = opts.now ?? new Date(handle.clock.now());
   const selector = managedSelector();
   const pods = selectForReap(await listPods(handle, selector), scope, { ...opts, now });
   const secrets = selectForReap(await listSecrets(handle, selector), scope, { ...opts, now });
   const names = (list: { metadata?: V1ObjectMeta }[]) => list.map((o) => o.metadata?.name ?? '');
-  if (opts.dryRun) return { pods: names(pods), secrets: names(secrets) };
+  // A kept pod's lease is its idle time (kube/claim.ts parkPod), so the same
+  // expiry rule reaps pods no later run came back for.
+  const idleOf = (list: string[]) =>
+    list.filter((n) =>
+      pods.some((p) => p.metadata?.name === n && p.metadata?.labels?.[LABEL_RUN] === IDLE_RUN),
+    );
+  if (opts.dryRun) {
+    return { pods: names(pods), secrets: names(secrets), idle: idleOf(names(pods)) };
+  }
   const deleted = await Promise.all(
     pods.map(async (pod) => {
       const name = pod.metadata?.name ?? '';
@@ -126,9 +116,11 @@ export async function reap(
     }),
   );
   await Promise.all(names(secrets).map((name) => deleteSecret(handle, name)));
+  const deletedPods = deleted.filter((n): n is string => n !== undefined);
   const report: ReapReport = {
-    pods: deleted.filter((n): n is string => n !== undefined),
+    pods: deletedPods,
     secrets: names(secrets),
+    idle: idleOf(deletedPods),
   };
   debug('reaped (%s) %o', scope.kind, report);
   return report;

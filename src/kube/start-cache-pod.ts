@@ -1,6 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import type { EndpointMode, Timeouts } from '../config/options.js';
+import type { ProbeOptions } from '../engines/probe.js';
 import type { EngineDefinition } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import type { KubeHandle } from './client.js';
@@ -32,6 +33,8 @@ export interface StartCachePodInput {
   /** Runs alongside the wait, e.g. to push a fixture by exec; its failure fails the start. */
   duringStart?: (podName: string) => Promise<void>;
   signal?: AbortSignal;
+  /** What the engine's probe must speak (TLS, SASL's binary protocol). */
+  probe?: ProbeOptions;
 }
 
 export interface StageTimings {
@@ -178,7 +181,7 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
     for (let attempt = 1; ; attempt++) {
       if (failed) throw failed;
       try {
-        await engine.probe(host, port, timeouts.probeAttemptMs);
+        await engine.probe(host, port, timeouts.probeAttemptMs, input.probe);
         debug(
           '%s: %s answered on %s:%d after %d attempts',
           input.label,
