@@ -33,6 +33,7 @@ interface Run {
 function kubecache(
   args: string[],
   env: Record<string, string> = {},
+  input = '',
   timeoutMs = 150_000,
 ): Promise<Run> {
   return new Promise((resolvePromise, reject) => {
@@ -42,7 +43,7 @@ function kubecache(
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, KUBECONFIG: adminKubeconfigPath(), CI: '', ...env },
     });
-    child.stdin.end();
+    child.stdin.end(input);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -226,7 +227,11 @@ describe('kubecache ls, snapshot and reap', () => {
       broker.acquire({ engine: 'redis', worker: '1' }),
       broker.acquire({ engine: 'memcached', worker: '1' }),
     ]);
-    const client = createRedisClient({ host: redis.host, port: redis.port });
+    // Caches are locked by default: write as the test's own login.
+    const client = createRedisClient(
+      { host: redis.host, port: redis.port },
+      { username: redis.auth?.username, password: redis.auth?.password },
+    );
     try {
       await client.set('s', 'v');
       await client.hset('h', { a: '1' });
@@ -299,7 +304,27 @@ describe('kubecache ls, snapshot and reap', () => {
 
   it('snapshot writes the dataset as an RDB file that check reads back', async () => {
     const file = join(dir, 'snap.rdb');
-    const snap = await kubecache(['-n', NS, 'snapshot', redis.podName, file, '--json']);
+    // A locked cache needs a login allowed to SYNC; only the run knows it.
+    const refused = await kubecache(['-n', NS, 'snapshot', redis.podName, file]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('is locked (auth on)');
+    const admin = redis.admin;
+    expect(admin).toBeDefined();
+    const snap = await kubecache(
+      [
+        '-n',
+        NS,
+        'snapshot',
+        redis.podName,
+        file,
+        '--json',
+        '--user',
+        admin?.username ?? '',
+        '--password-stdin',
+      ],
+      {},
+      `${admin?.password}\n`,
+    );
     expect(snap.code, snap.stderr).toBe(0);
     expect(json<{ bytes: number; via: string }>(snap)).toMatchObject({ via: 'pod-ip' });
     const check = await kubecache(['check', file, '--json']);
