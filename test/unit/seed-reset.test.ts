@@ -1,10 +1,8 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeMemcachedClient, createMemcachedClient } from '../../src/engines/memcached/client.js';
-import { parseMemcachedJsonSeed } from '../../src/engines/memcached/seed.js';
 import { captureDumps, debugReload, restoreDumps } from '../../src/engines/redis/reset.js';
 import { isKubecacheError } from '../../src/errors.js';
-import { type LocalServer, startMemcached, startRedis } from './helpers/local-servers.js';
+import { startRedis } from './helpers/local-servers.js';
 import {
   CLIENT_KINDS,
   datasetDifferences,
