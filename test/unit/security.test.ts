@@ -178,11 +178,15 @@ describe('cache URLs', () => {
 });
 
 describe('warm reuse of locked caches', () => {
-  it('never keeps a cache whose logins only its own run knows', async () => {
+  it('keeps locked caches (their logins travel in the kept pod Secret) but never TLS ones', async () => {
     const { reuseKey } = await import('../../src/broker/reuse.js');
     const open = resolveCacheConfig('redis', { env: {}, call: { auth: false } });
+    const locked = resolveCacheConfig('redis', { env: {} });
     expect(await reuseKey(open, undefined)).toMatch(/\w+/);
-    expect(await reuseKey(resolveCacheConfig('redis', { env: {} }), undefined)).toBeUndefined();
+    expect(await reuseKey(locked, undefined)).toMatch(/\w+/);
+    // Locked and open caches are never interchangeable.
+    expect(await reuseKey(locked, undefined)).not.toBe(await reuseKey(open, undefined));
+    // A TLS certificate comes from the finished run's in-memory CA.
     expect(await reuseKey({ ...open, tls: true }, undefined)).toBeUndefined();
   });
 });
