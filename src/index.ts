@@ -1,3 +1,6 @@
+// First: fail with a clear message on a Node too old for the Kubernetes client.
+import './runner/node-version.js';
+
 // Runner-process entry point (global setup, tools). Test workers import
 // kubecache/client instead, which never loads @kubernetes/client-node.
 export { Broker, type BrokerOptions } from './broker/broker.js';

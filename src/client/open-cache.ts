@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import type memjs from 'memjs';
 import { BrokerClient } from '../broker/client.js';
 import type { AcquireRequest, CacheLease, LeaseStatus, SeedRequest } from '../broker/types.js';
 import type { CacheOptions } from '../config/options.js';
@@ -19,6 +20,16 @@ import { snapshotRedis } from '../seed/snapshot.js';
 
 export type ClientFor<E extends EngineName> = E extends 'redis' ? Redis : MemcachedClient;
 
+/** Options passed through to the client: ioredis's RedisOptions or memjs's client options. */
+export type ClientOptionsFor<E extends EngineName> = E extends 'redis'
+  ? Omit<RedisOptions, 'host' | 'port'>
+  : memjs.ClientOptions & memjs.ServerOptions;
+
+/** What snapshot() is on a handle: redis only, so a memcached handle has none to call. */
+export type SnapshotFor<E extends EngineName> = E extends 'redis'
+  ? (path: string) => Promise<{ bytes: number; rdbVersion: number }>
+  : never;
+
 /** Seeds a cache through its client; re-run by reset() for memcached. */
 export type SeedFunction<E extends EngineName = EngineName> = (
   client: ClientFor<E>,
@@ -36,6 +47,8 @@ export interface OpenCacheOptions<E extends EngineName = EngineName> {
    */
   seed?: SeedRequest | SeedFunction<E>;
   broker?: BrokerClient;
+  /** Passed to ioredis / memjs; kubecache sets host and port. */
+  client?: ClientOptionsFor<E>;
 }
 
 /** A test's view of one cache: a connected client plus the pod behind it. */
@@ -49,8 +62,8 @@ export interface CacheHandle<E extends EngineName = EngineName> {
   readonly lease: CacheLease;
   /** Back to the seeded (or empty) state. */
   reset(): Promise<void>;
-  /** Writes the live dataset to an RDB file on this machine (redis only). */
-  snapshot(path: string): Promise<{ bytes: number; rdbVersion: number }>;
+  /** Writes the live dataset to an RDB file on this machine (redis only; memcached has no dump format). */
+  readonly snapshot: SnapshotFor<E>;
   /** Events and last log lines of the pod, e.g. for a failure report. */
   describe(): Promise<{ podName: string; events: string[]; logs: string }>;
   /** Closes the client; the pod stays with the worker slot for the next file. */
@@ -87,7 +100,12 @@ export async function openCache<E extends EngineName>(
   const lease = await broker.acquire(req);
   const endpoint = { host: lease.host, port: lease.port };
   const client = (
-    engine === 'redis' ? createRedisClient(endpoint) : createMemcachedClient(endpoint)
+    engine === 'redis'
+      ? createRedisClient(endpoint, (opts.client ?? {}) as RedisOptions)
+      : createMemcachedClient(
+          endpoint,
+          (opts.client ?? {}) as memjs.ClientOptions & memjs.ServerOptions,
+        )
   ) as ClientFor<E>;
   if (engine === 'redis') await (client as Redis).connect();
 
@@ -160,18 +178,17 @@ export async function openCache<E extends EngineName>(
     podName: lease.podName,
     lease,
     reset,
-    async snapshot(path: string) {
+    snapshot: (async (path: string) => {
+      // Typed away for memcached; JavaScript callers still get a named error.
       if (engine !== 'redis') {
         throw new KubecacheError(
           'BAD_OPTION',
-          'snapshot() needs the redis engine; memcached has no dump format.',
-          {
-            field: 'engine',
-          },
+          'snapshot() needs the redis engine; memcached has no dump format. Seed memcached from a JSON file instead (docs/seeds.md).',
+          { field: 'engine' },
         );
       }
       return snapshotRedis(endpoint, path, { timeoutMs: 60_000, diskless: true });
-    },
+    }) as SnapshotFor<E>,
     describe: () => broker.describe(lease.id),
     async close() {
       if (engine === 'redis') await closeRedisClient(client as Redis);

@@ -7,6 +7,7 @@ import {
   CACHE_OPTION_KEYS,
   checkKeys,
   expectObject,
+  GLOBAL_ONLY_KEYS,
   type Origin,
   optionOrigin,
   quantityValue,
@@ -130,7 +131,6 @@ export const DEFAULT_NAMESPACE = 'default';
 export const DEFAULT_ACTIVE_DEADLINE_SECONDS = 3600;
 export const DEFAULT_ENDPOINT: EndpointMode = 'auto';
 
-const GLOBAL_ONLY_KEYS = ['namespace', 'context', 'kubeconfig', 'activeDeadlineSeconds', 'engines'];
 const GLOBAL_SOURCE = 'global kubecache options';
 const CALL_SOURCE = 'per-call options';
 
@@ -142,7 +142,9 @@ export function validateKubecacheOptions(
   if (value === undefined) return {};
   const origin = optionOrigin('', source);
   const obj = expectObject(origin, '', value, 'kubecache options');
-  const out: KubecacheOptions = vCacheOptions(origin, '', obj, GLOBAL_ONLY_KEYS);
+  // `seeds` is split off by the config loader before this runs; listing it
+  // here makes a "seed" typo suggest it.
+  const out: KubecacheOptions = vCacheOptions(origin, '', obj, [...GLOBAL_ONLY_KEYS, 'seeds']);
   if (obj.namespace !== undefined) out.namespace = vNamespace(origin, 'namespace', obj.namespace);
   for (const key of ['context', 'kubeconfig'] as const) {
     const raw = obj[key];

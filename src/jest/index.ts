@@ -2,6 +2,8 @@ import { afterAll, beforeAll, beforeEach } from '@jest/globals';
 import type { EngineName } from '../engines/types.js';
 import {
   CacheSlot,
+  callSite,
+  checkUseCache,
   DEFAULT_OPEN_TIMEOUT_MS,
   type UseCacheOptions,
   type UsedCache,
@@ -44,7 +46,8 @@ export function useCache<E extends EngineName>(
   engine: E,
   options: JestUseCacheOptions<E> = {},
 ): UsedCache<E> {
-  const slot = new CacheSlot(engine, options, 'this test file');
+  checkUseCache(engine, options, `useCache(${JSON.stringify(engine)})`);
+  const slot = new CacheSlot(engine, options, 'this test file', callSite(useCache));
   const timeout = (options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS) + 5_000;
   beforeAll(async () => {
     await slot.open(connection(), process.env.JEST_WORKER_ID ?? '1');

@@ -3,10 +3,13 @@ import type { CacheLease, SeedRequest } from '../broker/types.js';
 import {
   type CacheHandle,
   type ClientFor,
+  type ClientOptionsFor,
   openCache,
   type SeedFunction,
+  type SnapshotFor,
 } from '../client/open-cache.js';
 import type { CacheOptions } from '../config/options.js';
+import { vEngineName, vUseCacheOptions } from '../config/validate.js';
 import type { EngineName } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import type { Connection } from './connection.js';
@@ -33,6 +36,18 @@ export interface UseCacheOptions<E extends EngineName = EngineName> extends Cach
   seed?: SeedInput | SeedFunction<E> | false;
   /** Upper bound for getting the cache (pod start, image pull); default 120 000 ms. */
   openTimeoutMs?: number;
+  /**
+   * Options for the client kubecache connects (ioredis RedisOptions, memjs
+   * client and server options); host and port are kubecache's.
+   */
+  client?: ClientOptionsFor<E>;
+  /**
+   * An environment variable set to the cache's address while the cache is
+   * open, for application code that reads its config from the environment.
+   * Default: REDIS_URL (redis://host:port) or MEMCACHED_SERVERS (host:port)
+   * for a cache without `name`; none for a named cache. `false`: none.
+   */
+  env?: string | false;
 }
 
 /**
@@ -43,7 +58,49 @@ export type UsedCache<E extends EngineName = EngineName> = Omit<CacheHandle<E>, 
 
 export const DEFAULT_OPEN_TIMEOUT_MS = 120_000;
 
-const OWN_KEYS = ['engine', 'name', 'seed', 'openTimeoutMs', 'reset', 'scope'] as const;
+const OWN_KEYS = [
+  'engine',
+  'name',
+  'seed',
+  'openTimeoutMs',
+  'reset',
+  'scope',
+  'client',
+  'env',
+] as const;
+
+/** The variable a cache's address goes to by default (see UseCacheOptions.env). */
+export function defaultEnvVar(engine: EngineName, options: { name?: string }): string | undefined {
+  if (options.name) return undefined;
+  return engine === 'redis' ? 'REDIS_URL' : 'MEMCACHED_SERVERS';
+}
+
+/**
+ * Validates what useCache / a fixture definition was given, at the call, so
+ * a mistake fails on the line that has it. `call` names the call in messages.
+ */
+export function checkUseCache(
+  engine: unknown,
+  options: unknown,
+  call: string,
+  fixture = false,
+): void {
+  vEngineName(engine, call);
+  vUseCacheOptions(options, `${call} options`, {
+    fixture,
+    checkSeed: (seed, where) => {
+      toSeedRequest(seed, process.cwd(), where);
+    },
+  });
+}
+
+/** The caller's stack frames, captured where useCache was called. */
+export function callSite(skip: Function): string | undefined {
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, skip);
+  const frames = holder.stack?.split('\n').slice(1).join('\n');
+  return frames ? frames : undefined;
+}
 
 /** Splits what goes to the broker as pod options from kubecache's own test-side keys. */
 export function podOptions(options: object): CacheOptions {
@@ -67,11 +124,15 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
   private clean = false;
   /** The test file that last used this cache (worker-scoped caches are reset on change). */
   file: string | undefined;
+  /** Stack frames of the useCache call, added to open failures so the report points at it. */
+  private readonly site: string | undefined;
+  private restoreEnv: (() => void) | undefined;
 
-  constructor(engine: E, options: UseCacheOptions<E>, where: string) {
+  constructor(engine: E, options: UseCacheOptions<E>, where: string, site?: string) {
     this.engine = engine;
     this.options = options;
     this.where = where;
+    this.site = site;
   }
 
   get opened(): boolean {
@@ -86,9 +147,16 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
   open(connection: Connection, worker: string): Promise<void> {
     this.opening ??= this.doOpen(connection, worker).catch((err: unknown) => {
       this.opening = undefined;
-      throw err;
+      throw this.withSite(err);
     });
     return this.opening;
+  }
+
+  /** Appends the useCache call's frames: the runner then shows the user's line. */
+  private withSite(err: unknown): unknown {
+    if (!this.site || !(err instanceof Error) || err.stack?.includes(this.site)) return err;
+    err.stack = `${err.stack ?? `${err.name}: ${err.message}`}\n${this.site}`;
+    return err;
   }
 
   private async doOpen(connection: Connection, worker: string): Promise<void> {
@@ -100,6 +168,7 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
       ...(this.options.name ? { name: this.options.name } : {}),
       ...(Object.keys(pod).length > 0 ? { options: pod } : {}),
       ...(seed ? { seed } : {}),
+      ...(this.options.client ? { client: this.options.client } : {}),
     });
     let handle: CacheHandle<E>;
     try {
@@ -119,6 +188,24 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
     // openCache resets a reused pod itself, so the handle starts clean either way.
     this.handle = handle;
     this.clean = true;
+    this.exportEnv(handle);
+  }
+
+  private exportEnv(handle: CacheHandle<E>): void {
+    const name =
+      this.options.env === false
+        ? undefined
+        : (this.options.env ?? defaultEnvVar(this.engine, this.options));
+    if (!name) return;
+    const before = process.env[name];
+    process.env[name] =
+      this.engine === 'redis'
+        ? handle.url
+        : `${handle.host.includes(':') ? `[${handle.host}]` : handle.host}:${handle.port}`;
+    this.restoreEnv = () => {
+      if (before === undefined) delete process.env[name];
+      else process.env[name] = before;
+    };
   }
 
   private seedFor(connection: Connection): SeedRequest | SeedFunction<E> | undefined {
@@ -174,8 +261,9 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
     this.clean = false;
   }
 
-  async snapshot(path: string): Promise<{ bytes: number; rdbVersion: number }> {
-    return this.current().snapshot(path);
+  get snapshot(): SnapshotFor<E> {
+    return ((path: string) =>
+      (this.current().snapshot as (p: string) => Promise<unknown>)(path)) as SnapshotFor<E>;
   }
 
   describe(): Promise<PodDescription> {
@@ -187,6 +275,8 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
     this.handle = undefined;
     this.opening = undefined;
     this.file = undefined;
+    this.restoreEnv?.();
+    this.restoreEnv = undefined;
     await handle?.close();
   }
 }
@@ -199,7 +289,10 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
         reject(
           new KubecacheError(
             'TIMEOUT',
-            `${what} took more than ${ms} ms. The runner's output shows the pod's progress; raise openTimeoutMs (and the hook timeout) if the cluster is just slow to pull images.`,
+            `${what} took more than openTimeoutMs (${ms} ms), so the test stopped waiting. ` +
+              "The pod may still be pulling its image or waiting for a node; the runner's [kubecache] lines say how far each pod got, and none means it had not started yet. " +
+              'Raise openTimeoutMs (default 120000) if the cluster is slow, or look at `kubectl get events` in the namespace for what holds the pod.',
+            { openTimeoutMs: ms },
           ),
         ),
       ms,

@@ -2,6 +2,7 @@ import { Broker } from '../broker/broker.js';
 import { ENV_BROKER_TOKEN, ENV_BROKER_URL } from '../broker/client.js';
 import { type BrokerApi, startBrokerApi } from '../broker/http-api.js';
 import type { AcquireRequest, CacheLease } from '../broker/types.js';
+import { unknownEnvWarnings } from '../config/env.js';
 import { stableStringify } from '../names.js';
 import { type LoadedConfig, loadRunnerConfig } from './config-file.js';
 import { type Connection, ENV_BROKER_SEEDS } from './connection.js';
@@ -93,6 +94,10 @@ export async function openSession(input: SessionInput): Promise<Session> {
 async function start(config: LoadedConfig, exportEnv: boolean): Promise<Running> {
   const broker = await Broker.start(config.options);
   if (config.file) broker.progress(`[kubecache] using ${config.file}`);
+  // Printed even with KUBECACHE_QUIET: a misspelled variable changes nothing silently.
+  for (const warning of unknownEnvWarnings(process.env)) {
+    process.stderr.write(`[kubecache] warning: ${warning}\n`);
+  }
   const used = new Set<string>();
   // The API calls broker.acquire; recording each lease lets a watch-mode
   // rerun delete the pods that the previous run no longer asked for.

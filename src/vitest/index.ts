@@ -2,6 +2,8 @@ import { afterAll, beforeAll, beforeEach, inject, type TestAPI, type TestContext
 import type { EngineName } from '../engines/types.js';
 import {
   CacheSlot,
+  callSite,
+  checkUseCache,
   DEFAULT_OPEN_TIMEOUT_MS,
   type UseCacheOptions,
   type UsedCache,
@@ -95,7 +97,8 @@ export function useCache<E extends EngineName>(
   engine: E,
   options: VitestUseCacheOptions<E> = {},
 ): UsedCache<E> {
-  const slot = new CacheSlot(engine, options, 'this test file');
+  checkUseCache(engine, options, `useCache(${JSON.stringify(engine)})`);
+  const slot = new CacheSlot(engine, options, 'this test file', callSite(useCache));
   const timeout = (options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS) + 5_000;
   beforeAll(async () => {
     await slot.open(connection(), workerId());
@@ -138,11 +141,12 @@ function cacheFixture<E extends EngineName>(
   name: string,
   options: CacheFixtureOptions & { engine: E },
 ): ScopedFixture<UsedCache<E>> {
+  checkUseCache(options.engine, options, `the cache fixture "${name}"`, true);
   const scope = options.scope ?? 'test';
   const where = `the ${scope}-scoped fixture "${name}"`;
   // biome-ignore lint/correctness/noEmptyPattern: Vitest reads a fixture's dependencies from this pattern; it has none.
   const fn = async ({}: object, use: Use<UsedCache<E>>): Promise<void> => {
-    const slot = new CacheSlot<E>(options.engine, options, where);
+    const slot = new CacheSlot<E>(options.engine, options as UseCacheOptions<E>, where);
     await slot.open(connection(), workerId());
     if (scope === 'worker') workerCaches.add(slot as CacheSlot<EngineName>);
     try {

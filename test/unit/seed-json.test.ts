@@ -135,7 +135,7 @@ describe('parseRedisJsonSeed', () => {
 
   it('reports JSON syntax errors with the file name', () => {
     const err = parseError(() => parseRedisJsonSeed('{"a": ', 'broken.json'));
-    expect(err.message).toMatch(/^broken\.json is not valid JSON: /);
+    expect(err.message).toMatch(/^\[BAD_FIXTURE\] broken\.json is not valid JSON: /);
   });
 
   it('tolerates a byte order mark', () => {
