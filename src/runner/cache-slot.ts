@@ -95,7 +95,7 @@ export function checkUseCache(
 }
 
 /** The caller's stack frames, captured where useCache was called. */
-export function callSite(skip: Function): string | undefined {
+export function callSite(skip: (...args: never) => unknown): string | undefined {
   const holder: { stack?: string } = {};
   Error.captureStackTrace(holder, skip);
   const frames = holder.stack?.split('\n').slice(1).join('\n');
