@@ -22,4 +22,13 @@ export type {
 } from './config/options.js';
 export type { EngineName } from './engines/types.js';
 export { type ErrorCode, isKubecacheError, KubecacheError } from './errors.js';
+export type { UseCacheOptions, UsedCache } from './runner/cache-slot.js';
+export { defineConfig, type KubecacheConfig } from './runner/config-file.js';
+export {
+  type AcquiredCache,
+  type AcquireOptions,
+  type Kubecache,
+  type StartOptions,
+  startKubecache,
+} from './runner/programmatic.js';
 export { teardownBeforeSignalExit } from './runner/signals.js';

@@ -56,7 +56,7 @@ export function loadKubeConfig(
   } else {
     // client-node silently falls back to http://localhost:8080 when it finds
     // nothing; say plainly that no cluster is configured instead.
-    const home = join(homedir(), '.kube', 'config');
+    const home = join(env.HOME || homedir(), '.kube', 'config');
     if (!env.KUBECONFIG && !existsSync(home) && !env.KUBERNETES_SERVICE_HOST) {
       throw new KubecacheError(
         'NO_CLUSTER',

@@ -225,7 +225,10 @@ function parseStream(value: unknown, at: (path?: string) => string, source: stri
       pairs.push([field, text]);
     }
     if (pairs.length === 0) {
-      throw badFixture(`${at(`${path}.fields`)} is empty; a stream entry needs at least one field.`, source);
+      throw badFixture(
+        `${at(`${path}.fields`)} is empty; a stream entry needs at least one field.`,
+        source,
+      );
     }
     return { id, fields: pairs };
   });

@@ -20,5 +20,8 @@ vitest run --reporter=default --reporter=json --outputFile.json=.kubecache-dev/v
 echo "== consumer projects (the packed package in Vitest 3.2/4/5 and Jest 29/30)"
 node test/consumers/run.mjs > .kubecache-dev/consumers.log 2>&1 || status=1
 cat .kubecache-dev/consumers.log
-node test/tools/summary.mjs .kubecache-dev/vitest-report.json .kubecache-dev/consumers.log || status=1
+echo "== doc tests (every code block of README.md and docs/*.md, in fresh projects with the packed package)"
+node test/docs/run.mjs > .kubecache-dev/docs.log 2>&1 || status=1
+cat .kubecache-dev/docs.log
+node test/tools/summary.mjs .kubecache-dev/vitest-report.json .kubecache-dev/consumers.log .kubecache-dev/docs.log || status=1
 exit $status

@@ -106,7 +106,10 @@ describe('parseRedisJsonSeed', () => {
       [{ k: { type: 'stream', value: [] } }, /key "k"\.value must be an array of entries/],
       [{ k: { type: 'geo', value: [] } }, /key "k"\.type must be one of string, hash/],
       [{ k: { value: 'x' } }, /key "k" has no "type"\. It looks like a memcached fixture/],
-      [{ k: { name: 'ada' } }, /key "k" is an object without "type"\. To store it as a redis hash, write \{"k":\{"type":"hash","value":\{"name":"ada"\}\}\}/],
+      [
+        { k: { name: 'ada' } },
+        /key "k" is an object without "type"\. To store it as a redis hash, write \{"k":\{"type":"hash","value":\{"name":"ada"\}\}\}/,
+      ],
       [
         { k: { type: 'string', value: true } },
         /key "k"\.value must be a string or a number, got boolean true/,
@@ -235,7 +238,10 @@ describe('memcached JSON seeds', () => {
       [{ a: true }, /key "a" must be an object, got boolean true/],
       [{ a: { value: null } }, /key "a"\.value must be a string or a number/],
       [{ a: { value: 'x', ttl: 1.5 } }, /key "a"\.ttl must be a positive whole number of seconds/],
-      [{ a: { value: 'x', type: 'string' } }, /has a "type" \(the string "string"\): this looks like a redis fixture/],
+      [
+        { a: { value: 'x', type: 'string' } },
+        /has a "type" \(the string "string"\): this looks like a redis fixture/,
+      ],
     ];
     for (const [input, message] of cases) {
       expect(
