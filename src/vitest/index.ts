@@ -140,13 +140,14 @@ export type CacheFixtures<D extends Record<string, CacheFixtureOptions>> = {
 function cacheFixture<E extends EngineName>(
   name: string,
   options: CacheFixtureOptions & { engine: E },
+  site: string | undefined,
 ): ScopedFixture<UsedCache<E>> {
   checkUseCache(options.engine, options, `the cache fixture "${name}"`, true);
   const scope = options.scope ?? 'test';
   const where = `the ${scope}-scoped fixture "${name}"`;
   // biome-ignore lint/correctness/noEmptyPattern: Vitest reads a fixture's dependencies from this pattern; it has none.
   const fn = async ({}: object, use: Use<UsedCache<E>>): Promise<void> => {
-    const slot = new CacheSlot<E>(options.engine, options as UseCacheOptions<E>, where);
+    const slot = new CacheSlot<E>(options.engine, options as UseCacheOptions<E>, where, site);
     await slot.open(connection(), workerId());
     if (scope === 'worker') workerCaches.add(slot as CacheSlot<EngineName>);
     try {
@@ -176,7 +177,9 @@ export function cacheFixtures<const D extends Record<string, CacheFixtureOptions
   defs: D,
 ): CacheFixtures<D> {
   const out: Record<string, unknown> = {};
-  for (const [name, options] of Object.entries(defs)) out[name] = cacheFixture(name, options);
+  // Where the fixtures were defined: an open failure points there.
+  const site = callSite(cacheFixtures);
+  for (const [name, options] of Object.entries(defs)) out[name] = cacheFixture(name, options, site);
   out.kubecacheHooks = [
     // Vitest requires the destructuring pattern here too; the context itself is task.context.
     async ({ task }: Pick<TestContext, 'task'>, use: Use<undefined>): Promise<void> => {
