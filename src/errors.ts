@@ -78,7 +78,8 @@ export class KubecacheError extends Error {
     const json: KubecacheErrorJSON = {
       name: 'KubecacheError',
       code: this.code,
-      message: withoutCode(this.code, this.message),
+      // With the code: Vitest prints an error through its toJSON().
+      message: this.message,
       details: jsonSafeRecord(this.details),
     };
     const causes = causeChain(this.cause);
