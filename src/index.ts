@@ -4,7 +4,6 @@ import './runner/node-version.js';
 // Runner-process entry point (global setup, tools). Test workers import
 // kubecache/client instead, which never loads @kubernetes/client-node.
 export { Broker, type BrokerOptions } from './broker/broker.js';
-export { BrokerClient, ENV_BROKER_TOKEN, ENV_BROKER_URL } from './broker/client.js';
 export { type BrokerApi, startBrokerApi } from './broker/http-api.js';
 export type {
   AcquireRequest,
@@ -22,7 +21,6 @@ export type {
 } from './config/options.js';
 export type { EngineName } from './engines/types.js';
 export { type ErrorCode, isKubecacheError, KubecacheError } from './errors.js';
-export type { UseCacheOptions, UsedCache } from './runner/cache-slot.js';
 export { defineConfig, type KubecacheConfig } from './runner/config-file.js';
 export {
   type AcquiredCache,
@@ -32,3 +30,5 @@ export {
   startKubecache,
 } from './runner/programmatic.js';
 export { teardownBeforeSignalExit } from './runner/signals.js';
+export { BrokerClient, ENV_BROKER_TOKEN, ENV_BROKER_URL } from './worker/broker-client.js';
+export type { UseCacheOptions, UsedCache } from './worker/cache-slot.js';

@@ -3,14 +3,13 @@ import { networkInterfaces } from 'node:os';
 import type { V1EnvVar, V1Pod, V1Secret } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import { readSeedTransport } from '../config/env.js';
-import type { EngineDefinition } from '../engines/types.js';
+import type { EngineServer } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import type { KubeHandle } from '../kube/client.js';
 import { execInPod } from '../kube/exec.js';
 import { createSecret, deleteSecret, patchSecretOwner } from '../kube/pods.js';
 import { LABEL_MANAGED_BY, LABEL_RUN, LABEL_WORKER, MANAGED_BY_VALUE } from '../names.js';
 import { pickAdvertiseHost } from '../seed/advertise.js';
-import { loadJsonSeedFile } from '../seed/json-seed.js';
 import {
   buildSeedCommand,
   EXEC_PUSH_COMMAND,
@@ -25,13 +24,6 @@ import type { SeedRequest } from './types.js';
 type SeedTransportChoice = 'http' | 'exec' | 'auto';
 
 const debug = createDebug('kubecache:seed');
-
-/**
- * Redis flags every seeded cache gets: DEBUG RELOAD resets it to its
- * dump.rdb in well under a millisecond, and a diskless SYNC lets snapshot()
- * stream the dataset without overwriting that dump.rdb.
- */
-export const SEEDED_REDIS_ARGS = ['--enable-debug-command', 'yes', '--repl-diskless-sync', 'yes'];
 
 /** What the pod builder and the start sequence need for one seeded pod. */
 export interface SeedPlan {
@@ -66,12 +58,12 @@ export class Seeder {
   ) {}
 
   /** Checks a seed before any pod exists, so a bad fixture costs no pod. */
-  async validate(engine: EngineDefinition, seed: SeedRequest): Promise<RdbFixtureInfo | undefined> {
+  async validate(engine: EngineServer, seed: SeedRequest): Promise<RdbFixtureInfo | undefined> {
     if (seed.kind === 'rdb') {
-      if (engine.name !== 'redis') {
+      if (!engine.rdbSeeds) {
         throw new KubecacheError(
           'BAD_OPTION',
-          `seed: an RDB fixture (${seed.path}) only works with the redis engine; use a JSON seed for ${engine.name}.`,
+          `seed: an RDB fixture (${seed.path}) does not work with the ${engine.name} engine, which has no RDB format; use a JSON seed.`,
           { field: 'seed', value: seed },
         );
       }
@@ -79,9 +71,7 @@ export class Seeder {
     }
     if (seed.kind === 'json') {
       // Parsed here for the early error; the worker applies it through its own client.
-      await (engine.name === 'redis'
-        ? loadJsonSeedFile(seed.path, 'redis')
-        : loadJsonSeedFile(seed.path, 'memcached'));
+      await engine.loadJsonSeed(seed.path);
     }
     return undefined;
   }
@@ -137,7 +127,7 @@ export class Seeder {
 
   /** Everything one seeded redis pod needs; the Secret's name follows the pod's. */
   async plan(input: {
-    engine: EngineDefinition;
+    engine: EngineServer;
     args: string[];
     file: RdbFixtureInfo;
     transport: SeedTransport;
@@ -146,7 +136,7 @@ export class Seeder {
     labels: Record<string, string>;
   }): Promise<SeedPlan> {
     const { file, transport } = input;
-    const redisArgv = input.engine.command({ args: [...SEEDED_REDIS_ARGS, ...input.args] });
+    const redisArgv = input.engine.command({ args: [...input.engine.seededArgs, ...input.args] });
     const commandOverride = buildSeedCommand({
       transport,
       redisArgv,

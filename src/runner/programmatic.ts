@@ -5,7 +5,7 @@ import {
   checkUseCache,
   type UseCacheOptions,
   type UsedCache,
-} from './cache-slot.js';
+} from '../worker/cache-slot.js';
 import type { KubecacheConfig } from './config-file.js';
 import { openSession } from './session.js';
 

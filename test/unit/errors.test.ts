@@ -45,7 +45,10 @@ describe('isKubecacheError', () => {
       code: 'POD_GONE',
     });
     expect(isKubecacheError(foreign, 'POD_GONE')).toBe(true);
-    expect(serializeError(foreign)).toMatchObject({ code: 'POD_GONE', message: '[POD_GONE] from elsewhere' });
+    expect(serializeError(foreign)).toMatchObject({
+      code: 'POD_GONE',
+      message: '[POD_GONE] from elsewhere',
+    });
   });
 });
 

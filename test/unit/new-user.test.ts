@@ -6,17 +6,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
-import { BrokerClient } from '../../src/broker/client.js';
 import { unknownEnvWarnings, withoutEmptyVars } from '../../src/config/env.js';
 import { resolveClusterConfig } from '../../src/config/options.js';
+import { snapshotRedis } from '../../src/engines/redis/snapshot.js';
 import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
 import { toKubecacheError } from '../../src/kube/api-error.js';
 import { loadKubeConfig } from '../../src/kube/client.js';
-import { CacheSlot, callSite, checkUseCache, type UsedCache } from '../../src/runner/cache-slot.js';
 import { loadRunnerConfig, mergeOptions } from '../../src/runner/config-file.js';
 import { checkNodeVersion, nodeIsSupported } from '../../src/runner/node-version.js';
-import { toSeedRequest } from '../../src/runner/seed-input.js';
-import { snapshotRedis } from '../../src/seed/snapshot.js';
+import { BrokerClient } from '../../src/worker/broker-client.js';
+import { CacheSlot, callSite, checkUseCache, type UsedCache } from '../../src/worker/cache-slot.js';
+import { toSeedRequest } from '../../src/worker/seed-input.js';
 import { closedPort } from './helpers/local-servers.js';
 
 function thrown(fn: () => unknown): KubecacheError {

@@ -3,8 +3,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
+import { parseMemcachedJsonSeed } from '../../src/engines/memcached/seed.js';
+import { parseRedisJsonSeed } from '../../src/engines/redis/seed.js';
 import { isKubecacheError } from '../../src/errors.js';
-import { parseMemcachedJsonSeed, parseRedisJsonSeed } from '../../src/seed/json-seed.js';
 
 // The JSON seeds shown in the docs are checked twice: against the JSON Schema
 // the package ships (what an editor shows) and by the parser kubecache runs.

@@ -1,8 +1,16 @@
-import { readFile, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
-import type { MemcachedClient } from '../engines/memcached-client.js';
-import { KubecacheError } from '../errors.js';
+import { KubecacheError } from '../../errors.js';
+import {
+  badFixture,
+  describe,
+  expectObject,
+  loadJsonSeedFile,
+  parseJsonObject,
+  parseTtl,
+  rejectUnknownFields,
+  SCHEMA_KEY,
+  scalar,
+} from '../../seed/json-fixture.js';
 
 /** A programmatic seed: runs against a fresh cache before the suite uses it. */
 export type RedisSeedFunction = (client: Redis) => Promise<void>;
@@ -29,40 +37,11 @@ export interface RedisJsonSeed {
   entries: RedisSeedEntry[];
 }
 
-export interface MemcachedSeedEntry {
-  key: string;
-  value: string;
-  /** Whole seconds. */
-  ttl?: number;
-}
-
-export interface MemcachedJsonSeed {
-  source: string;
-  entries: MemcachedSeedEntry[];
-}
-
 const REDIS_TYPES: readonly RedisSeedType[] = ['string', 'hash', 'list', 'set', 'zset', 'stream'];
-// An editor's schema reference, not a key (see schema/ in the package).
-const SCHEMA_KEY = '$schema';
 const STREAM_ID = /^(\*|\d+-(\d+|\*)|\d+)$/;
-// JSON files are meant for small, readable datasets; beyond this an RDB
-// fixture loads much faster and keeps the runner's memory flat.
-const MAX_JSON_BYTES = 32 * 1024 * 1024;
-// memcached reads an expiry above 30 days as a unix timestamp, not a duration.
-const MEMCACHED_RELATIVE_TTL_LIMIT = 60 * 60 * 24 * 30;
-const MEMCACHED_MAX_KEY_BYTES = 250;
 
 const REDIS_FORMAT_HINT =
   'Each key maps to a string (or number) or to {"type": "string"|"hash"|"list"|"set"|"zset"|"stream", "value": ..., "ttl"?: seconds}; see docs/seeds.md.';
-const MEMCACHED_FORMAT_HINT =
-  'Each key maps to a string (or number) or to {"value": string, "ttl"?: whole seconds}; see docs/seeds.md.';
-
-/** JSON numbers are written as redis/memcached store them: as their decimal text. */
-function scalar(value: unknown): string | undefined {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  return undefined;
-}
 
 export function parseRedisJsonSeed(text: string, sourceName: string): RedisJsonSeed {
   const root = parseJsonObject(text, sourceName, REDIS_FORMAT_HINT);
@@ -343,235 +322,6 @@ function seedWriteError(
   );
 }
 
-export function parseMemcachedJsonSeed(text: string, sourceName: string): MemcachedJsonSeed {
-  const root = parseJsonObject(text, sourceName, MEMCACHED_FORMAT_HINT);
-  const entries: MemcachedSeedEntry[] = [];
-  for (const [key, raw] of Object.entries(root)) {
-    if (key === SCHEMA_KEY) continue;
-    const at = (path = ''): string => `${sourceName}: key ${JSON.stringify(key)}${path}`;
-    const keyBytes = Buffer.byteLength(key);
-    if (keyBytes === 0 || keyBytes > MEMCACHED_MAX_KEY_BYTES) {
-      throw badFixture(
-        `${at()} is ${keyBytes} bytes long; memcached keys must be 1 to ${MEMCACHED_MAX_KEY_BYTES} bytes.`,
-        sourceName,
-      );
-    }
-    if (hasUnsafeKeyChar(key)) {
-      throw badFixture(
-        `${at()} contains whitespace or control characters, which memcached keys cannot hold.`,
-        sourceName,
-      );
-    }
-    const text = scalar(raw);
-    if (text !== undefined) {
-      entries.push({ key, value: text });
-      continue;
-    }
-    const spec = expectObject(raw, at(), MEMCACHED_FORMAT_HINT, sourceName);
-    if (spec.type !== undefined) {
-      throw badFixture(
-        `${at()} has a "type" (${describe(spec.type)}): this looks like a redis fixture. memcached stores only ` +
-          'strings: give each key a string or {"value": string, "ttl"?: whole seconds}, or use this file with useCache(\'redis\').',
-        sourceName,
-      );
-    }
-    rejectUnknownFields(spec, ['value', 'ttl'], at(), sourceName);
-    const value = scalar(spec.value);
-    if (value === undefined) {
-      throw badFixture(
-        `${at('.value')} must be a string or a number, got ${describe(spec.value)}.`,
-        sourceName,
-      );
-    }
-    const entry: MemcachedSeedEntry = { key, value };
-    const ttl = parseTtl(spec.ttl, at('.ttl'), sourceName, true);
-    if (ttl !== undefined) entry.ttl = ttl;
-    entries.push(entry);
-  }
-  return { source: sourceName, entries };
-}
-
-/** Writes a memcached seed; sets run concurrently over memjs's connection. */
-export async function applyMemcachedJsonSeed(
-  client: MemcachedClient,
-  seed: MemcachedJsonSeed,
-): Promise<void> {
-  const now = Math.floor(Date.now() / 1000);
-  await Promise.all(
-    seed.entries.map(async ({ key, value, ttl }) => {
-      const expires = ttl === undefined ? 0 : ttl > MEMCACHED_RELATIVE_TTL_LIMIT ? now + ttl : ttl;
-      let stored: boolean;
-      try {
-        stored = await client.set(key, value, { expires });
-      } catch (err) {
-        const message = (err as Error).message;
-        // memjs reports a refused value (status E2BIG) as an Error like a
-        // lost connection; only the former is the fixture's fault.
-        const tooLarge = /too large/i.test(message);
-        throw memcachedWriteError(client, seed.source, key, message, tooLarge, err);
-      }
-      if (!stored) {
-        throw memcachedWriteError(client, seed.source, key, 'the server did not store it', true);
-      }
-    }),
-  );
-}
-
-function memcachedWriteError(
-  client: MemcachedClient,
-  source: string,
-  key: string,
-  message: string,
-  refused: boolean,
-  cause?: unknown,
-): KubecacheError {
-  const where = client.servers.map((s) => `${s.host}:${s.port}`).join(', ');
-  return new KubecacheError(
-    refused ? 'BAD_FIXTURE' : 'UNREACHABLE',
-    `Writing key ${JSON.stringify(key)} of seed ${source} to memcached at ${where} failed: ${message}. ` +
-      (refused
-        ? 'memcached refuses items above its size limit (1 MB unless raised with -I); ' +
-          'shrink the value or raise the limit in the memcached args.'
-        : 'Check that the cache pod is still running.'),
-    { engine: 'memcached', source, key, servers: where },
-    cause === undefined ? undefined : { cause },
-  );
-}
-
-export function loadJsonSeedFile(path: string, engine: 'redis'): Promise<RedisJsonSeed>;
-export function loadJsonSeedFile(path: string, engine: 'memcached'): Promise<MemcachedJsonSeed>;
-export function loadJsonSeedFile(
-  path: string,
-  engine: 'redis' | 'memcached',
-): Promise<RedisJsonSeed | MemcachedJsonSeed>;
-export async function loadJsonSeedFile(
-  path: string,
-  engine: 'redis' | 'memcached',
-): Promise<RedisJsonSeed | MemcachedJsonSeed> {
-  const absolute = resolve(path);
-  let text: string;
-  try {
-    const stats = await stat(absolute);
-    if (!stats.isFile()) {
-      throw badFixture(
-        `JSON seed ${absolute} not found: it is not a regular file. Point the option at the .json file.`,
-        absolute,
-      );
-    }
-    if (stats.size > MAX_JSON_BYTES) {
-      throw badFixture(
-        `JSON seed ${absolute} is ${stats.size} bytes; JSON seeds are limited to ${MAX_JSON_BYTES} bytes. ` +
-          'Save a dataset this large as an RDB fixture instead, which loads much faster.',
-        absolute,
-      );
-    }
-    text = await readFile(absolute, 'utf8');
-  } catch (err) {
-    if (err instanceof KubecacheError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new KubecacheError(
-      'BAD_FIXTURE',
-      code === 'ENOENT' || code === 'ENOTDIR'
-        ? `JSON seed ${absolute} not found. Check the path (relative paths resolve against ${process.cwd()}).`
-        : `Could not read JSON seed ${absolute}: ${(err as Error).message}.`,
-      { source: absolute },
-      { cause: err },
-    );
-  }
-  return engine === 'redis'
-    ? parseRedisJsonSeed(text, absolute)
-    : parseMemcachedJsonSeed(text, absolute);
-}
-
-function parseJsonObject(text: string, source: string, hint: string): Record<string, unknown> {
-  let root: unknown;
-  try {
-    // A UTF-8 BOM from Windows editors is not an error worth failing on.
-    root = JSON.parse(text.replace(/^\uFEFF/, ''));
-  } catch (err) {
-    throw new KubecacheError(
-      'BAD_FIXTURE',
-      `${source} is not valid JSON: ${(err as Error).message}. Fix the syntax and rerun.`,
-      { source },
-      { cause: err },
-    );
-  }
-  return expectObject(root, `${source}: the top level`, hint, source);
-}
-
-function expectObject(
-  value: unknown,
-  at: string,
-  hint: string,
-  source: string,
-): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw badFixture(`${at} must be an object, got ${describe(value)}. ${hint}`, source);
-  }
-  return value as Record<string, unknown>;
-}
-
-function rejectUnknownFields(
-  spec: Record<string, unknown>,
-  allowed: string[],
-  at: string,
-  source: string,
-): void {
-  const unknown = Object.keys(spec).filter((field) => !allowed.includes(field));
-  if (unknown.length > 0) {
-    throw badFixture(
-      `${at} has unknown field(s) ${unknown.map((f) => JSON.stringify(f)).join(', ')}; ` +
-        `allowed are ${allowed.map((f) => JSON.stringify(f)).join(', ')}. Check for typos.`,
-      source,
-    );
-  }
-}
-
-function parseTtl(
-  raw: unknown,
-  at: string,
-  source: string,
-  wholeSeconds: boolean,
-): number | undefined {
-  if (raw === undefined) return undefined;
-  const ok =
-    typeof raw === 'number' &&
-    Number.isFinite(raw) &&
-    raw > 0 &&
-    (!wholeSeconds || Number.isInteger(raw));
-  if (!ok) {
-    throw badFixture(
-      `${at} must be a positive ${wholeSeconds ? 'whole ' : ''}number of seconds, got ${describe(raw)}. ` +
-        'Leave it out for a key that never expires.',
-      source,
-    );
-  }
-  return raw;
-}
-
-// Keys travel in the text protocol too (other clients, memcached's own
-// tools), where spaces and control characters end or break the key.
-function hasUnsafeKeyChar(key: string): boolean {
-  for (let i = 0; i < key.length; i++) {
-    const code = key.charCodeAt(i);
-    if (code <= 0x20 || code === 0x7f) return true;
-  }
-  return false;
-}
-
-function badFixture(message: string, source: string): KubecacheError {
-  return new KubecacheError('BAD_FIXTURE', message, { source });
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return `the string ${JSON.stringify(truncate(value))}`;
-  if (typeof value === 'object') return 'an object';
-  if (value === undefined) return 'nothing';
-  return `${typeof value} ${String(value)}`;
-}
-
-function truncate(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 40)}...` : text;
+export function loadRedisJsonSeed(path: string): Promise<RedisJsonSeed> {
+  return loadJsonSeedFile(path, parseRedisJsonSeed);
 }

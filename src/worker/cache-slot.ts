@@ -1,5 +1,9 @@
-import { BrokerClient } from '../broker/client.js';
-import type { CacheLease, SeedRequest } from '../broker/types.js';
+import type { CacheOptions } from '../config/options.js';
+import { vEngineName, vUseCacheOptions } from '../config/validate.js';
+import type { EngineName } from '../engines/types.js';
+import { KubecacheError } from '../errors.js';
+import { BrokerClient } from './broker-client.js';
+import type { Connection } from './connection.js';
 import {
   type CacheHandle,
   type ClientFor,
@@ -7,12 +11,8 @@ import {
   openCache,
   type SeedFunction,
   type SnapshotFor,
-} from '../client/open-cache.js';
-import type { CacheOptions } from '../config/options.js';
-import { vEngineName, vUseCacheOptions } from '../config/validate.js';
-import type { EngineName } from '../engines/types.js';
-import { KubecacheError } from '../errors.js';
-import type { Connection } from './connection.js';
+} from './open-cache.js';
+import type { CacheLease, SeedRequest } from './protocol.js';
 import { type SeedInput, toSeedRequest } from './seed-input.js';
 
 // Worker side: loaded by Jest's CommonJS workers, so no broker or client-node imports.
