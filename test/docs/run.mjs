@@ -29,6 +29,11 @@ const repo = resolve(here, '../..');
 const PROJECTS = join(here, '.projects');
 const RUN_LIMIT_MS = 240_000;
 
+/** The packages a doc's project installs: the defaults plus its project markers'. */
+function depsOf(projectDeps) {
+  return [...new Set([...DEFAULT_DEPS, ...projectDeps.filter((d) => d !== 'commonjs')])].sort();
+}
+
 /** Versions of what doc projects may install; the same ones the consumer projects use. */
 export const DEPENDENCIES = {
   vitest: '~5.1.1',
@@ -182,11 +187,14 @@ function run(cmd, args, opts) {
   });
 }
 
-/** Installs the tarball and the doc's dependencies, skipped when nothing changed. */
-async function install(dir, tarball, wanted, log) {
-  // "commonjs" in a project marker makes the doc's project CommonJS, as most Jest projects are.
-  const type = wanted.includes('commonjs') ? 'commonjs' : 'module';
-  const deps = wanted.filter((d) => d !== 'commonjs');
+/**
+ * Installs the tarball and a set of dependencies into .projects/deps-<hash>/,
+ * skipped when nothing changed. Docs with the same dependencies share it:
+ * their projects are its subdirectories, which resolve packages upwards.
+ */
+async function install(tarball, deps, log) {
+  const dir = join(PROJECTS, `deps-${sha(deps.join(' ')).slice(0, 10)}`);
+  const type = 'module';
   const unknown = deps.filter((d) => !(d in DEPENDENCIES));
   if (unknown.length > 0)
     throw new Error(`unknown doc-test project dependencies: ${unknown.join(', ')}`);
@@ -201,7 +209,7 @@ async function install(dir, tarball, wanted, log) {
   writeFileSync(join(dir, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
   const stampFile = join(dir, 'node_modules', '.doc-test-install.json');
   const stamp = JSON.stringify({ tarball: sha(readFileSync(tarball)), pkg });
-  if (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return;
+  if (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return dir;
   const t0 = Date.now();
   const result = await run(
     'npm',
@@ -218,7 +226,8 @@ async function install(dir, tarball, wanted, log) {
   );
   if (result.code !== 0) throw new Error(`npm install in ${dir} failed:\n${result.text}`);
   writeFileSync(stampFile, stamp);
-  log(`installed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  log(`installed ${deps.join(', ')} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return dir;
 }
 
 function docEnv(namespace, extra) {
@@ -245,7 +254,7 @@ function docEnv(namespace, extra) {
 }
 
 /** Type-checks a doc project's TypeScript, as an editor would show it to the user. */
-async function typecheck(dir) {
+async function typecheck(dir, depsDir) {
   const tsFiles = [];
   const walk = (d) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
@@ -273,7 +282,7 @@ async function typecheck(dir) {
   writeFileSync(join(dir, 'tsconfig.json'), `${JSON.stringify(tsconfig, null, 2)}\n`);
   return run(
     process.execPath,
-    [join(dir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'],
+    [join(depsDir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'],
     { cwd: dir },
   );
 }
@@ -300,25 +309,37 @@ export async function runDoc(docPath, { tarball, cluster, log = console.log }) {
     .replace(/[^A-Za-z0-9]+/g, '-')
     .toLowerCase()
     .replace(/^-|-$/g, '');
-  const projectDir = join(PROJECTS, slug);
   const namespace = `kc-docs-${slug}`.slice(0, 63).replace(/-$/, '');
   const problems = [];
   const report = { name, problems, ran: 0, skipped: [], output: [] };
   const say = (msg) => log(`[docs] ${name}: ${msg}`);
 
-  const runnable = blocks.filter((b) => !OUTPUT_LANGS.has(b.lang));
-  if (runnable.length === 0) {
-    say('no code blocks');
+  const toRun = blocks.filter(
+    (b) => !OUTPUT_LANGS.has(b.lang) && !b.markers.some((m) => m.kind === 'skip'),
+  );
+  if (toRun.length === 0) {
+    // Nothing to install or run: only list what is skipped and why.
+    for (const block of blocks) {
+      const skip = block.markers.find((m) => m.kind === 'skip');
+      if (!skip) continue;
+      const where = `${name}:${block.line}`;
+      if (!skip.arg.trim()) problems.push(`${where}: a skip marker needs a reason`);
+      report.skipped.push({ where, reason: skip.arg.trim() });
+      say(`line ${block.line} (${block.lang}) SKIPPED: ${skip.arg.trim()}`);
+    }
     return report;
   }
-  // A fresh project each time, but keep node_modules (the install is stamped).
-  if (existsSync(projectDir)) {
-    for (const entry of readdirSync(projectDir)) {
-      if (entry !== 'node_modules')
-        rmSync(join(projectDir, entry), { recursive: true, force: true });
-    }
-  }
-  await install(projectDir, tarball, [...new Set([...DEFAULT_DEPS, ...projectDeps])], say);
+  // "commonjs" in a project marker makes the doc's project CommonJS, as most Jest projects are.
+  const type = projectDeps.includes('commonjs') ? 'commonjs' : 'module';
+  const depsDir = await install(tarball, depsOf(projectDeps), say);
+  // A fresh project each time: the doc's own directory under the shared install.
+  const projectDir = join(depsDir, slug);
+  rmSync(projectDir, { recursive: true, force: true });
+  mkdirSync(projectDir, { recursive: true });
+  writeFileSync(
+    join(projectDir, 'package.json'),
+    `${JSON.stringify({ private: true, type }, null, 2)}\n`,
+  );
   await cluster.ensureNamespace(namespace);
   try {
     for (const block of blocks) {
@@ -364,7 +385,7 @@ export async function runDoc(docPath, { tarball, cluster, log = console.log }) {
           }
         }
       }
-      const command = commandFor(projectDir, dir, written);
+      const command = commandFor(depsDir, dir, written);
       if (!command) {
         say(`line ${block.line}: wrote ${written.join(', ')}`);
         continue;
@@ -387,7 +408,7 @@ export async function runDoc(docPath, { tarball, cluster, log = console.log }) {
       }
       report.output.push({ where, text: result.text });
     }
-    const tsc = await typecheck(projectDir);
+    const tsc = await typecheck(projectDir, depsDir);
     if (tsc && tsc.code !== 0) {
       problems.push(`${name}: the TypeScript examples do not type-check`);
       say(`tsc --noEmit FAILED\n${indent(tail(tsc.text, 60))}`);
@@ -476,18 +497,30 @@ async function main(argv) {
   const reports = [];
   const t0 = Date.now();
   try {
+    // Installs first, one at a time (docs with the same dependencies share
+    // one), then the docs two at a time: the machine has two cores.
     for (const doc of docs) {
-      try {
-        reports.push(await runDoc(doc, { tarball, cluster }));
-      } catch (err) {
-        reports.push({
-          name: relative(repo, doc),
-          problems: [String(err?.stack ?? err)],
-          ran: 0,
-          skipped: [],
-        });
-      }
+      const deps = depsOf(parseDoc(readFileSync(doc, 'utf8')).projectDeps);
+      await install(tarball, deps, (m) => console.log(`[docs] ${relative(repo, doc)}: ${m}`));
     }
+    const queue = [...docs];
+    const results = new Map();
+    const worker = async () => {
+      for (let doc = queue.shift(); doc !== undefined; doc = queue.shift()) {
+        try {
+          results.set(doc, await runDoc(doc, { tarball, cluster }));
+        } catch (err) {
+          results.set(doc, {
+            name: relative(repo, doc),
+            problems: [String(err?.stack ?? err)],
+            ran: 0,
+            skipped: [],
+          });
+        }
+      }
+    };
+    await Promise.all([worker(), worker()]);
+    for (const doc of docs) reports.push(results.get(doc));
   } finally {
     rmSync(dirname(tarball), { recursive: true, force: true });
   }
