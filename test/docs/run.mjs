@@ -21,12 +21,19 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
-const PROJECTS = join(here, '.projects');
+// Outside the repository, so nothing of kubecache's own (its tsconfig.json,
+// package.json) is found by tools walking up from a doc project; one
+// directory per checkout, so two checkouts on a machine do not collide.
+const PROJECTS = join(
+  tmpdir(),
+  `kubecache-doc-tests-${createHash('sha256').update(repo).digest('hex').slice(0, 8)}`,
+);
 const RUN_LIMIT_MS = 240_000;
 
 /** The packages a doc's project installs: the defaults plus its project markers'. */
@@ -188,7 +195,7 @@ function run(cmd, args, opts) {
 }
 
 /**
- * Installs the tarball and a set of dependencies into .projects/deps-<hash>/,
+ * Installs the tarball and a set of dependencies into PROJECTS/deps-<hash>/,
  * skipped when nothing changed. Docs with the same dependencies share it:
  * their projects are its subdirectories, which resolve packages upwards.
  */
