@@ -20,7 +20,15 @@
 // program output, not code.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -448,6 +456,25 @@ export function userDocs() {
   return [join(repo, 'README.md'), ...docs];
 }
 
+function packOnly() {
+  const dest = mkdtempSync(join(tmpdir(), 'kubecache-pack-'));
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn('npm', ['pack', '--json', '--pack-destination', dest], {
+      cwd: repo,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`npm pack exited with ${code}`));
+      resolvePromise(join(dest, JSON.parse(out)[0].filename));
+    });
+  });
+}
+
 async function clusterHelpers() {
   const support = await import('../support/cluster.ts');
   const { default: Ajv } = await import('ajv');
@@ -498,8 +525,11 @@ async function main(argv) {
     }
     return 0;
   }
-  const { pack } = await import('../consumers/run.mjs');
-  const tarball = await pack();
+  // --no-build: pack the dist/ that is there (test/integration/doc-tests.test.ts
+  // runs while other tests use dist/, which a rebuild would rewrite under them).
+  const tarball = argv.includes('--no-build')
+    ? await packOnly()
+    : await (await import('../consumers/run.mjs')).pack();
   const cluster = await clusterHelpers();
   const reports = [];
   const t0 = Date.now();

@@ -12,7 +12,11 @@ describe('the doc-test harness', () => {
   it('fails on a broken example and on an unmarked fragment, and lists skipped blocks', () => {
     const result = spawnSync(
       process.execPath,
-      [join(repo, 'test', 'docs', 'run.mjs'), join(repo, 'test', 'docs', 'samples', 'broken.md')],
+      [
+        join(repo, 'test', 'docs', 'run.mjs'),
+        '--no-build',
+        join(repo, 'test', 'docs', 'samples', 'broken.md'),
+      ],
       { cwd: repo, encoding: 'utf8', timeout: 600_000 },
     );
     const out = `${result.stdout}\n${result.stderr}`;
@@ -20,10 +24,10 @@ describe('the doc-test harness', () => {
     expect(out).toMatch(/broken\.md:7: `\.\$ vitest run broken\.test\.ts` exited with 1/);
     expect(out).toContain("expected '41' to be '42'");
     expect(out).toMatch(
-      /broken\.md:23: cannot run this block: code before the first `\/\/ file` line/,
+      /broken\.md:24: cannot run this block: code before the first `\/\/ file` line/,
     );
     expect(out).toMatch(
-      /skipped test\/docs\/samples\/broken\.md:28: shows that skipped blocks are listed/,
+      /skipped test\/docs\/samples\/broken\.md:29: shows that skipped blocks are listed/,
     );
     expect(out).toContain('docs: 0 passed, 1 failed');
   }, 600_000);
