@@ -11,6 +11,11 @@ export type ErrorCode =
   | 'EXEC_FAILED'
   | 'BROKER'
   | 'INTERNAL'
+  | 'QUOTA_EXCEEDED'
+  | 'LIMIT_RANGE'
+  | 'POD_SECURITY'
+  | 'ADMISSION_DENIED'
+  | 'POD_DIED'
   | 'NAMESPACE_NOT_FOUND'
   | 'NO_CLUSTER'
   | 'UNSUPPORTED_NODE';
@@ -28,6 +33,11 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'EXEC_FAILED',
   'BROKER',
   'INTERNAL',
+  'QUOTA_EXCEEDED',
+  'LIMIT_RANGE',
+  'POD_SECURITY',
+  'ADMISSION_DENIED',
+  'POD_DIED',
   'NAMESPACE_NOT_FOUND',
   'NO_CLUSTER',
   'UNSUPPORTED_NODE',
@@ -214,7 +224,11 @@ export function forbiddenError(
   // Kubernetes 1.35+ authorises the websocket upgrade of exec/portforward as
   // `create`; older clusters checked `get`, so asking for both works everywhere.
   const verbs = streaming ? ['create', 'get'] : [verb];
-  const apiGroups = CORE_RESOURCES.has(resource) ? 'apiGroups: [""], ' : '';
+  const apiGroups = CORE_RESOURCES.has(resource)
+    ? 'apiGroups: [""], '
+    : resource === 'networkpolicies'
+      ? 'apiGroups: ["networking.k8s.io"], '
+      : '';
   let message =
     `Kubernetes denied "${verb}" on ${full} in namespace "${namespace}". ` +
     'Grant it in the Role bound to the identity kubecache runs as, e.g. ' +

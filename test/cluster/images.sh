@@ -3,7 +3,7 @@
 # are made from) and imports them into containerd's k8s.io namespace.
 source "$(dirname "$0")/lib.sh"
 key=$( (cat "$CLUSTER_SRC/images/build.sh" "$CLUSTER_SRC/images/pause.c"
-  dpkg-query -W redis-server redis-tools memcached busybox-static libc6 2>/dev/null) | sha256sum | cut -c1-12)
+  dpkg-query -W redis-server redis-tools memcached busybox-static libc6 sasl2-bin libsasl2-modules 2>/dev/null) | sha256sum | cut -c1-12)
 dir="$CACHE/images/$key"
 if [ ! -f "$dir/.done" ]; then
   rm -rf "$dir"

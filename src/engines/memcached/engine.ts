@@ -15,11 +15,12 @@ import { memcachedServer } from './server.js';
 export const memcached: EngineDefinition<MemcachedClient, MemcachedJsonSeed> = {
   ...memcachedServer,
   clientOps: {
-    async connect(endpoint, options) {
-      return createMemcachedClient(
-        endpoint,
-        options as Parameters<typeof createMemcachedClient>[1],
-      );
+    async connect(endpoint, access, options) {
+      // memjs has no TLS; the broker refuses `tls: true` for memcached before any pod.
+      return createMemcachedClient(endpoint, {
+        ...((options ?? {}) as Parameters<typeof createMemcachedClient>[1]),
+        ...(access?.login ? { ...access.login } : {}),
+      });
     },
     close: closeMemcachedClient,
     loadJsonSeed: loadMemcachedJsonSeed,

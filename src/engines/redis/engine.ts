@@ -1,6 +1,6 @@
 import type { Redis, RedisOptions } from 'ioredis';
 import type { EngineDefinition } from '../types.js';
-import { closeRedisClient, createRedisClient, flushRedis } from './client.js';
+import { closeRedisClient, createRedisClient, flushRedis, redisAccessOptions } from './client.js';
 import { debugReload } from './reset.js';
 import { applyRedisJsonSeed, loadRedisJsonSeed, type RedisJsonSeed } from './seed.js';
 import { redisServer } from './server.js';
@@ -10,8 +10,12 @@ import { snapshotRedis } from './snapshot.js';
 export const redis: EngineDefinition<Redis, RedisJsonSeed> = {
   ...redisServer,
   clientOps: {
-    async connect(endpoint, options) {
-      const client = createRedisClient(endpoint, options as RedisOptions | undefined);
+    async connect(endpoint, access, options) {
+      // The user's client options first; access (auth, TLS) must win over them.
+      const client = createRedisClient(endpoint, {
+        ...((options ?? {}) as RedisOptions),
+        ...redisAccessOptions(access),
+      });
       await client.connect();
       return client;
     },
@@ -25,7 +29,12 @@ export const redis: EngineDefinition<Redis, RedisJsonSeed> = {
       await client.call('SAVE');
     },
     restoreSeed: debugReload,
-    snapshot: (endpoint, path) =>
-      snapshotRedis(endpoint, path, { timeoutMs: 60_000, diskless: true }),
+    snapshot: (endpoint, path, access) =>
+      snapshotRedis(endpoint, path, {
+        timeoutMs: 60_000,
+        diskless: true,
+        ...(access?.login ? access.login : {}),
+        ...(access?.tls ? { tls: access.tls } : {}),
+      }),
   },
 };
