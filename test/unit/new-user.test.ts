@@ -1,12 +1,12 @@
 // The findings of issue 13 ("a new user's first hour") and claim 9 of issue
 // 9 that pure code can show: each test failed before its fix.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
-import { unknownEnvWarnings, withoutEmptyVars } from '../../src/config/env.js';
+import { knownEnvVars, unknownEnvWarnings, withoutEmptyVars } from '../../src/config/env.js';
 import { resolveClusterConfig } from '../../src/config/options.js';
 import { snapshotRedis } from '../../src/engines/redis/snapshot.js';
 import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
@@ -339,5 +339,24 @@ describe('claim 9.9: empty variables and merged resources', () => {
       requests: { cpu: '100m', memory: '64Mi' },
       limits: { cpu: '1', memory: '1Gi' },
     });
+  });
+});
+
+describe('4: every variable env.ts reads is a known name (no false "did you mean")', () => {
+  it('finds each variable src/config/env.ts reads in knownEnvVars()', () => {
+    const source = readFileSync(new URL('../../src/config/env.ts', import.meta.url), 'utf8');
+    const known = new Set(knownEnvVars());
+    const names = new Set<string>();
+    for (const m of source.matchAll(/take\('([A-Z_]+)'/g)) names.add(`KUBECACHE_${m[1]}`);
+    for (const m of source.matchAll(/\['([A-Z_]+)', '[a-zA-Z]+'\]/g))
+      names.add(`KUBECACHE_${m[1]}`);
+    for (const m of source.matchAll(/`\$\{ENV_PREFIX\}([A-Z_]+[A-Z])`/g))
+      names.add(`KUBECACHE_${m[1]}`);
+    expect(names.size).toBeGreaterThan(10);
+    // Per-engine suffixes (ARGS) are known as KUBECACHE_REDIS_ARGS and so on.
+    const unknown = [...names].filter(
+      (n) => !known.has(n) && !known.has(n.replace('KUBECACHE_', 'KUBECACHE_REDIS_')),
+    );
+    expect(unknown).toEqual([]);
   });
 });
