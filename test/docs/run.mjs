@@ -15,7 +15,8 @@
 //   <!-- doc-test: project DEP... -->  anywhere in a doc: extra packages its project needs
 //                                      (from the list in DEPENDENCIES below).
 // Otherwise a js/ts block names its files with `// path` lines, each starting
-// a file. A block that is neither marked nor runnable fails the run: every
+// a file, and a sh block is run as written in the doc's project (with its
+// node_modules/.bin on PATH, so `npx kubecache ...` is the packed CLI). A block that is neither marked nor runnable fails the run: every
 // example a user would copy is either run or says why not. `text` blocks are
 // program output, not code.
 import { spawn } from 'node:child_process';
@@ -62,6 +63,7 @@ const DEFAULT_DEPS = ['vitest', 'typescript', '@types/node'];
 
 const CODE_LANGS = new Set(['ts', 'typescript', 'js', 'javascript', 'mjs', 'cjs', 'json', 'jsonc']);
 const OUTPUT_LANGS = new Set(['text', 'console', 'output']);
+const SHELL_LANGS = new Set(['sh', 'bash', 'shell']);
 
 /** Splits markdown into fenced blocks with their line, language and doc-test markers. */
 export function parseDoc(text) {
@@ -105,6 +107,8 @@ export function parseDoc(text) {
 export function blockFiles(block) {
   const fileMarker = block.markers.find((m) => m.kind === 'file');
   if (fileMarker) return { files: [{ path: fileMarker.arg, text: `${block.text}\n` }] };
+  // Shell blocks are commands a user types in the project: run as written.
+  if (SHELL_LANGS.has(block.lang)) return { script: block.text };
   if (!CODE_LANGS.has(block.lang)) {
     return {
       error: `a ${block.lang || 'plain'} block; name its file with <!-- doc-test: file PATH --> or mark it <!-- doc-test: skip REASON -->`,
@@ -374,6 +378,23 @@ export async function runDoc(docPath, { tarball, cluster, log = console.log }) {
         say(`line ${block.line} FAILED: ${parsed.error}`);
         continue;
       }
+      if (parsed.script !== undefined) {
+        const t0 = Date.now();
+        const env = docEnv(namespace, {
+          PATH: `${join(depsDir, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`,
+        });
+        const result = await run('sh', ['-e', '-c', parsed.script], { cwd: projectDir, env });
+        const seconds = ((Date.now() - t0) / 1000).toFixed(1);
+        report.ran += 1;
+        const label = parsed.script.split('\n')[0];
+        if (result.code !== 0) {
+          problems.push(`${where}: \`${label}\` exited with ${result.code}`);
+          say(
+            `line ${block.line} FAILED in ${seconds} s: ${label}\n${indent(tail(result.text, 60))}`,
+          );
+        } else say(`line ${block.line} passed in ${seconds} s: ${label}`);
+        continue;
+      }
       const dirMarker = block.markers.find((m) => m.kind === 'dir');
       let dir = projectDir;
       if (dirMarker) {
@@ -518,7 +539,9 @@ async function main(argv) {
                 ? `skip: ${skip.arg}`
                 : parsed?.error
                   ? `CANNOT RUN: ${parsed.error}`
-                  : parsed.files.map((f) => f.path).join(', ')
+                  : parsed.script !== undefined
+                    ? `sh: ${parsed.script.split('\n')[0]}`
+                    : parsed.files.map((f) => f.path).join(', ')
           }`,
         );
       }
