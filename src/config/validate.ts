@@ -591,7 +591,7 @@ export const USE_CACHE_KEYS: readonly string[] = [
   'seed',
   'reset',
   'openTimeoutMs',
-  'client',
+  'clientOptions',
   'env',
 ];
 
@@ -669,11 +669,11 @@ export function vUseCacheOptions(
   if (obj.scope !== undefined && !['test', 'file', 'worker'].includes(obj.scope as string)) {
     throw badOption(origin, 'scope', obj.scope, '"test", "file" or "worker"');
   }
-  if (obj.client !== undefined && !isPlainObject(obj.client)) {
+  if (obj.clientOptions !== undefined && !isPlainObject(obj.clientOptions)) {
     throw badOption(
       origin,
-      'client',
-      obj.client,
+      'clientOptions',
+      obj.clientOptions,
       'a plain object of client options (ioredis RedisOptions, or memjs ClientOptions)',
     );
   }

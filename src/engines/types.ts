@@ -97,7 +97,7 @@ export interface EngineSecurity {
 export interface EngineClientOps<C = unknown, J = unknown> {
   /**
    * A client connected (or connecting on first use) to the cache. `options`
-   * are the user's client options (useCache's `client`), passed through.
+   * are the user's client options (useCache's `clientOptions`), passed through.
    */
   connect(endpoint: Endpoint, access?: CacheAccess, options?: Record<string, unknown>): Promise<C>;
   /** Closes the client without hanging on a vanished pod. */

@@ -41,7 +41,7 @@ export interface UseCacheOptions<E extends EngineName = EngineName> extends Cach
    * Options for the client kubecache connects (ioredis RedisOptions, memjs
    * client and server options); host and port are kubecache's.
    */
-  client?: ClientOptionsFor<E>;
+  clientOptions?: ClientOptionsFor<E>;
   /**
    * An environment variable set to the cache's address while the cache is
    * open, for application code that reads its config from the environment.
@@ -66,7 +66,7 @@ const OWN_KEYS = [
   'openTimeoutMs',
   'reset',
   'scope',
-  'client',
+  'clientOptions',
   'env',
 ] as const;
 
@@ -169,7 +169,7 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
       ...(this.options.name ? { name: this.options.name } : {}),
       ...(Object.keys(pod).length > 0 ? { options: pod } : {}),
       ...(seed ? { seed } : {}),
-      ...(this.options.client ? { client: this.options.client } : {}),
+      ...(this.options.clientOptions ? { clientOptions: this.options.clientOptions } : {}),
     };
     return { broker: opts.broker, opts, request: acquireRequest(this.engine, opts) };
   }

@@ -40,7 +40,7 @@ export interface OpenCacheOptions<E extends EngineName = EngineName> {
   seed?: SeedRequest | SeedFunction<E>;
   broker?: BrokerClient;
   /** Passed to ioredis / memjs; kubecache sets host and port. */
-  client?: ClientOptionsFor<E>;
+  clientOptions?: ClientOptionsFor<E>;
   /**
    * The broker's answer to this cache's acquire request, already asked for
    * (see acquireRequest): a file's caches are requested together at
@@ -103,7 +103,7 @@ export async function openCache<E extends EngineName>(
   // the test's user may not DEBUG, SAVE, SYNC (or FLUSHALL when restricted).
   // Its connection is opened alongside the test's, so it costs no extra wait.
   const [client, adminClient] = await Promise.all([
-    ops.connect(endpoint, userAccess, opts.client as Record<string, unknown> | undefined),
+    ops.connect(endpoint, userAccess, opts.clientOptions as Record<string, unknown> | undefined),
     separateAdmin ? ops.connect(endpoint, adminAccess) : undefined,
   ]);
   const own = adminClient ?? client;

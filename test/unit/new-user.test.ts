@@ -225,7 +225,7 @@ describe('9: useCache values are validated', () => {
     [{ name: 'two words' }, 'a short name'],
     [{ seed: 42 }, 'must be a file path or file URL'],
     [{ seed: './x.yaml' }, 'cannot tell the seed kind'],
-    [{ client: 'fast' }, 'client options'],
+    [{ clientOptions: 'fast' }, 'client options'],
   ])('%j', (options, fragment) => {
     const err = thrown(() => checkUseCache('redis', options, 'useCache("redis")'));
     expect(err.message).toContain(fragment);
@@ -240,7 +240,7 @@ describe('9: useCache values are validated', () => {
           name: 'sessions',
           reset: 'file',
           openTimeoutMs: 30_000,
-          client: { connectionName: 'x' },
+          clientOptions: { connectionName: 'x' },
           env: 'QUEUE_URL',
           image: 'redis:7-alpine',
         },
