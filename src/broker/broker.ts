@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { V1LimitRange, V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
-import { ENV_PREFIX, engineEnvPrefix, readCacheEnv } from '../config/env.js';
+import { ENV_PREFIX, engineEnvPrefix, readCacheEnv, withoutEmptyVars } from '../config/env.js';
 import {
   type KubecacheOptions,
   type ResolvedCacheConfig,
@@ -181,13 +181,15 @@ export class Broker {
    * expired pods of crashed runs, and returns a broker with a fresh run id.
    */
   static async start(options: BrokerOptions = {}): Promise<Broker> {
-    const env = options.env ?? process.env;
+    // CI systems export unset variables as empty strings: read those as unset.
+    const env = withoutEmptyVars(options.env ?? process.env);
     const { progress: _p, env: _e, ...kubecacheOptions } = options;
     const cluster = resolveClusterConfig({ global: kubecacheOptions, env });
     const handle = await connectKube({
       // An explicit env (tests, tools) may name a kubeconfig the process env does not.
       kubeconfig:
-        cluster.kubeconfig ?? (env === process.env ? undefined : env.KUBECONFIG?.split(':')[0]),
+        cluster.kubeconfig ??
+        (options.env === undefined ? undefined : env.KUBECONFIG?.split(':')[0]),
       context: cluster.context,
       namespace: cluster.namespaceSource === 'default' ? undefined : cluster.namespace,
       apiConnectMs: cluster.timeouts.apiConnectMs,

@@ -5,6 +5,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1EnvVar, V1Pod, V1Secret } from '@kubernetes/client-node';
 import createDebug from 'debug';
+import { readSeedTransport } from '../config/env.js';
 import { supervise } from '../engines/supervisor.js';
 import type { EngineServer } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
@@ -89,13 +90,12 @@ export class Seeder {
 
   /** The transport for `auto`: http when pods can reach an address of this process, else exec. */
   chooseTransport(requested: SeedTransportChoice | undefined, podIP?: string): SeedTransport {
-    const wanted =
-      requested ?? (this.env.KUBECACHE_SEED_TRANSPORT as SeedTransportChoice) ?? 'auto';
+    const wanted = requested ?? readSeedTransport(this.env) ?? 'auto';
     if (wanted === 'http' || wanted === 'exec') return wanted;
     if (wanted !== 'auto') {
       throw new KubecacheError(
         'BAD_OPTION',
-        `seedTransport: ${JSON.stringify(wanted)} is not one of "http", "exec", "auto".`,
+        `the seed transport ${JSON.stringify(wanted)} (seed: {kind: "rdb", path, transport}) is not one of "http", "exec", "auto".`,
         { field: 'seedTransport', value: wanted, accepted: ['http', 'exec', 'auto'] },
       );
     }
@@ -122,7 +122,7 @@ export class Seeder {
   private rdbEndpoint(): Promise<RdbEndpoint> {
     this.endpoint ??= (async () => {
       const choice = this.advertise();
-      const bind = this.env.KUBECACHE_SEED_BIND ?? choice.host;
+      const bind = this.env.KUBECACHE_SEED_BIND || choice.host;
       const ep = await RdbEndpoint.start({
         host: bind,
         ...(choice.port ? { port: choice.port } : {}),

@@ -7,6 +7,7 @@ import {
   CACHE_OPTION_KEYS,
   checkKeys,
   expectObject,
+  GLOBAL_ONLY_KEYS,
   type Origin,
   optionOrigin,
   quantityValue,
@@ -186,16 +187,6 @@ export const DEFAULT_AUTH: Readonly<Record<string, boolean>> = Object.freeze({
   memcached: false,
 });
 
-const GLOBAL_ONLY_KEYS = [
-  'namespace',
-  'context',
-  'kubeconfig',
-  'activeDeadlineSeconds',
-  'engines',
-  'prestart',
-  'reuse',
-  'reuseIdleSeconds',
-];
 const GLOBAL_SOURCE = 'global kubecache options';
 const CALL_SOURCE = 'per-call options';
 
@@ -207,7 +198,9 @@ export function validateKubecacheOptions(
   if (value === undefined) return {};
   const origin = optionOrigin('', source);
   const obj = expectObject(origin, '', value, 'kubecache options');
-  const out: KubecacheOptions = vCacheOptions(origin, '', obj, GLOBAL_ONLY_KEYS);
+  // `seeds` is split off by the config loader before this runs; listing it
+  // here makes a "seed" typo suggest it.
+  const out: KubecacheOptions = vCacheOptions(origin, '', obj, [...GLOBAL_ONLY_KEYS, 'seeds']);
   if (obj.namespace !== undefined) out.namespace = vNamespace(origin, 'namespace', obj.namespace);
   for (const key of ['context', 'kubeconfig'] as const) {
     const raw = obj[key];

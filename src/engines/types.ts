@@ -35,6 +35,8 @@ export interface ConnectOptions {
   hooks?: ConnectHooks;
   /** The client library (one of EngineClientOps.clients); the first is the default. */
   client?: string;
+  /** The user's own client options (useCache's `clientOptions`), passed through; access options win. */
+  clientOptions?: Record<string, unknown>;
 }
 
 export interface SnapshotResult {
@@ -127,6 +129,16 @@ export interface EngineClientOps<C = unknown, J = unknown> {
    */
   captureData?(client: C): Promise<unknown>;
   restoreData?(client: C, data: unknown): Promise<void>;
+  /**
+   * The environment variable a cache's address goes to while it is open (for
+   * application code that reads its config from the environment, as
+   * jest-mongodb's MONGO_URL), and the value in the form that engine's
+   * clients read.
+   */
+  readonly addressEnv: {
+    readonly name: string;
+    value(cache: { url: string; host: string; port: number }): string;
+  };
   /** Closes the client without hanging on a vanished pod. */
   close(client: C): Promise<void>;
   loadJsonSeed(path: string): Promise<J>;

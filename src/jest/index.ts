@@ -3,6 +3,8 @@ import type { RedisClientKind } from '../engines/registry.js';
 import type { EngineName } from '../engines/types.js';
 import {
   CacheSlot,
+  callSite,
+  checkUseCache,
   DEFAULT_OPEN_TIMEOUT_MS,
   type UseCacheOptions,
   type UsedCache,
@@ -48,7 +50,8 @@ export function useCache<E extends EngineName, K extends RedisClientKind = 'iore
   engine: E,
   options: JestUseCacheOptions<E, K> = {},
 ): UsedCache<E, K> {
-  const slot = new CacheSlot(engine, options, 'this test file');
+  checkUseCache(engine, options, `useCache(${JSON.stringify(engine)})`);
+  const slot = new CacheSlot(engine, options, 'this test file', callSite(useCache));
   const timeout = (options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS) + 5_000;
   // Ask for the pod at collection time: every cache of the file (and of
   // every worker) starts concurrently; the beforeAll below only connects.

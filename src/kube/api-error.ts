@@ -74,6 +74,36 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** The `details.kind` of a Kubernetes Status body: what was not found. */
+function missingKind(err: unknown): string | undefined {
+  let body = (err as { body?: unknown })?.body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      return undefined;
+    }
+  }
+  const kind = (body as { details?: { kind?: unknown } } | undefined)?.details?.kind;
+  return typeof kind === 'string' ? kind : undefined;
+}
+
+/** kubecache never creates namespaces: it needs nothing cluster-wide. */
+export function namespaceNotFound(
+  namespace: string,
+  serverSaid: string,
+  cause?: unknown,
+): KubecacheError {
+  return new KubecacheError(
+    'NAMESPACE_NOT_FOUND',
+    `the namespace "${namespace}" does not exist, so kubecache cannot create cache pods in it (${serverSaid}). ` +
+      `Create it (kubectl create namespace ${namespace}), or choose an existing one with the namespace option or KUBECACHE_NAMESPACE. ` +
+      'kubecache does not create namespaces, so it needs no cluster-wide permission.',
+    { namespace },
+    cause === undefined ? undefined : { cause },
+  );
+}
+
 export function isNotFound(err: unknown): boolean {
   return statusOf(err) === 404;
 }
@@ -106,13 +136,8 @@ export function toKubecacheError(err: unknown, call: ApiCall): KubecacheError {
       { cause: plainCause(err) },
     );
   }
-  if (status === 404 && /namespaces? "[^"]*" not found/.test(serverSaid)) {
-    return new KubecacheError(
-      'BAD_OPTION',
-      `${what}: namespace "${call.namespace}" does not exist. Create it (kubectl create namespace ${call.namespace}) or set the namespace option / KUBECACHE_NAMESPACE to an existing one.`,
-      { ...call, status, field: 'namespace', value: call.namespace },
-      { cause: plainCause(err) },
-    );
+  if (status === 404 && missingKind(err) === 'namespaces') {
+    return namespaceNotFound(call.namespace, `${what}: ${messageOf(err)}`, plainCause(err));
   }
   if (status === 404) {
     return new KubecacheError(

@@ -3,6 +3,8 @@ import type { RedisClientKind } from '../engines/registry.js';
 import type { EngineName } from '../engines/types.js';
 import {
   CacheSlot,
+  callSite,
+  checkUseCache,
   DEFAULT_OPEN_TIMEOUT_MS,
   type UseCacheOptions,
   type UsedCache,
@@ -101,7 +103,8 @@ export function useCache<E extends EngineName, K extends RedisClientKind = 'iore
   engine: E,
   options: VitestUseCacheOptions<E, K> = {},
 ): UsedCache<E, K> {
-  const slot = new CacheSlot(engine, options, 'this test file');
+  checkUseCache(engine, options, `useCache(${JSON.stringify(engine)})`);
+  const slot = new CacheSlot(engine, options, 'this test file', callSite(useCache));
   const timeout = (options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS) + 5_000;
   // Ask for the pod at collection time: every cache of the file (and of
   // every worker) starts concurrently; the beforeAll below only connects.
@@ -153,12 +156,14 @@ export type CacheFixtures<D extends Record<string, CacheFixtureOptions>> = {
 function cacheFixture<E extends EngineName, K extends RedisClientKind = 'ioredis'>(
   name: string,
   options: CacheFixtureOptions & { engine: E; client?: K },
+  site: string | undefined,
 ): ScopedFixture<UsedCache<E, K>> {
+  checkUseCache(options.engine, options, `the cache fixture "${name}"`, true);
   const scope = options.scope ?? 'test';
   const where = `the ${scope}-scoped fixture "${name}"`;
   // biome-ignore lint/correctness/noEmptyPattern: Vitest reads a fixture's dependencies from this pattern; it has none.
   const fn = async ({}: object, use: Use<UsedCache<E, K>>): Promise<void> => {
-    const slot = new CacheSlot<E, K>(options.engine, options, where);
+    const slot = new CacheSlot<E, K>(options.engine, options as UseCacheOptions<E, K>, where, site);
     await slot.open(connection(), workerId());
     if (scope === 'worker') workerCaches.add(slot as AnySlot);
     try {
@@ -188,7 +193,9 @@ export function cacheFixtures<const D extends Record<string, CacheFixtureOptions
   defs: D,
 ): CacheFixtures<D> {
   const out: Record<string, unknown> = {};
-  for (const [name, options] of Object.entries(defs)) out[name] = cacheFixture(name, options);
+  // Where the fixtures were defined: an open failure points there.
+  const site = callSite(cacheFixtures);
+  for (const [name, options] of Object.entries(defs)) out[name] = cacheFixture(name, options, site);
   out.kubecacheHooks = [
     // Vitest requires the destructuring pattern here too; the context itself is task.context.
     async ({ task }: Pick<TestContext, 'task'>, use: Use<undefined>): Promise<void> => {

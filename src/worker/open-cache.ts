@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
+import type { RedisOptions } from 'ioredis';
+import type memjs from 'memjs';
 import type { CacheOptions } from '../config/options.js';
 import { type ClientFor, engines, type RedisClientKind } from '../engines/registry.js';
 import { BrokerClient } from './broker-client.js';
@@ -9,6 +11,16 @@ export type { ClientFor } from '../engines/registry.js';
 
 import type { CacheAccess, EngineClientOps, EngineName } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
+
+/** Options passed through to the client: ioredis's RedisOptions or memjs's client options. */
+export type ClientOptionsFor<E extends EngineName> = E extends 'redis' | 'valkey'
+  ? Omit<RedisOptions, 'host' | 'port'>
+  : memjs.ClientOptions & memjs.ServerOptions;
+
+/** What snapshot() is on a handle: redis only, so a memcached handle has none to call. */
+export type SnapshotFor<E extends EngineName> = E extends 'redis' | 'valkey'
+  ? (path: string) => Promise<{ bytes: number; rdbVersion: number }>
+  : never;
 
 /** Seeds a cache through its client; re-run by reset() for memcached. */
 export type SeedFunction<
@@ -33,6 +45,8 @@ export interface OpenCacheOptions<
    */
   seed?: SeedRequest | SeedFunction<E, K>;
   broker?: BrokerClient;
+  /** Passed to ioredis / memjs; kubecache sets host and port. */
+  clientOptions?: ClientOptionsFor<E>;
   /**
    * The broker's answer to this cache's acquire request, already asked for
    * (see acquireRequest): a file's caches are requested together at
@@ -61,8 +75,8 @@ export interface CacheHandle<
   readonly lease: CacheLease;
   /** Back to the seeded (or empty) state. */
   reset(): Promise<void>;
-  /** Writes the live dataset to an RDB file on this machine (redis only). */
-  snapshot(path: string): Promise<{ bytes: number; rdbVersion: number }>;
+  /** Writes the live dataset to an RDB file on this machine (redis only; memcached has no dump format). */
+  readonly snapshot: SnapshotFor<E>;
   /** Events and last log lines of the pod, e.g. for a failure report. */
   describe(): Promise<{ podName: string; events: string[]; logs: string }>;
   /**
@@ -138,7 +152,12 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
     ...(opts.client ? { client: opts.client } : {}),
   };
   const [client, adminClient] = await Promise.all([
-    ops.connect(endpoint, userAccess, connectOptions),
+    ops.connect(endpoint, userAccess, {
+      ...connectOptions,
+      ...(opts.clientOptions
+        ? { clientOptions: opts.clientOptions as Record<string, unknown> }
+        : {}),
+    }),
     separateAdmin ? ops.connect(endpoint, adminAccess, connectOptions) : undefined,
   ]);
   const own = adminClient ?? client;
@@ -253,7 +272,8 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
     podName: lease.podName,
     lease,
     reset,
-    async snapshot(path: string) {
+    // Typed away for memcached (SnapshotFor); JavaScript callers still get a named error.
+    snapshot: (async (path: string) => {
       if (!ops.snapshot) {
         throw new KubecacheError(
           'BAD_OPTION',
@@ -262,7 +282,7 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
         );
       }
       return ops.snapshot(endpoint, path, adminAccess);
-    },
+    }) as SnapshotFor<E>,
     describe: () => broker.describe(lease.id),
     async stop() {
       outage = true;

@@ -105,18 +105,26 @@ describe('parseRedisJsonSeed', () => {
   it('names the file and the key path in every error', () => {
     const cases: Array<[unknown, RegExp]> = [
       [[], /f\.json: the top level must be an object, got an array/],
-      [{ k: 5 }, /f\.json: key "k" must be an object, got number 5/],
-      [{ k: { type: 'stream', value: [] } }, /key "k"\.type must be one of string, hash/],
-      [{ k: { value: 'x' } }, /key "k"\.type must be one of/],
-      [{ k: { type: 'string', value: 5 } }, /key "k"\.value must be a string, got number 5/],
+      [{ k: true }, /f\.json: key "k" must be an object, got boolean true/],
+      [{ k: { type: 'stream', value: [] } }, /key "k"\.value must be an array of entries/],
+      [{ k: { type: 'geo', value: [] } }, /key "k"\.type must be one of string, hash/],
+      [{ k: { value: 'x' } }, /key "k" has no "type"\. It looks like a memcached fixture/],
+      [
+        { k: { name: 'ada' } },
+        /key "k" is an object without "type"\. To store it as a redis hash, write \{"k":\{"type":"hash","value":\{"name":"ada"\}\}\}/,
+      ],
+      [
+        { k: { type: 'string', value: true } },
+        /key "k"\.value must be a string or a number, got boolean true/,
+      ],
       [{ k: { type: 'string', value: 'v', tll: 5 } }, /key "k" has unknown field\(s\) "tll"/],
-      [{ k: { type: 'hash', value: { a: 1 } } }, /key "k"\.value\["a"\] must be a string/],
+      [{ k: { type: 'hash', value: { a: null } } }, /key "k"\.value\["a"\] must be a string/],
       [{ k: { type: 'hash', value: ['a'] } }, /key "k"\.value must be an object, got an array/],
       [{ k: { type: 'hash', value: {} } }, /key "k"\.value is an empty object; redis cannot/],
       [{ k: { type: 'list', value: 'a' } }, /key "k"\.value must be an array of strings/],
       [
         { k: { type: 'list', value: ['a', null] } },
-        /key "k"\.value\[1\] must be a string, got null/,
+        /key "k"\.value\[1\] must be a string or a number, got null/,
       ],
       [{ k: { type: 'set', value: [] } }, /key "k"\.value is an empty array/],
       [
@@ -138,7 +146,7 @@ describe('parseRedisJsonSeed', () => {
 
   it('reports JSON syntax errors with the file name', () => {
     const err = parseError(() => parseRedisJsonSeed('{"a": ', 'broken.json'));
-    expect(err.message).toMatch(/^broken\.json is not valid JSON: /);
+    expect(err.message).toMatch(/^\[BAD_FIXTURE\] broken\.json is not valid JSON: /);
   });
 
   it('tolerates a byte order mark', () => {
@@ -231,10 +239,13 @@ describe('memcached JSON seeds', () => {
       [{ 'has space': 'x' }, /key "has space" contains whitespace or control characters/],
       [{ ['k'.repeat(251)]: 'x' }, /is 251 bytes long; memcached keys must be 1 to 250 bytes/],
       [{ '': 'x' }, /is 0 bytes long/],
-      [{ a: 1 }, /key "a" must be an object, got number 1/],
-      [{ a: { value: 1 } }, /key "a"\.value must be a string/],
+      [{ a: true }, /key "a" must be an object, got boolean true/],
+      [{ a: { value: null } }, /key "a"\.value must be a string or a number/],
       [{ a: { value: 'x', ttl: 1.5 } }, /key "a"\.ttl must be a positive whole number of seconds/],
-      [{ a: { value: 'x', type: 'string' } }, /unknown field\(s\) "type"/],
+      [
+        { a: { value: 'x', type: 'string' } },
+        /has a "type" \(the string "string"\): this looks like a redis fixture/,
+      ],
     ];
     for (const [input, message] of cases) {
       expect(

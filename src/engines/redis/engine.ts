@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { KubecacheError } from '../../errors.js';
 import type { EngineClientOps, EngineDefinition } from '../types.js';
 import { closeRedisClient, createRedisClient, redisAccessOptions, redisReady } from './client.js';
@@ -38,13 +38,19 @@ function openedOf(client: RedisFamilyClient): Opened {
 /** What a test's handle does through ioredis or node-redis; shared by redis and valkey. */
 export const redisClientOps: EngineClientOps<RedisFamilyClient, RedisJsonSeed> = {
   clients: REDIS_CLIENTS,
+  addressEnv: { name: 'REDIS_URL', value: (cache) => cache.url },
   async connect(endpoint, access, options = {}) {
     if (options.client === 'node-redis') {
       const { client, resp } = await createNodeRedisClient(endpoint, access, options.hooks);
       opened.set(client, { kind: 'node-redis', resp });
       return client;
     }
-    const client = await createRedisClient(endpoint, redisAccessOptions(access), options.hooks);
+    // The user's client options first; access (auth, TLS) must win over them.
+    const client = await createRedisClient(
+      endpoint,
+      { ...((options.clientOptions ?? {}) as RedisOptions), ...redisAccessOptions(access) },
+      options.hooks,
+    );
     opened.set(client, { kind: 'ioredis', resp: ioredisCommander(client) });
     await client.connect();
     return client;

@@ -6,5 +6,10 @@ import { valkeyServer } from './server.js';
 /** The Valkey engine: its own pod spec, the redis protocol's client operations. */
 export const valkey: EngineDefinition<RedisFamilyClient, RedisJsonSeed> = {
   ...valkeyServer,
-  clientOps: redisClientOps,
+  // Valkey clients take redis:// URLs; its own variable keeps a file that
+  // uses both engines from overwriting one address with the other.
+  clientOps: {
+    ...redisClientOps,
+    addressEnv: { name: 'VALKEY_URL', value: (cache) => cache.url },
+  },
 };
