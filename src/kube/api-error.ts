@@ -85,7 +85,9 @@ function missingKind(err: unknown): string | undefined {
     }
   }
   const kind = (body as { details?: { kind?: unknown } } | undefined)?.details?.kind;
-  return typeof kind === 'string' ? kind : undefined;
+  if (typeof kind === 'string') return kind;
+  // Some answers (and proxies) carry only the message: `namespaces "x" not found`.
+  return /^namespaces "[^"]*" not found/.test(messageOf(err)) ? 'namespaces' : undefined;
 }
 
 /** kubecache never creates namespaces: it needs nothing cluster-wide. */

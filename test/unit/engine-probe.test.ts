@@ -92,7 +92,9 @@ describe('engine definitions', () => {
     expect(argv[0]).toBe('valkey-server');
     expect(argv.slice(1)).toEqual(redis.command({ args: ['--maxmemory', '1mb'] }).slice(1));
     expect(valkey.seededArgs).toEqual(redis.seededArgs);
-    expect(valkey.clientOps).toBe(redis.clientOps);
+    // The redis protocol's client operations, with Valkey's own address variable.
+    expect(valkey.clientOps.connect).toBe(redis.clientOps.connect);
+    expect(valkey.clientOps.addressEnv.name).toBe('VALKEY_URL');
   });
 
   it('looks engines up by name and rejects unknown ones', () => {

@@ -174,7 +174,7 @@ describe('5: a wrong engine name fails at the useCache call', () => {
   it.each([
     ['Redis', 'Did you mean "redis"?'],
     ['memcache', 'Did you mean "memcached"?'],
-    ['valkey', "useCache('redis', { image: 'valkey/valkey:8-alpine' })"],
+    ['Valkey', 'Did you mean "valkey"?'],
   ])('%s', (engine, hint) => {
     const err = thrown(() => checkUseCache(engine, {}, `useCache(${JSON.stringify(engine)})`));
     expect(err.code).toBe('BAD_OPTION');
