@@ -22,6 +22,6 @@ if [ ! -f "$dir/.done" ]; then
   touch "$dir/.done"
 fi
 for img in pause redis memcached valkey; do
-  ctr -a "$CONTAINERD_SOCK" -n k8s.io images import "$dir/$img.tar" >/dev/null
+  ctr_k8s images import "$dir/$img.tar" >/dev/null
 done
-log "images: $(ctr -a "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep -v '^sha256' | tr '\n' ' ')"
+log "images: $(ctr_k8s images ls -q | grep -v '^sha256' | tr '\n' ' ')"
