@@ -17,8 +17,15 @@ import {
   SEED_URL_ENV,
   type SeedTransport,
 } from '../seed/loader-script.js';
+import {
+  checkRdbLoadable,
+  explainRefusal,
+  parseServerIdentity,
+  type ServerIdentity,
+} from '../seed/rdb-compat.js';
 import { RdbEndpoint } from '../seed/rdb-endpoint.js';
 import { FixtureRegistry, type RdbFixtureInfo } from '../seed/rdb-file.js';
+import { queryServerInfo } from '../seed/server-info.js';
 import type { SeedRequest } from './types.js';
 
 type SeedTransportChoice = 'http' | 'exec' | 'auto';
@@ -56,6 +63,9 @@ export interface SeedPlan {
  */
 export class Seeder {
   private readonly fixtures = new FixtureRegistry();
+  /** The server in each image, learned from its first ready pod (or a refusal in a failed one's log). */
+  private readonly servers = new Map<string, ServerIdentity>();
+  private readonly learning = new Set<string>();
   private endpoint: Promise<RdbEndpoint> | undefined;
 
   constructor(
@@ -64,8 +74,16 @@ export class Seeder {
     private readonly timeouts: { podRunningMs: number; execMs: number },
   ) {}
 
-  /** Checks a seed before any pod exists, so a bad fixture costs no pod. */
-  async validate(engine: EngineDefinition, seed: SeedRequest): Promise<RdbFixtureInfo | undefined> {
+  /**
+   * Checks a seed before any pod exists, so a bad fixture costs no pod. An
+   * RDB fixture is also checked against the server that will load it: the
+   * declared maxRdbVersion, or the server learned from the image's pods.
+   */
+  async validate(
+    engine: EngineDefinition,
+    seed: SeedRequest,
+    target: { image: string; maxRdbVersion?: number } = { image: engine.defaultImage },
+  ): Promise<RdbFixtureInfo | undefined> {
     if (seed.kind === 'rdb') {
       if (engine.name !== 'redis') {
         throw new KubecacheError(
@@ -74,7 +92,18 @@ export class Seeder {
           { field: 'seed', value: seed },
         );
       }
-      return this.fixtures.validate(seed.path);
+      const info = await this.fixtures.validate(seed.path);
+      const server = this.servers.get(target.image);
+      checkRdbLoadable(
+        info.path,
+        { magic: info.rdbMagic, version: info.rdbVersion },
+        {
+          image: target.image,
+          ...(server ? { server } : {}),
+          ...(target.maxRdbVersion === undefined ? {} : { maxRdbVersion: target.maxRdbVersion }),
+        },
+      );
+      return info;
     }
     if (seed.kind === 'json') {
       // Parsed here for the early error; the worker applies it through its own client.
@@ -252,6 +281,50 @@ export class Seeder {
         await new Promise((r) => setTimeout(r, Math.min(25 * attempt, 200)));
       }
     }
+  }
+
+  /**
+   * Learns which server an image runs from one of its ready pods (INFO
+   * server), once per image; later RDB fixtures for it are then checked
+   * before their pod starts. Never fails: unknown just means "not checked yet".
+   */
+  async learnServer(image: string, host: string, port: number, timeoutMs: number): Promise<void> {
+    if (this.servers.has(image) || this.learning.has(image)) return;
+    this.learning.add(image);
+    try {
+      const info = await queryServerInfo(host, port, timeoutMs);
+      const server = info === undefined ? undefined : parseServerIdentity(info);
+      if (server) {
+        this.servers.set(image, server);
+        debug('image %s runs %s %s', image, server.name, server.version);
+      }
+    } finally {
+      this.learning.delete(image);
+    }
+  }
+
+  /** The server learned for an image, if any. */
+  serverOf(image: string): ServerIdentity | undefined {
+    return this.servers.get(image);
+  }
+
+  /**
+   * A seeded pod that failed because its server refused the fixture's RDB
+   * version: the error naming both versions (and the server is remembered,
+   * so the next fixture for the image is checked before its pod).
+   */
+  explainFailure(err: unknown, file: RdbFixtureInfo, image: string): KubecacheError | undefined {
+    const logs = (err as KubecacheError | undefined)?.details?.logs;
+    if (typeof logs !== 'string') return undefined;
+    const found = explainRefusal(
+      file.path,
+      { magic: file.rdbMagic, version: file.rdbVersion },
+      image,
+      logs,
+    );
+    if (!found) return undefined;
+    if (found.server) this.servers.set(image, found.server);
+    return found.error;
   }
 
   async close(): Promise<void> {
