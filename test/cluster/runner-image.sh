@@ -41,6 +41,8 @@ mkdir -p "$r/work"
 for c in "${CONSUMERS[@]}"; do
   cp -a "$REPO/test/consumers/$c" "$r/work/$c"
 done
+# Native addons (rolldown's, under Vitest) load libraries node itself does not (librt).
+while IFS= read -r addon; do add_libs "$r" "$addon"; done < <(find "$r/work" -name '*.node' -type f)
 mkdir -p "$r/work/vitest-4-esm/hold"
 cp "$hold/hold.test.js" "$r/work/vitest-4-esm/hold/"
 cp "$hold/hold.config.js" "$r/work/vitest-4-esm/"

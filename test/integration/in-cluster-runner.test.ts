@@ -143,7 +143,9 @@ async function runJob(namespace: string, name: string, script: string): Promise<
     if (phase === 'Succeeded' || phase === 'Failed' || phase === 'Gone') break;
     await sleep(200);
   }
-  const logs = await logsOf(namespace, pod.metadata?.name ?? '');
+  // Without colours: the runners colour their summaries even into a pod log.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI escape sequences
+  const logs = (await logsOf(namespace, pod.metadata?.name ?? '')).replace(/\x1b\[[0-9;]*m/g, '');
   return { caches, phase, logs, pod, ms: Date.now() - t0 };
 }
 
