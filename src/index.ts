@@ -1,7 +1,6 @@
 // Runner-process entry point (global setup, tools). Test workers import
 // kubecache/client instead, which never loads @kubernetes/client-node.
 export { Broker, type BrokerOptions } from './broker/broker.js';
-export { BrokerClient, ENV_BROKER_TOKEN, ENV_BROKER_URL } from './broker/client.js';
 export { type BrokerApi, startBrokerApi } from './broker/http-api.js';
 export type {
   AcquireRequest,
@@ -20,3 +19,4 @@ export type {
 export type { EngineName } from './engines/types.js';
 export { type ErrorCode, isKubecacheError, KubecacheError } from './errors.js';
 export { teardownBeforeSignalExit } from './runner/signals.js';
+export { BrokerClient, ENV_BROKER_TOKEN, ENV_BROKER_URL } from './worker/broker-client.js';

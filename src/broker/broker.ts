@@ -7,7 +7,7 @@ import {
   resolveCacheConfig,
   resolveClusterConfig,
 } from '../config/options.js';
-import { getEngine } from '../engines/index.js';
+import { getEngine } from '../engines/registry.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import { connectKube, type KubeHandle } from '../kube/client.js';
 import { findRunnerPod } from '../kube/owner.js';
@@ -27,7 +27,7 @@ import {
   sanitizeLabelValue,
 } from '../names.js';
 import type { RdbFixtureInfo } from '../seed/rdb-file.js';
-import { SEEDED_REDIS_ARGS, Seeder, type SeedPlan } from './seeding.js';
+import { Seeder, type SeedPlan } from './seeding.js';
 import type { AcquireRequest, CacheLease, LeaseStatus, TeardownReport } from './types.js';
 
 const debug = createDebug('kubecache:broker');
@@ -196,10 +196,10 @@ export class Broker {
         secretName: `kc-seed-${this.runId}-${instance}`,
         labels: { [LABEL_RUN]: this.runId, [LABEL_WORKER]: sanitizeLabelValue(worker) },
       });
-    } else if (req.seed && engine.name === 'redis') {
-      // JSON and function seeds are applied by the worker, which then SAVEs
-      // so that reset can DEBUG RELOAD the seeded state.
-      podConfig = { ...config, args: [...SEEDED_REDIS_ARGS, ...config.args] };
+    } else if (req.seed && engine.seededArgs.length > 0) {
+      // JSON and function seeds are applied by the worker, which then keeps
+      // the seeded state (redis: SAVE) so that reset can go back to it.
+      podConfig = { ...config, args: [...engine.seededArgs, ...config.args] };
     }
     const pod = buildCachePod({
       engine,
@@ -254,7 +254,7 @@ export class Broker {
       plan?.done();
     }
     this.knownPodIP ??= started.podIP || undefined;
-    if (engine.name === 'redis') {
+    if (engine.rdbSeeds) {
       // Learn the image's server for later RDB fixtures; never delays this lease.
       void this.seeder.learnServer(config.image, started.host, started.port, 2000);
     }

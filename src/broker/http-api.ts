@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import createDebug from 'debug';
-import { isEngineName } from '../engines/index.js';
+import { isEngineName } from '../engines/registry.js';
 import { KubecacheError, serializeError } from '../errors.js';
 import { bearer, newToken, tokensEqual } from './auth.js';
 import type { Broker } from './broker.js';

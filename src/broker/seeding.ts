@@ -2,14 +2,13 @@ import { createReadStream } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import type { V1EnvVar, V1Pod, V1Secret } from '@kubernetes/client-node';
 import createDebug from 'debug';
-import type { EngineDefinition } from '../engines/types.js';
+import type { EngineServer } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import type { KubeHandle } from '../kube/client.js';
 import { execInPod } from '../kube/exec.js';
 import { createSecret, deleteSecret, patchSecretOwner } from '../kube/pods.js';
 import { LABEL_MANAGED_BY, LABEL_RUN, LABEL_WORKER, MANAGED_BY_VALUE } from '../names.js';
 import { pickAdvertiseHost } from '../seed/advertise.js';
-import { loadJsonSeedFile } from '../seed/json-seed.js';
 import {
   buildSeedCommand,
   EXEC_PUSH_COMMAND,
@@ -31,13 +30,6 @@ import type { SeedRequest } from './types.js';
 type SeedTransportChoice = 'http' | 'exec' | 'auto';
 
 const debug = createDebug('kubecache:seed');
-
-/**
- * Redis flags every seeded cache gets: DEBUG RELOAD resets it to its
- * dump.rdb in well under a millisecond, and a diskless SYNC lets snapshot()
- * stream the dataset without overwriting that dump.rdb.
- */
-export const SEEDED_REDIS_ARGS = ['--enable-debug-command', 'yes', '--repl-diskless-sync', 'yes'];
 
 /** What the pod builder and the start sequence need for one seeded pod. */
 export interface SeedPlan {
@@ -80,15 +72,15 @@ export class Seeder {
    * declared maxRdbVersion, or the server learned from the image's pods.
    */
   async validate(
-    engine: EngineDefinition,
+    engine: EngineServer,
     seed: SeedRequest,
     target: { image: string; maxRdbVersion?: number } = { image: engine.defaultImage },
   ): Promise<RdbFixtureInfo | undefined> {
     if (seed.kind === 'rdb') {
-      if (engine.name !== 'redis') {
+      if (!engine.rdbSeeds) {
         throw new KubecacheError(
           'BAD_OPTION',
-          `seed: an RDB fixture (${seed.path}) only works with the redis engine; use a JSON seed for ${engine.name}.`,
+          `seed: an RDB fixture (${seed.path}) does not work with the ${engine.name} engine, which has no RDB format; use a JSON seed.`,
           { field: 'seed', value: seed },
         );
       }
@@ -107,9 +99,7 @@ export class Seeder {
     }
     if (seed.kind === 'json') {
       // Parsed here for the early error; the worker applies it through its own client.
-      await (engine.name === 'redis'
-        ? loadJsonSeedFile(seed.path, 'redis')
-        : loadJsonSeedFile(seed.path, 'memcached'));
+      await engine.loadJsonSeed(seed.path);
     }
     return undefined;
   }
@@ -166,7 +156,7 @@ export class Seeder {
 
   /** Everything one seeded redis pod needs; the Secret's name follows the pod's. */
   async plan(input: {
-    engine: EngineDefinition;
+    engine: EngineServer;
     args: string[];
     file: RdbFixtureInfo;
     transport: SeedTransport;
@@ -175,7 +165,7 @@ export class Seeder {
     labels: Record<string, string>;
   }): Promise<SeedPlan> {
     const { file, transport } = input;
-    const redisArgv = input.engine.command({ args: [...SEEDED_REDIS_ARGS, ...input.args] });
+    const redisArgv = input.engine.command({ args: [...input.engine.seededArgs, ...input.args] });
     const commandOverride = buildSeedCommand({
       transport,
       redisArgv,

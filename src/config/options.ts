@@ -1,4 +1,4 @@
-import { engines, isEngineName } from '../engines/index.js';
+import { engines, isEngineName } from '../engines/registry.js';
 import { ENGINE_NAMES, type EngineName } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import { ENV_PREFIX, engineEnvPrefix, readCacheEnv, readClusterEnv } from './env.js';

@@ -1,5 +1,5 @@
 import type { EngineName } from '../engines/types.js';
-import type { CacheSlot } from '../runner/cache-slot.js';
+import type { CacheSlot } from '../worker/cache-slot.js';
 
 // The caches a test file has open, kept on the test's global object so the
 // test environment (loaded outside the file's module registry) can name them

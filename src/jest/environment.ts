@@ -1,6 +1,6 @@
 import type { Circus } from '@jest/types';
 import { TestEnvironment } from 'jest-environment-node';
-import { cachePodReport } from '../runner/report.js';
+import { cachePodReport } from '../worker/report.js';
 import { ACTIVE_CACHES, activeCaches } from './active.js';
 
 /**

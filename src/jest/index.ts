@@ -5,23 +5,23 @@ import {
   DEFAULT_OPEN_TIMEOUT_MS,
   type UseCacheOptions,
   type UsedCache,
-} from '../runner/cache-slot.js';
-import { type Connection, connectionFromEnv, missingBroker } from '../runner/connection.js';
+} from '../worker/cache-slot.js';
+import { type Connection, connectionFromEnv, missingBroker } from '../worker/connection.js';
 import { activeCaches } from './active.js';
 
 // Runs inside Jest's test workers, CommonJS or ESM: nothing here may load the
 // broker or @kubernetes/client-node.
 
 export type { CacheLease, SeedRequest } from '../broker/types.js';
-export type { ClientFor, SeedFunction } from '../client/open-cache.js';
 export type { CacheOptions } from '../config/options.js';
-export type { MemcachedClient } from '../engines/memcached-client.js';
+export type { MemcachedClient } from '../engines/memcached/client.js';
 export type { EngineName } from '../engines/types.js';
 export { isKubecacheError, KubecacheError } from '../errors.js';
-export type { PodDescription, UseCacheOptions, UsedCache } from '../runner/cache-slot.js';
 export type { KubecacheConfig } from '../runner/config-file.js';
-export { CachePodReport } from '../runner/report.js';
-export type { SeedInput } from '../runner/seed-input.js';
+export type { PodDescription, UseCacheOptions, UsedCache } from '../worker/cache-slot.js';
+export type { ClientFor, SeedFunction } from '../worker/open-cache.js';
+export { CachePodReport } from '../worker/report.js';
+export type { SeedInput } from '../worker/seed-input.js';
 
 /** Reset caches before every test (default) or only when the file starts. */
 export interface JestUseCacheOptions<E extends EngineName = EngineName> extends UseCacheOptions<E> {

@@ -6,7 +6,7 @@ import type { SeedRequest } from '../broker/types.js';
 import { type KubecacheOptions, validateKubecacheOptions } from '../config/options.js';
 import { ENGINE_NAMES, type EngineName } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
-import { toSeedRequest } from './seed-input.js';
+import { toSeedRequest } from '../worker/seed-input.js';
 
 /** Default seed per engine, applied to every cache that does not choose its own. */
 export type SeedDefaults = Partial<Record<EngineName, SeedRequest>>;

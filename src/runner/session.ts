@@ -1,10 +1,10 @@
 import { Broker } from '../broker/broker.js';
-import { ENV_BROKER_TOKEN, ENV_BROKER_URL } from '../broker/client.js';
 import { type BrokerApi, startBrokerApi } from '../broker/http-api.js';
 import type { AcquireRequest, CacheLease } from '../broker/types.js';
 import { stableStringify } from '../names.js';
+import { ENV_BROKER_TOKEN, ENV_BROKER_URL } from '../worker/broker-client.js';
+import { type Connection, ENV_BROKER_SEEDS } from '../worker/connection.js';
 import { type LoadedConfig, loadRunnerConfig } from './config-file.js';
-import { type Connection, ENV_BROKER_SEEDS } from './connection.js';
 import { teardownBeforeSignalExit } from './signals.js';
 
 export interface SessionInput {

@@ -1,5 +1,5 @@
 import type { KubecacheConfig } from '../runner/config-file.js';
-import type { Connection } from '../runner/connection.js';
+import type { Connection } from '../worker/connection.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -8,10 +8,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { BrokerClient } from '../../dist/broker/client.js';
-import { openCache } from '../../dist/client/open-cache.js';
+import { captureDumps, debugReload, restoreDumps } from '../../dist/engines/redis/reset.js';
 import { Broker, startBrokerApi } from '../../dist/index.js';
-import { captureDumps, debugReload, restoreDumps } from '../../dist/seed/reset.js';
+import { BrokerClient } from '../../dist/worker/broker-client.js';
+import { openCache } from '../../dist/worker/open-cache.js';
 import { dropBenchNamespace, quantile, useBenchNamespace } from './common.mjs';
 
 const iterations = Number(process.argv[2] ?? 300);

@@ -4,13 +4,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
-import { BrokerClient } from '../../src/broker/client.js';
 import { startBrokerApi } from '../../src/broker/http-api.js';
 import type { CacheLease } from '../../src/broker/types.js';
-import { engines } from '../../src/engines/index.js';
+import { engines } from '../../src/engines/registry.js';
 import { isKubecacheError } from '../../src/errors.js';
 import { connectKube } from '../../src/kube/client.js';
 import { LABEL_RUN, managedSelector, runSelector } from '../../src/names.js';
+import { BrokerClient } from '../../src/worker/broker-client.js';
 import {
   adminCore,
   adminKubeconfigPath,

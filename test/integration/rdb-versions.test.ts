@@ -4,11 +4,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
-import { BrokerClient } from '../../src/broker/client.js';
 import { startBrokerApi } from '../../src/broker/http-api.js';
-import { openCache } from '../../src/client/open-cache.js';
 import { managedSelector } from '../../src/names.js';
 import { Crc64 } from '../../src/seed/crc64.js';
+import { BrokerClient } from '../../src/worker/broker-client.js';
+import { openCache } from '../../src/worker/open-cache.js';
 import {
   adminCore,
   adminKubeconfigPath,

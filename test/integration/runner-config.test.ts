@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveCacheConfig, resolveClusterConfig } from '../../src/config/options.js';
 import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
 import { loadRunnerConfig, mergeOptions } from '../../src/runner/config-file.js';
-import { toSeedRequest } from '../../src/runner/seed-input.js';
+import { toSeedRequest } from '../../src/worker/seed-input.js';
 
 // How the runner integrations read kubecache.config.* and runner options.
 // No cluster needed; kept with the integration tests because it exercises

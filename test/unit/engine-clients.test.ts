@@ -3,13 +3,13 @@ import {
   closeMemcachedClient,
   createMemcachedClient,
   flushMemcached,
-} from '../../src/engines/memcached-client.js';
+} from '../../src/engines/memcached/client.js';
 import {
   closeRedisClient,
   createRedisClient,
   flushRedis,
   lastRedisError,
-} from '../../src/engines/redis-client.js';
+} from '../../src/engines/redis/client.js';
 import { isKubecacheError } from '../../src/errors.js';
 import {
   closedPort,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getEngine, memcached, redis } from '../../src/engines/index.js';
+import { getEngine, memcached, redis } from '../../src/engines/registry.js';
 import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
 import {
   closedPort,

@@ -1,7 +1,7 @@
 import type { V1Container, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { type ResolvedCacheConfig, resolveCacheConfig } from '../../src/config/options.js';
-import { memcached, redis } from '../../src/engines/index.js';
+import { memcached, redis } from '../../src/engines/registry.js';
 import type { EngineDefinition } from '../../src/engines/types.js';
 import { buildCachePod, type CachePodInput, podConfigHash } from '../../src/kube/pod-spec.js';
 import {

@@ -1,6 +1,6 @@
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyRedisJsonSeed, loadJsonSeedFile } from '../../src/seed/json-seed.js';
+import { applyRedisJsonSeed, loadRedisJsonSeed } from '../../src/engines/redis/seed.js';
 import { validateRdbFixture } from '../../src/seed/rdb-file.js';
 import { startRedis } from './helpers/local-servers.js';
 import {
@@ -25,7 +25,7 @@ beforeAll(async () => {
   dir = await tempDir();
   const server = await startRedis();
   try {
-    const seed = await loadJsonSeedFile(BASIC_JSON, 'redis');
+    const seed = await loadRedisJsonSeed(BASIC_JSON);
     fromJson = await withClient(server, async (client) => {
       await applyRedisJsonSeed(client, seed);
       return readDataset(client);

@@ -5,15 +5,18 @@ import {
   closeMemcachedClient,
   createMemcachedClient,
   type MemcachedClient,
-} from '../../src/engines/memcached-client.js';
-import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
+} from '../../src/engines/memcached/client.js';
 import {
   applyMemcachedJsonSeed,
-  applyRedisJsonSeed,
-  loadJsonSeedFile,
+  loadMemcachedJsonSeed,
   parseMemcachedJsonSeed,
+} from '../../src/engines/memcached/seed.js';
+import {
+  applyRedisJsonSeed,
+  loadRedisJsonSeed,
   parseRedisJsonSeed,
-} from '../../src/seed/json-seed.js';
+} from '../../src/engines/redis/seed.js';
+import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
 import { type LocalServer, startMemcached, startRedis } from './helpers/local-servers.js';
 import { removeDir, tempDir, withClient } from './seed-fixtures/dataset.js';
 
@@ -192,7 +195,7 @@ describe('applyRedisJsonSeed', () => {
   });
 
   it('loads the committed basic.json fixture', async () => {
-    const seed = await loadJsonSeedFile('test/fixtures/basic.json', 'redis');
+    const seed = await loadRedisJsonSeed('test/fixtures/basic.json');
     expect(seed.source).toBe(resolve('test/fixtures/basic.json'));
     await withClient(redis, async (client) => {
       await applyRedisJsonSeed(client, seed);
@@ -260,7 +263,7 @@ describe('memcached JSON seeds', () => {
   });
 
   it('loads the committed memcached.json fixture', async () => {
-    const seed = await loadJsonSeedFile('test/fixtures/memcached.json', 'memcached');
+    const seed = await loadMemcachedJsonSeed('test/fixtures/memcached.json');
     await applyMemcachedJsonSeed(memjs, seed);
     for (const { key, value } of seed.entries) {
       expect((await memjs.get(key)).value?.toString()).toBe(value);
@@ -279,7 +282,7 @@ describe('memcached JSON seeds', () => {
   });
 });
 
-describe('loadJsonSeedFile', () => {
+describe('loading a JSON seed file', () => {
   it('reports missing files, directories and bad JSON as BAD_FIXTURE', async () => {
     const missing = join(dir, 'missing.json');
     const bad = join(dir, 'bad.json');
@@ -289,7 +292,7 @@ describe('loadJsonSeedFile', () => {
       [dir, /not a regular file/],
       [bad, /is not valid JSON/],
     ] as const) {
-      const err = await loadJsonSeedFile(path, 'redis').catch((e: unknown) => e);
+      const err = await loadRedisJsonSeed(path).catch((e: unknown) => e);
       expect(isKubecacheError(err, 'BAD_FIXTURE'), String(err)).toBe(true);
       expect((err as Error).message).toContain(path);
       expect((err as Error).message).toMatch(message);

@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeMemcachedClient, createMemcachedClient } from '../../src/engines/memcached-client.js';
+import { closeMemcachedClient, createMemcachedClient } from '../../src/engines/memcached/client.js';
+import { resetMemcached } from '../../src/engines/memcached/reset.js';
+import { parseMemcachedJsonSeed } from '../../src/engines/memcached/seed.js';
+import { captureDumps, debugReload, restoreDumps } from '../../src/engines/redis/reset.js';
 import { isKubecacheError } from '../../src/errors.js';
-import { parseMemcachedJsonSeed } from '../../src/seed/json-seed.js';
-import { captureDumps, debugReload, resetMemcached, restoreDumps } from '../../src/seed/reset.js';
 import { type LocalServer, startMemcached, startRedis } from './helpers/local-servers.js';
 import {
   datasetDifferences,

@@ -3,9 +3,9 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { snapshotRedis } from '../../src/engines/redis/snapshot.js';
 import { isKubecacheError } from '../../src/errors.js';
 import { validateRdbFixture } from '../../src/seed/rdb-file.js';
-import { snapshotRedis } from '../../src/seed/snapshot.js';
 import {
   closedPort,
   type LocalServer,

@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { closeRedisClient, createRedisClient } from '../../../src/engines/redis-client.js';
+import { closeRedisClient, createRedisClient } from '../../../src/engines/redis/client.js';
 import { type LocalServer, startRedis } from '../helpers/local-servers.js';
 
 export const HOST = '127.0.0.1';

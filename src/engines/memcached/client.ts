@@ -1,7 +1,7 @@
 import debug from 'debug';
 import memjs from 'memjs';
-import { KubecacheError } from '../errors.js';
-import type { Endpoint } from './redis-client.js';
+import { KubecacheError } from '../../errors.js';
+import type { Endpoint } from '../types.js';
 
 export type MemcachedClient = memjs.Client;
 

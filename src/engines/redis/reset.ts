@@ -1,9 +1,6 @@
 import type { Redis } from 'ioredis';
-import type { MemcachedClient } from '../engines/memcached-client.js';
-import { flushMemcached } from '../engines/memcached-client.js';
-import { flushRedis } from '../engines/redis-client.js';
-import { KubecacheError } from '../errors.js';
-import { applyMemcachedJsonSeed, type MemcachedJsonSeed } from './json-seed.js';
+import { KubecacheError } from '../../errors.js';
+import { flushRedis } from './client.js';
 
 /** One key as DUMP serialises it; keys are Buffers so binary names survive. */
 export interface DumpedKey {
@@ -108,13 +105,4 @@ export async function debugReload(client: Redis): Promise<void> {
       { cause: err },
     );
   }
-}
-
-/** memcached cannot snapshot, so a reset is flush_all followed by the seed again. */
-export async function resetMemcached(
-  client: MemcachedClient,
-  seed: MemcachedJsonSeed,
-): Promise<void> {
-  await flushMemcached(client);
-  await applyMemcachedJsonSeed(client, seed);
 }

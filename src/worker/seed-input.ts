@@ -1,7 +1,7 @@
 import { extname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { SeedRequest } from '../broker/types.js';
 import { KubecacheError } from '../errors.js';
+import type { SeedRequest } from './protocol.js';
 
 /**
  * How a test or config names a seed: a path or file URL whose extension

@@ -1,5 +1,5 @@
 import { fromJSON, KubecacheError } from '../errors.js';
-import type { AcquireRequest, CacheLease, LeaseStatus } from './types.js';
+import type { AcquireRequest, CacheLease, LeaseStatus } from './protocol.js';
 
 // Worker side of the broker API. Deliberately free of @kubernetes/client-node
 // (ESM-only, and heavy): Jest's CommonJS workers must be able to load it.

@@ -1,13 +1,18 @@
-import { tcpProbe } from './probe.js';
-import type { EngineDefinition } from './types.js';
+import { tcpProbe } from '../probe.js';
+import type { EngineServer } from '../types.js';
+import { loadMemcachedJsonSeed } from './seed.js';
 
 const PORT = 11211;
 
-export const memcached: EngineDefinition = {
+export const memcachedServer: EngineServer = {
   name: 'memcached',
   defaultImage: 'memcached:1.6-alpine',
   port: PORT,
   containerName: 'memcached',
+  // No dump format: seeds are JSON, re-applied on reset.
+  rdbSeeds: false,
+  seededArgs: [],
+  loadJsonSeed: loadMemcachedJsonSeed,
   command({ args }) {
     // UDP is off: it is unused by clients here and has been an amplification vector.
     return ['memcached', '-p', String(PORT), '-U', '0', ...args];

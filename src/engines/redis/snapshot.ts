@@ -3,9 +3,9 @@ import { rename, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import debug from 'debug';
-import type { Endpoint } from '../engines/redis-client.js';
-import { isKubecacheError, KubecacheError } from '../errors.js';
-import { validateRdbFixture } from './rdb-file.js';
+import { isKubecacheError, KubecacheError } from '../../errors.js';
+import { validateRdbFixture } from '../../seed/rdb-file.js';
+import type { Endpoint, SnapshotResult } from '../types.js';
 
 const log = debug('kubecache:seed');
 
@@ -21,11 +21,6 @@ export interface SnapshotOptions {
   diskless?: boolean;
   username?: string;
   password?: string;
-}
-
-export interface SnapshotResult {
-  bytes: number;
-  rdbVersion: number;
 }
 
 const EOF_MARK_LENGTH = 40;

@@ -1,23 +1,14 @@
 import { createHash } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
-import type { Redis } from 'ioredis';
-import { BrokerClient } from '../broker/client.js';
-import type { AcquireRequest, CacheLease, LeaseStatus, SeedRequest } from '../broker/types.js';
 import type { CacheOptions } from '../config/options.js';
-import {
-  closeMemcachedClient,
-  createMemcachedClient,
-  flushMemcached,
-  type MemcachedClient,
-} from '../engines/memcached-client.js';
-import { closeRedisClient, createRedisClient, flushRedis } from '../engines/redis-client.js';
-import type { EngineName } from '../engines/types.js';
-import { isKubecacheError, KubecacheError } from '../errors.js';
-import { applyMemcachedJsonSeed, applyRedisJsonSeed, loadJsonSeedFile } from '../seed/json-seed.js';
-import { debugReload } from '../seed/reset.js';
-import { snapshotRedis } from '../seed/snapshot.js';
+import { type ClientFor, engines } from '../engines/registry.js';
+import { BrokerClient } from './broker-client.js';
+import type { AcquireRequest, CacheLease, LeaseStatus, SeedRequest } from './protocol.js';
 
-export type ClientFor<E extends EngineName> = E extends 'redis' ? Redis : MemcachedClient;
+export type { ClientFor } from '../engines/registry.js';
+
+import type { EngineClientOps, EngineName } from '../engines/types.js';
+import { isKubecacheError, KubecacheError } from '../errors.js';
 
 /** Seeds a cache through its client; re-run by reset() for memcached. */
 export type SeedFunction<E extends EngineName = EngineName> = (
@@ -86,10 +77,8 @@ export async function openCache<E extends EngineName>(
   };
   const lease = await broker.acquire(req);
   const endpoint = { host: lease.host, port: lease.port };
-  const client = (
-    engine === 'redis' ? createRedisClient(endpoint) : createMemcachedClient(endpoint)
-  ) as ClientFor<E>;
-  if (engine === 'redis') await (client as Redis).connect();
+  const ops = engines[engine].clientOps as EngineClientOps<ClientFor<E>>;
+  const client = await ops.connect(endpoint);
 
   /** Turns a connection failure into POD_GONE when the broker knows the pod was deleted. */
   const explain = async (err: unknown): Promise<never> => {
@@ -112,32 +101,21 @@ export async function openCache<E extends EngineName>(
     );
   };
 
-  // Seeds that go through the client. For redis the seeded state is then
-  // SAVEd to the pod's dump.rdb, so reset() is a DEBUG RELOAD of it; an RDB
-  // seed is that file already. A reused pod is only reset.
-  const memcachedSeed =
-    engine === 'memcached' && seed?.kind === 'json'
-      ? await loadJsonSeedFile(seed.path, 'memcached')
-      : undefined;
+  // Seeds that go through the client. Engines that can keep the seeded state
+  // (redis: SAVE to the pod's dump.rdb, which an RDB seed is already) reset
+  // back to it; the others flush and seed again. A reused pod is only reset.
+  const jsonSeed = seed?.kind === 'json' ? await ops.loadJsonSeed(seed.path) : undefined;
   const applySeed = async (): Promise<void> => {
-    if (engine === 'redis') {
-      const redis = client as Redis;
-      if (seed?.kind === 'json')
-        await applyRedisJsonSeed(redis, await loadJsonSeedFile(seed.path, 'redis'));
-      else if (seedFn) await seedFn(client);
-      else return;
-      await redis.call('SAVE');
-    } else if (memcachedSeed)
-      await applyMemcachedJsonSeed(client as MemcachedClient, memcachedSeed);
+    if (jsonSeed !== undefined) await ops.applyJsonSeed(client, jsonSeed);
     else if (seedFn) await seedFn(client);
+    else return;
+    await ops.keepSeed?.(client);
   };
   const reset = async (): Promise<void> => {
     try {
-      if (engine === 'redis') {
-        if (seed) await debugReload(client as Redis);
-        else await flushRedis(client as Redis);
-      } else {
-        await flushMemcached(client as MemcachedClient);
+      if (seed && ops.restoreSeed) await ops.restoreSeed(client);
+      else {
+        await ops.flush(client);
         if (seed) await applySeed();
       }
     } catch (err) {
@@ -161,22 +139,17 @@ export async function openCache<E extends EngineName>(
     lease,
     reset,
     async snapshot(path: string) {
-      if (engine !== 'redis') {
+      if (!ops.snapshot) {
         throw new KubecacheError(
           'BAD_OPTION',
-          'snapshot() needs the redis engine; memcached has no dump format.',
-          {
-            field: 'engine',
-          },
+          `snapshot() needs an engine with a dump format (redis); ${engine} has none.`,
+          { field: 'engine', value: engine },
         );
       }
-      return snapshotRedis(endpoint, path, { timeoutMs: 60_000, diskless: true });
+      return ops.snapshot(endpoint, path);
     },
     describe: () => broker.describe(lease.id),
-    async close() {
-      if (engine === 'redis') await closeRedisClient(client as Redis);
-      else await closeMemcachedClient(client as MemcachedClient);
-    },
+    close: () => ops.close(client),
   };
 }
 

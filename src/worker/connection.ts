@@ -1,7 +1,7 @@
-import { ENV_BROKER_TOKEN, ENV_BROKER_URL } from '../broker/client.js';
-import type { SeedRequest } from '../broker/types.js';
 import type { EngineName } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
+import { ENV_BROKER_TOKEN, ENV_BROKER_URL } from './broker-client.js';
+import type { SeedRequest } from './protocol.js';
 
 // Worker side: must stay loadable by Jest's CommonJS workers, so nothing here
 // may import the broker or @kubernetes/client-node.

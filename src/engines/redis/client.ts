@@ -1,10 +1,8 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { KubecacheError } from '../errors.js';
+import { KubecacheError } from '../../errors.js';
+import type { Endpoint } from '../types.js';
 
-export interface Endpoint {
-  host: string;
-  port: number;
-}
+export type { Endpoint } from '../types.js';
 
 const MAX_RECONNECTS = 5;
 const lastErrors = new WeakMap<Redis, Error>();

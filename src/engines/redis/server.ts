@@ -1,5 +1,6 @@
-import { tcpProbe } from './probe.js';
-import type { EngineDefinition } from './types.js';
+import { tcpProbe } from '../probe.js';
+import type { EngineServer } from '../types.js';
+import { loadRedisJsonSeed } from './seed.js';
 
 const PORT = 6379;
 
@@ -8,12 +9,22 @@ const PORT = 6379;
  * a Valkey image (e.g. `valkey/valkey:8-alpine`) can be used by setting
  * `image`; it ships `redis-server` as an alias of `valkey-server`.
  */
-export const redis: EngineDefinition = {
+/**
+ * Flags every seeded cache gets: DEBUG RELOAD resets it to its dump.rdb in
+ * well under a millisecond, and a diskless SYNC lets snapshot() stream the
+ * dataset without overwriting that dump.rdb.
+ */
+export const SEEDED_REDIS_ARGS = ['--enable-debug-command', 'yes', '--repl-diskless-sync', 'yes'];
+
+export const redisServer: EngineServer = {
   name: 'redis',
   defaultImage: 'redis:7-alpine',
   port: PORT,
   containerName: 'redis',
   dataDir: '/data',
+  rdbSeeds: true,
+  seededArgs: SEEDED_REDIS_ARGS,
+  loadJsonSeed: loadRedisJsonSeed,
   command({ args }) {
     return [
       'redis-server',

@@ -1,15 +1,10 @@
-import { BrokerClient } from '../broker/client.js';
-import type { CacheLease, SeedRequest } from '../broker/types.js';
-import {
-  type CacheHandle,
-  type ClientFor,
-  openCache,
-  type SeedFunction,
-} from '../client/open-cache.js';
 import type { CacheOptions } from '../config/options.js';
 import type { EngineName } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
+import { BrokerClient } from './broker-client.js';
 import type { Connection } from './connection.js';
+import { type CacheHandle, type ClientFor, openCache, type SeedFunction } from './open-cache.js';
+import type { CacheLease, SeedRequest } from './protocol.js';
 import { type SeedInput, toSeedRequest } from './seed-input.js';
 
 // Worker side: loaded by Jest's CommonJS workers, so no broker or client-node imports.
