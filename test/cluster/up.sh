@@ -21,7 +21,21 @@ healthy() {
     kubectl_admin get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True
 }
 
-if healthy; then
+# The running instance must also be the configuration asked for: after a
+# change of versions (a checkout that moved newest to another release) it is
+# restarted on the new ones.
+runs_configuration() {
+  local info want_rt
+  info=$(kubectl_admin get node "$NODE_NAME" -o jsonpath='{.status.nodeInfo.kubeletVersion} {.status.nodeInfo.containerRuntimeVersion}' 2>/dev/null) || return 1
+  if [ "$CONTAINERD_VERSION" = debian ]; then want_rt="containerd://1."; else want_rt="containerd://$CONTAINERD_VERSION"; fi
+  case "$info" in
+    "v$K8S_VERSION $want_rt"*) return 0 ;;
+  esac
+  log "the running instance is $info; $CLUSTER wants v$K8S_VERSION on containerd $CONTAINERD_VERSION: restarting it"
+  return 1
+}
+
+if healthy && runs_configuration; then
   log "already up ($CLUSTER): node $NODE_NAME is Ready"
   echo "export KUBECONFIG=$KUBECONFIG_ADMIN"
   exit 0
