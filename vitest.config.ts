@@ -1,5 +1,11 @@
 import { defineConfig } from 'vitest/config';
 
+// The chaos project kills and stops the shared dev cluster's API server, so it
+// exists only when asked for by name (`vitest run --project chaos`, as
+// test/tools/test.sh does after unit and integration); a bare `vitest run`
+// never starts it.
+const chaosRequested = process.argv.some((a) => a.includes('chaos'));
+
 export default defineConfig({
   test: {
     projects: [
@@ -23,6 +29,25 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      ...(chaosRequested ? [chaosProject()] : []),
     ],
   },
 });
+
+function chaosProject() {
+  return {
+    test: {
+      // Fault injection against the shared dev cluster (kills and stops the
+      // API server): run alone, after unit and integration (test.sh runs
+      // it as a second vitest run), one file at a time.
+      name: 'chaos',
+      include: ['test/chaos/**/*.test.ts'],
+      environment: 'node',
+      globalSetup: ['test/chaos/global-setup.ts'],
+      testTimeout: 240_000,
+      hookTimeout: 240_000,
+      fileParallelism: false,
+      sequence: { concurrent: false },
+    },
+  };
+}

@@ -10,7 +10,12 @@ export type ErrorCode =
   | 'POD_GONE'
   | 'EXEC_FAILED'
   | 'BROKER'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  | 'QUOTA_EXCEEDED'
+  | 'LIMIT_RANGE'
+  | 'POD_SECURITY'
+  | 'ADMISSION_DENIED'
+  | 'POD_DIED';
 
 export const ERROR_CODES: readonly ErrorCode[] = [
   'IMAGE_PULL',
@@ -25,6 +30,11 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'EXEC_FAILED',
   'BROKER',
   'INTERNAL',
+  'QUOTA_EXCEEDED',
+  'LIMIT_RANGE',
+  'POD_SECURITY',
+  'ADMISSION_DENIED',
+  'POD_DIED',
 ];
 
 /** The wire shape used by the broker's HTTP API; everything in it is JSON-safe. */
@@ -170,7 +180,11 @@ export function forbiddenError(
   // Kubernetes 1.35+ authorises the websocket upgrade of exec/portforward as
   // `create`; older clusters checked `get`, so asking for both works everywhere.
   const verbs = streaming ? ['create', 'get'] : [verb];
-  const apiGroups = CORE_RESOURCES.has(resource) ? 'apiGroups: [""], ' : '';
+  const apiGroups = CORE_RESOURCES.has(resource)
+    ? 'apiGroups: [""], '
+    : resource === 'networkpolicies'
+      ? 'apiGroups: ["networking.k8s.io"], '
+      : '';
   let message =
     `Kubernetes denied "${verb}" on ${full} in namespace "${namespace}". ` +
     'Grant it in the Role bound to the identity kubecache runs as, e.g. ' +

@@ -202,3 +202,11 @@ function fitParts(parts: string[], budget: number): string {
   }
   return current.join('-');
 }
+
+/**
+ * On a pod kept for reuse: a hash of everything that makes two pods
+ * interchangeable (engine, image, args, resources, seed digest).
+ */
+export const LABEL_REUSE = 'kubecache.dev/reuse';
+/** The run label of a kept pod that no run holds: the next matching run may claim it. */
+export const IDLE_RUN = 'idle';

@@ -1,19 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import {
   type KubecacheOptions,
+  type ResolvedCacheConfig,
   type ResolvedClusterConfig,
   resolveCacheConfig,
   resolveClusterConfig,
 } from '../config/options.js';
 import { getEngine } from '../engines/registry.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
+import { parkPod } from '../kube/claim.js';
 import { connectKube, type KubeHandle } from '../kube/client.js';
 import { findRunnerPod } from '../kube/owner.js';
+import { type PodDeath, podDeath } from '../kube/pod-death.js';
 import { buildCachePod, type PodOwner } from '../kube/pod-spec.js';
 import { watchPods } from '../kube/pod-watch.js';
-import { deleteAllAndWait, deletePod, describePod, renewLease } from '../kube/pods.js';
+import { deleteAllAndWait, deletePod, describePod, readLog, renewLease } from '../kube/pods.js';
 import type { PortForwardEndpoint } from '../kube/port-forward.js';
 import { PodNetworkReachability } from '../kube/reachability.js';
 import { reapExpired } from '../kube/reaper.js';
@@ -27,6 +31,9 @@ import {
   sanitizeLabelValue,
 } from '../names.js';
 import type { RdbFixtureInfo } from '../seed/rdb-file.js';
+import { CacheSecurity } from './cache-security.js';
+import { type PrestartItem, PrestartPool } from './prestart.js';
+import { adoptIdlePod, reuseKey } from './reuse.js';
 import { Seeder, type SeedPlan } from './seeding.js';
 import type { AcquireRequest, CacheLease, LeaseStatus, TeardownReport } from './types.js';
 
@@ -45,7 +52,21 @@ interface Entry {
   forward?: PortForwardEndpoint;
   state: LeaseStatus['state'];
   reason?: string;
+  /** Set when the run keeps its pods (reuse): the label the next run looks for. */
+  reuseKey?: string;
+  /** Parked for the next run at teardown: not deleted with the run's pods. */
+  kept?: boolean;
+  code?: LeaseStatus['code'];
 }
+
+/** A pod between its spec and its ready lease: renewed and torn down like a ready one. */
+interface Starting {
+  podName: string;
+  done: Promise<unknown>;
+}
+
+/** Renewal rounds in a row with failures before the run says so on its progress output. */
+const RENEW_FAILURES_BEFORE_WARNING = 2;
 
 /**
  * The runner-process service: owns the Kubernetes client, the run's
@@ -62,15 +83,23 @@ export class Broker {
   private readonly entries = new Map<string, Entry>();
   private readonly byKey = new Map<string, Promise<Entry>>();
   private readonly deleting = new Set<string>();
+  /** Pods whose create was sent and that are not ready (or failed) yet. */
+  private readonly starting = new Set<Starting>();
+  private renewFailureRounds = 0;
   private readonly abort = new AbortController();
   private readonly stopWatch: () => void;
   private readonly renewTimer: NodeJS.Timeout;
   private readonly owner: PodOwner | undefined;
   private instance = 0;
   private readonly seeder: Seeder;
+  private readonly security: CacheSecurity;
   /** Any cache's IP, so the seed endpoint can find the local address on the pod network. */
   private knownPodIP: string | undefined;
   private closed: Promise<TeardownReport> | undefined;
+  /** Pods started before any worker asked (prestart.ts). */
+  private readonly pool = new PrestartPool<Entry>();
+  /** Every acquire request of the run, for the next run's default prestart. */
+  readonly requests: AcquireRequest[] = [];
   readonly progress: (line: string) => void;
 
   private constructor(init: {
@@ -96,11 +125,18 @@ export class Broker {
       {
         onEvent: (type, pod) => {
           if (type === 'DELETED') this.onPodDeleted(pod.metadata?.name ?? '');
+          else this.onPodChanged(pod);
         },
-        onError: (err) => debug('run watch failed: %s', (err as Error).message),
+        onError: (err, n) => debug('run watch failed (%d): %s', n, (err as Error)?.message),
       },
     );
     this.seeder = new Seeder(this.handle, this.env, this.cluster.timeouts);
+    this.security = new CacheSecurity(
+      this.handle,
+      this.runId,
+      this.cluster.activeDeadlineSeconds * 1000,
+      () => this.owner?.labels,
+    );
     this.renewTimer = setInterval(
       () => void this.renewLeases(),
       this.cluster.timeouts.leaseRenewMs,
@@ -123,6 +159,7 @@ export class Broker {
       context: cluster.context,
       namespace: cluster.namespaceSource === 'default' ? undefined : cluster.namespace,
       apiConnectMs: cluster.timeouts.apiConnectMs,
+      api: { callMs: cluster.timeouts.apiCallMs, retryMs: cluster.timeouts.apiRetryMs },
     });
     const runId = newRunId();
     const owner = await findRunnerPod(handle, env);
@@ -130,10 +167,20 @@ export class Broker {
     const reaped = await reapExpired(handle, {
       graceMs: cluster.timeouts.leaseMs,
       ownRunId: runId,
+    }).catch((err: unknown) => {
+      // Reaping is housekeeping: a failure must not stop the run.
+      broker.progress(`[kubecache] could not reap expired pods: ${(err as Error).message}`);
+      return { pods: [] as string[], secrets: [] as string[], idle: [] as string[] };
     });
-    if (reaped.pods.length > 0) {
+    const crashed = reaped.pods.filter((p) => !reaped.idle.includes(p));
+    if (crashed.length > 0) {
       broker.progress(
-        `[kubecache] reaped ${reaped.pods.length} expired pod(s) of crashed runs: ${reaped.pods.join(', ')}`,
+        `[kubecache] reaped ${crashed.length} expired pod(s) of crashed runs: ${crashed.join(', ')}`,
+      );
+    }
+    if (reaped.idle.length > 0) {
+      broker.progress(
+        `[kubecache] reaped ${reaped.idle.length} kept pod(s) idle past their idle time: ${reaped.idle.join(', ')}`,
       );
     }
     debug('run %s on %s namespace %s', runId, handle.server, handle.namespace);
@@ -149,26 +196,183 @@ export class Broker {
       call: req.options,
       env: this.env,
     });
+    this.security.check(engine, config);
     // A bad fixture must fail before any pod exists.
     const fixture = req.seed ? await this.seeder.validate(engine, req.seed, config) : undefined;
-    const key = [
-      engine.name,
-      req.worker,
-      req.name ?? '',
-      configHash({ config, seed: req.seed ?? null }),
-    ].join('|');
+    const key = acquireKey(req, config);
     const existing = this.byKey.get(key);
     if (existing) {
       const entry = await existing.catch(() => undefined);
       if (entry && entry.state === 'ready') return { ...entry.lease, reused: true };
     }
-    const created = this.create(key, req, config, fixture);
+    this.requests.push(req);
+    const created = this.obtain(key, req, config, fixture);
     this.byKey.set(key, created);
     try {
       return (await created).lease;
     } catch (err) {
       if (this.byKey.get(key) === created) this.byKey.delete(key);
       throw err;
+    }
+  }
+
+  /**
+   * Starts pods for workers that have not asked yet (global setup knows how
+   * many workers there are). Failures only cost the head start: the worker's
+   * own acquire then creates its pod and reports what went wrong.
+   */
+  prestart(items: PrestartItem[]): void {
+    let n = 0;
+    for (const { shape, count } of items) {
+      for (let i = 0; i < count; i++) {
+        n += 1;
+        const req: AcquireRequest = { ...shape, worker: `pre${n}` };
+        let key: string;
+        let config: ResolvedCacheConfig;
+        try {
+          config = resolveCacheConfig(req.engine, {
+            global: this.kubecacheOptions(),
+            call: req.options,
+            env: this.env,
+          });
+          key = acquireKey(req, config);
+        } catch (err) {
+          debug('prestart %s skipped: %s', req.engine, (err as Error).message);
+          continue;
+        }
+        const pending = (async () => {
+          const fixture = req.seed
+            ? await this.seeder.validate(getEngine(req.engine), req.seed)
+            : undefined;
+          return this.obtain(key, req, config, fixture, false);
+        })();
+        this.pool.add(
+          poolKey(key),
+          pending.catch((err: unknown) => {
+            debug('prestart %s failed: %s', req.engine, (err as Error).message);
+            return undefined;
+          }),
+        );
+      }
+    }
+    if (n > 0) this.progress(`[kubecache] prestarting ${n} pod(s)`);
+  }
+
+  /** A prestarted pod, else a kept pod of an earlier run (reuse), else a new pod. */
+  private async obtain(
+    key: string,
+    req: AcquireRequest,
+    config: ReturnType<typeof resolveCacheConfig>,
+    fixture: RdbFixtureInfo | undefined,
+    fromPool = true,
+  ): Promise<Entry> {
+    for (let pending = fromPool ? this.pool.take(poolKey(key)) : undefined; pending; ) {
+      const entry = await pending;
+      if (entry?.state === 'ready') {
+        entry.key = key;
+        entry.lease = { ...entry.lease, worker: req.worker };
+        debug('worker %s adopted prestarted pod %s', req.worker, entry.lease.podName);
+        return entry;
+      }
+      pending = this.pool.take(poolKey(key));
+    }
+    const rk = this.cluster.reuse ? await reuseKey(config, req.seed) : undefined;
+    const entry =
+      (rk && (await this.adopt(rk, key, req, config))) ||
+      (await this.create(key, req, config, fixture));
+    if (rk) entry.reuseKey = rk;
+    return entry;
+  }
+
+  private async adopt(
+    rk: string,
+    key: string,
+    req: AcquireRequest,
+    config: ReturnType<typeof resolveCacheConfig>,
+  ): Promise<Entry | undefined> {
+    const engine = getEngine(req.engine);
+    const adopted = await adoptIdlePod({
+      handle: this.handle,
+      engine,
+      config,
+      key: rk,
+      runId: this.runId,
+      worker: req.name ? `${req.worker}-${req.name}` : req.worker,
+      leaseMs: this.cluster.timeouts.leaseMs,
+      reachability: this.reachability,
+      progress: this.progress,
+    });
+    if (!adopted) return undefined;
+    this.progress(
+      `[kubecache] ${engine.name} worker ${req.worker}: reusing kept pod ${adopted.name} (cleared in ${adopted.ms} ms)`,
+    );
+    const entry: Entry = {
+      lease: {
+        id: randomBytes(8).toString('hex'),
+        engine: engine.name,
+        worker: req.worker,
+        namespace: this.handle.namespace,
+        podName: adopted.name,
+        podIP: adopted.podIP,
+        host: adopted.host,
+        port: adopted.port,
+        endpoint: adopted.endpoint,
+        url: `${engine.name}://${adopted.host}:${adopted.port}`,
+        // Empty like a new pod: the worker seeds it as it would seed one.
+        reused: false,
+        ...(req.seed ? { seed: req.seed } : {}),
+        timings: { created: 0, running: 0, ready: adopted.ms },
+      },
+      key,
+      container: engine.containerName,
+      state: 'ready',
+      ...(adopted.forward ? { forward: adopted.forward } : {}),
+    };
+    this.entries.set(entry.lease.id, entry);
+    if (this.closed) {
+      await this.dispose(entry, 'released');
+      throw new KubecacheError(
+        'BROKER',
+        'the kubecache broker shut down while the cache was starting.',
+      );
+    }
+    return entry;
+  }
+
+  /** Prestarted pods that no worker took, and with reuse every live pod, before the run's pods are deleted. */
+  private async settlePool(): Promise<void> {
+    const unused = (await Promise.all(this.pool.drain())).filter(
+      (e): e is Entry => e?.state === 'ready',
+    );
+    if (this.pool.started > 0) {
+      this.progress(
+        `[kubecache] prestart: ${this.pool.started - unused.length} of ${this.pool.started} pod(s) adopted; ${unused.length} unused ${this.cluster.reuse ? 'kept for the next run' : 'deleted'}`,
+      );
+    }
+    if (!this.cluster.reuse) {
+      await Promise.all(unused.map((e) => this.dispose(e, 'released').catch(() => {})));
+      return;
+    }
+    const idleUntil = new Date(Date.now() + this.cluster.reuseIdleSeconds * 1000);
+    const kept: string[] = [];
+    await Promise.all(
+      [...this.entries.values()].map(async (e) => {
+        if (e.state !== 'ready' || !e.reuseKey) return;
+        try {
+          await e.forward?.close();
+          await parkPod(this.handle, e.lease.podName, { reuseKey: e.reuseKey, idleUntil });
+          e.state = 'released';
+          e.kept = true;
+          kept.push(e.lease.podName);
+        } catch (err) {
+          debug('keeping %s failed: %s', e.lease.podName, (err as Error).message);
+        }
+      }),
+    );
+    if (kept.length > 0) {
+      this.progress(
+        `[kubecache] reuse: kept ${kept.length} pod(s) for the next run, idle until ${idleUntil.toISOString()}: ${kept.join(', ')}`,
+      );
     }
   }
 
@@ -184,32 +388,46 @@ export class Broker {
     const instance = String(this.instance);
     const worker = req.name ? `${req.worker}-${req.name}` : req.worker;
     let plan: SeedPlan | undefined;
-    let podConfig = config;
+    const labels = { [LABEL_RUN]: this.runId, [LABEL_WORKER]: sanitizeLabelValue(worker) };
+    const secured = this.security.plan({
+      engine,
+      config,
+      secretName: `kc-auth-${this.runId}-${instance}`,
+      labels,
+    });
+    // kubecache's own server arguments go before the user's, which win on conflict.
+    const args = [...secured.args, ...config.args];
+    let podConfig = { ...config, args };
     if (req.seed?.kind === 'rdb' && fixture) {
       const transport =
         forceTransport ?? this.seeder.chooseTransport(req.seed.transport, this.knownPodIP);
       plan = await this.seeder.plan({
         engine,
-        args: config.args,
+        args,
         file: fixture,
         transport,
         secretName: `kc-seed-${this.runId}-${instance}`,
-        labels: { [LABEL_RUN]: this.runId, [LABEL_WORKER]: sanitizeLabelValue(worker) },
+        labels,
       });
     } else if (req.seed && engine.seededArgs.length > 0) {
       // JSON and function seeds are applied by the worker, which then keeps
       // the seeded state (redis: SAVE) so that reset can go back to it.
-      podConfig = { ...config, args: [...engine.seededArgs, ...config.args] };
+      podConfig = { ...config, args: [...engine.seededArgs, ...args] };
     }
+    const argv = plan?.commandOverride ?? engine.command({ args: [...podConfig.args] });
+    const wrapped = secured.wrapCommand(argv);
+    const commandOverride = plan || wrapped !== argv ? wrapped : undefined;
     const pod = buildCachePod({
       engine,
       config: podConfig,
-      ...(plan ? { commandOverride: plan.commandOverride, extraEnv: plan.extraEnv } : {}),
+      ...(commandOverride ? { commandOverride } : {}),
+      ...(plan ? { extraEnv: plan.extraEnv } : {}),
+      ...(secured.mount ? { secret: secured.mount } : {}),
       namespace: this.handle.namespace,
       runId: this.runId,
       worker,
       instance,
-      leaseExpiresAt: new Date(Date.now() + this.cluster.timeouts.leaseMs),
+      leaseExpiresAt: this.leaseExpiry(),
       host: hostname(),
       pid: process.pid,
       activeDeadlineSeconds: this.cluster.activeDeadlineSeconds,
@@ -217,8 +435,19 @@ export class Broker {
     });
     const label = `${engine.name} worker ${req.worker}${req.name ? ` (${req.name})` : ''}${plan ? ` seeded by ${plan.transport}` : ''}`;
     let started: Awaited<ReturnType<typeof startCachePod>>;
+    let settle = (): void => {};
+    const tracking: Starting = {
+      podName: pod.metadata?.name ?? '',
+      done: new Promise<void>((r) => {
+        settle = r;
+      }),
+    };
+    this.starting.add(tracking);
     try {
-      await plan?.beforeCreate(pod);
+      if (this.closed) {
+        throw new KubecacheError('BROKER', 'the kubecache broker is shutting down.');
+      }
+      await Promise.all([plan?.beforeCreate(pod), secured.beforeCreate(pod)]);
       started = await startCachePod({
         handle: this.handle,
         engine,
@@ -229,10 +458,14 @@ export class Broker {
         label,
         progress: this.progress,
         signal: this.abort.signal,
-        ...(plan ? { afterCreate: plan.afterCreate, duringStart: plan.duringStart } : {}),
+        probe: { auth: config.auth, ...(secured.tls ? { tls: secured.tls } : {}) },
+        afterCreate: async (created) => {
+          await Promise.all([plan?.afterCreate(created), secured.afterCreate(created)]);
+        },
+        ...(plan ? { duringStart: plan.duringStart } : {}),
       });
     } catch (err) {
-      await plan?.cleanup();
+      await Promise.all([plan?.cleanup(), secured.cleanup()]);
       // The image's server refused the fixture's RDB version: say so with both versions.
       const refused = fixture ? this.seeder.explainFailure(err, fixture, config.image) : undefined;
       if (refused) throw refused;
@@ -252,6 +485,8 @@ export class Broker {
       throw err;
     } finally {
       plan?.done();
+      this.starting.delete(tracking);
+      settle();
     }
     this.knownPodIP ??= started.podIP || undefined;
     if (engine.rdbSeeds) {
@@ -268,8 +503,15 @@ export class Broker {
       host: started.host,
       port: started.port,
       endpoint: started.endpoint,
-      url: `${engine.name}://${started.host}:${started.port}`,
+      url: cacheUrl(engine.name, started.host, started.port, {
+        ...(secured.logins ? { login: secured.logins.user } : {}),
+        tls: Boolean(secured.tls),
+      }),
       reused: false,
+      ...(secured.logins
+        ? { auth: { ...secured.logins.user }, admin: { ...secured.logins.admin } }
+        : {}),
+      ...(secured.tls ? { tls: { ...secured.tls } } : {}),
       ...(req.seed ? { seed: req.seed } : {}),
       timings: started.timings,
     };
@@ -302,6 +544,7 @@ export class Broker {
       state: entry.state,
       podName: entry.lease.podName,
       ...(entry.reason ? { reason: entry.reason } : {}),
+      ...(entry.code ? { code: entry.code } : {}),
     };
   }
 
@@ -323,7 +566,12 @@ export class Broker {
     if (opts.destroy) await this.dispose(entry, 'released');
   }
 
-  private async dispose(entry: Entry, state: 'released' | 'gone', reason?: string): Promise<void> {
+  private async dispose(
+    entry: Entry,
+    state: 'released' | 'gone',
+    reason?: string,
+    opts: { delete?: boolean } = {},
+  ): Promise<void> {
     entry.state = state;
     if (reason) entry.reason = reason;
     if (this.byKey.get(entry.key)) {
@@ -331,7 +579,7 @@ export class Broker {
       if (current === entry) this.byKey.delete(entry.key);
     }
     await entry.forward?.close();
-    if (state === 'released') {
+    if (state === 'released' || opts.delete) {
       this.deleting.add(entry.lease.podName);
       await deletePod(this.handle, entry.lease.podName);
     }
@@ -343,21 +591,89 @@ export class Broker {
       if (entry.lease.podName === podName && entry.state === 'ready') {
         const reason = `pod ${podName} was deleted from outside this run (kubectl delete, eviction or activeDeadlineSeconds); the next acquire creates a fresh pod.`;
         this.progress(`[kubecache] ${reason}`);
+        entry.code = 'POD_GONE';
         void this.dispose(entry, 'gone', reason);
       }
     }
   }
 
+  /**
+   * A ready pod that died in place (OOMKilled, its server exited, evicted,
+   * past activeDeadlineSeconds) is never handed out again: its lease turns
+   * `gone` with the reason, which the worker's client reports as POD_DIED,
+   * and the next acquire of the slot creates a new pod.
+   */
+  private onPodChanged(pod: V1Pod): void {
+    const podName = pod.metadata?.name ?? '';
+    if (this.deleting.has(podName)) return;
+    for (const entry of this.entries.values()) {
+      if (entry.lease.podName !== podName || entry.state !== 'ready') continue;
+      const death = podDeath(pod, entry.container);
+      if (death) void this.onPodDied(entry, death);
+    }
+  }
+
+  private async onPodDied(entry: Entry, death: PodDeath): Promise<void> {
+    const podName = entry.lease.podName;
+    let reason = `${death.message} The next useCache() or reset() gets a new pod.`;
+    entry.code = death.reason === 'Deleted' ? 'POD_GONE' : 'POD_DIED';
+    // Gone at once for acquire; the log lines are added when they arrive.
+    entry.state = 'gone';
+    entry.reason = reason;
+    this.progress(`[kubecache] ${reason}`);
+    if (death.exited) {
+      const lines = await readLog(this.handle, podName, entry.container, 10).catch(() => '');
+      if (lines.trim()) {
+        reason += `\n  last log lines of ${podName}:\n    ${lines.trim().split('\n').join('\n    ')}`;
+        entry.reason = reason;
+      }
+    }
+    // The dead pod only holds quota now; the lease keeps the reason.
+    await this.dispose(entry, 'gone', reason, { delete: true }).catch((err: unknown) =>
+      debug('deleting dead pod %s failed: %s', podName, (err as Error).message),
+    );
+  }
+
+  /** A lease end time in the API server's clock, which every run judges leases by. */
+  private leaseExpiry(): Date {
+    return new Date(this.handle.clock.now() + this.cluster.timeouts.leaseMs);
+  }
+
+  /**
+   * Renews the lease of every pod this run holds, starting ones included: a
+   * pod is covered from its create to its delete. A round with failures is
+   * logged; rounds failing in a row are said on the progress output, since
+   * other runs may reap the pods once the lease ends.
+   */
   private async renewLeases(): Promise<void> {
-    const expiresAt = new Date(Date.now() + this.cluster.timeouts.leaseMs);
-    const live = [...this.entries.values()].filter((e) => e.state === 'ready');
+    const expiresAt = this.leaseExpiry();
+    const names = new Set<string>();
+    for (const e of this.entries.values()) if (e.state === 'ready') names.add(e.lease.podName);
+    for (const s of this.starting) names.add(s.podName);
+    const failures: string[] = [];
     await Promise.all(
-      live.map((e) =>
-        renewLease(this.handle, e.lease.podName, expiresAt).catch((err: unknown) =>
-          debug('lease renewal of %s failed: %s', e.lease.podName, (err as Error).message),
-        ),
+      [...names].map((name) =>
+        renewLease(this.handle, name, expiresAt).catch((err: unknown) => {
+          // Not created yet, or deleted meanwhile: nothing to renew.
+          if (isKubecacheError(err, 'POD_GONE')) return;
+          failures.push(`${name}: ${(err as Error).message}`);
+          debug('lease renewal of %s failed: %s', name, (err as Error).message);
+        }),
       ),
     );
+    if (failures.length === 0) {
+      if (this.renewFailureRounds >= RENEW_FAILURES_BEFORE_WARNING) {
+        this.progress('[kubecache] lease renewal works again.');
+      }
+      this.renewFailureRounds = 0;
+      return;
+    }
+    this.renewFailureRounds += 1;
+    if (this.renewFailureRounds === RENEW_FAILURES_BEFORE_WARNING) {
+      this.progress(
+        `[kubecache] lease renewal failed ${this.renewFailureRounds} times in a row for ${failures.length} pod(s); other runs may delete them once their lease (${this.cluster.timeouts.leaseMs} ms) ends. Last error: ${failures[0]}`,
+      );
+    }
   }
 
   liveLeases(): CacheLease[] {
@@ -375,39 +691,103 @@ export class Broker {
 
   private async doTeardown(): Promise<TeardownReport> {
     const t0 = Date.now();
+    const budget = this.cluster.timeouts.deleteMs;
+    // Cancels creates and starts in flight: each deletes its own pod on the way out.
     this.abort.abort();
     clearInterval(this.renewTimer);
     this.stopWatch();
-    const pods = [...this.entries.values()].map((e) => e.lease.podName);
+    await this.settlePool();
+    const starting = [...this.starting];
+    // Pods parked for the next run (reuse) are not the run's to delete.
+    const pods = new Set(
+      [...this.entries.values()].filter((e) => !e.kept).map((e) => e.lease.podName),
+    );
+    for (const s of starting) pods.add(s.podName);
     for (const entry of this.entries.values()) {
       entry.state = entry.state === 'ready' ? 'released' : entry.state;
       await entry.forward?.close();
     }
-    let remaining: string[];
+    // A create whose answer never came may still land: wait (within the
+    // budget) for the starts to settle, and delete their pods by name too.
+    let waitTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(starting.map((s) => s.done)),
+      new Promise<void>((r) => {
+        waitTimer = setTimeout(r, budget / 2);
+        waitTimer.unref();
+      }),
+    ]);
+    clearTimeout(waitTimer);
+    let remaining: string[] = [];
+    let remainingSecrets: string[] = [];
+    await this.security.teardown();
     try {
-      ({ remaining } = await deleteAllAndWait(
+      ({ remaining, remainingSecrets } = await deleteAllAndWait(
         this.handle,
         runSelector(this.runId),
-        this.cluster.timeouts.deleteMs,
+        Math.max(1_000, budget - (Date.now() - t0)),
+        { pods: [...pods] },
       ));
     } finally {
       await this.seeder.close();
     }
     const ms = Date.now() - t0;
-    if (remaining.length > 0) {
+    if (remaining.length + remainingSecrets.length > 0) {
+      const ns = this.handle.namespace;
+      const commands = [
+        ...remaining.map((n) => `kubectl delete pod -n ${ns} ${n}`),
+        ...remainingSecrets.map((n) => `kubectl delete secret -n ${ns} ${n}`),
+      ];
       this.progress(
-        `[kubecache] teardown: ${remaining.length} pod(s) still terminating after ${ms} ms: ${remaining.join(', ')} (their lease expires; the next run reaps them)`,
+        `[kubecache] teardown: could not delete everything within timeouts.deleteMs (${budget} ms). Left: ${[...remaining, ...remainingSecrets].join(', ')}. Their lease ends within ${this.cluster.timeouts.leaseMs} ms, after which the next run in this namespace deletes them; to delete them now:\n  ${commands.join('\n  ')}`,
       );
-    } else if (pods.length > 0) {
+    } else if (pods.size > 0) {
       this.progress(
-        `[kubecache] teardown: deleted ${pods.length} pod(s) of run ${this.runId} in ${ms} ms`,
+        `[kubecache] teardown: deleted ${pods.size} pod(s) of run ${this.runId} in ${ms} ms`,
       );
     }
-    return { deletedPods: pods, remaining, ms };
+    return { deletedPods: [...pods], remaining, ms };
   }
 
   private kubecacheOptions(): KubecacheOptions {
     const { progress: _p, env: _e, ...rest } = this.options;
     return rest;
   }
+}
+
+/** Which pod a request gets: one per worker, name and settings (seed included). */
+function acquireKey(req: AcquireRequest, config: ResolvedCacheConfig): string {
+  return [
+    req.engine,
+    req.worker,
+    req.name ?? '',
+    configHash({ config, seed: req.seed ?? null }),
+  ].join('|');
+}
+
+/** The same without the worker: prestarted pods with this key suit any worker. */
+function poolKey(key: string): string {
+  return key.split('|').toSpliced(1, 1).join('|');
+}
+
+/**
+ * The URL users give their own clients: `redis://:password@host:port`
+ * (`rediss://` with TLS) or `memcached://user:password@host:port`.
+ */
+export function cacheUrl(
+  engine: string,
+  host: string,
+  port: number,
+  opts: { login?: { username: string; password: string }; tls?: boolean } = {},
+): string {
+  const scheme = opts.tls && engine !== 'memcached' ? `${engine}s` : engine;
+  const url = new URL(`${scheme}://placeholder`);
+  url.hostname = host.includes(':') ? `[${host}]` : host;
+  url.port = String(port);
+  if (opts.login) {
+    // redis's `default` user logs in with the password alone.
+    if (opts.login.username !== 'default') url.username = opts.login.username;
+    url.password = opts.login.password;
+  }
+  return url.toString().replace(/\/$/, '');
 }

@@ -1,5 +1,8 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { networkInterfaces } from 'node:os';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { V1EnvVar, V1Pod, V1Secret } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import type { EngineServer } from '../engines/types.js';
@@ -315,6 +318,72 @@ export class Seeder {
     if (!found) return undefined;
     if (found.server) this.servers.set(image, found.server);
     return found.error;
+  }
+
+  /**
+   * Proves the http seed route for a running pod (kubecache doctor): serves a
+   * small file from the same endpoint fixtures use and fetches it with the
+   * loader's own wget from inside the pod. `transport` is what "auto" would
+   * pick; `reason` says why when that is exec.
+   */
+  async probeRoute(
+    podName: string,
+    container: string,
+    podIP: string,
+  ): Promise<{ transport: SeedTransport; url?: string; reachable: boolean; reason?: string }> {
+    let choice: { host: string; port?: number };
+    try {
+      choice = this.advertise(podIP);
+    } catch (err) {
+      return { transport: 'exec', reachable: false, reason: (err as Error).message };
+    }
+    const endpoint = await this.rdbEndpoint();
+    const dir = await mkdtemp(join(tmpdir(), 'kubecache-route-'));
+    const path = join(dir, 'probe');
+    const body = `kubecache seed route probe for ${podName}\n`;
+    await writeFile(path, body);
+    const file: RdbFixtureInfo = {
+      path,
+      size: Buffer.byteLength(body),
+      sha256: createHash('sha256').update(body).digest('hex'),
+      rdbVersion: 0,
+      rdbMagic: 'REDIS',
+      mtimeMs: Date.now(),
+    };
+    const reg = endpoint.register({ file, podName, ttlMs: this.timeouts.execMs });
+    try {
+      // The token goes through stdin, not argv, so it stays out of the API
+      // server's audit log.
+      const r = await execInPod(this.handle, {
+        pod: podName,
+        container,
+        command: [
+          'sh',
+          '-c',
+          // No -T: the dev cluster's static busybox wget crashes with it; the
+          // exec's own deadline bounds the wait instead.
+          'read -r t; wget -q -O /dev/null --header "Authorization: Bearer $t" "$1"',
+          'kubecache-route',
+          reg.url,
+        ],
+        stdin: `${reg.token}\n`,
+        timeoutMs: this.timeouts.execMs,
+      });
+      const reachable = r.exitCode === 0;
+      return {
+        transport: 'http',
+        url: endpoint.baseUrl,
+        reachable,
+        ...(reachable
+          ? {}
+          : {
+              reason: `wget in pod ${podName} exited with ${r.exitCode}: ${r.stderr.trim() || '(no output)'} (advertised host ${choice.host})`,
+            }),
+      };
+    } finally {
+      endpoint.expire(reg.id);
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   async close(): Promise<void> {

@@ -65,6 +65,15 @@ export function readCacheEnv(env: NodeJS.ProcessEnv, prefix: string): EnvLayer {
   if (uid !== undefined) raw.uid = uid;
   const maxRdbVersion = take('MAX_RDB_VERSION', 'maxRdbVersion');
   if (maxRdbVersion !== undefined) raw.maxRdbVersion = maxRdbVersion;
+  for (const [suffix, path] of [
+    ['AUTH', 'auth'],
+    ['ACL', 'acl'],
+    ['TLS', 'tls'],
+    ['NETWORK_POLICY', 'networkPolicy'],
+  ] as const) {
+    const value = take(suffix, path);
+    if (value !== undefined) raw[path] = value;
+  }
 
   for (const [suffix, path] of [
     ['NODE_SELECTOR', 'nodeSelector'],
@@ -177,6 +186,8 @@ export interface ClusterEnv {
   context?: string;
   kubeconfig?: string;
   activeDeadlineSeconds?: number;
+  reuse?: boolean;
+  reuseIdleSeconds?: number;
   timeouts: Partial<Timeouts>;
   origin: Origin;
   timeoutsOrigin: Origin;
@@ -188,6 +199,8 @@ export function readClusterEnv(env: NodeJS.ProcessEnv): ClusterEnv {
     context: `${ENV_PREFIX}CONTEXT`,
     kubeconfig: `${ENV_PREFIX}KUBECONFIG`,
     activeDeadlineSeconds: `${ENV_PREFIX}ACTIVE_DEADLINE_SECONDS`,
+    reuse: `${ENV_PREFIX}REUSE`,
+    reuseIdleSeconds: `${ENV_PREFIX}REUSE_IDLE_SECONDS`,
   };
   const origin = envOrigin(names);
   // Reuse the cache reader for timeouts so both paths validate identically.
@@ -207,6 +220,17 @@ export function readClusterEnv(env: NodeJS.ProcessEnv): ClusterEnv {
   const deadline = read(env, `${ENV_PREFIX}ACTIVE_DEADLINE_SECONDS`);
   if (deadline !== undefined) {
     out.activeDeadlineSeconds = vPositiveInt(origin, 'activeDeadlineSeconds', deadline, 'seconds');
+  }
+  const reuse = read(env, `${ENV_PREFIX}REUSE`);
+  if (reuse !== undefined) {
+    if (!['1', '0', 'true', 'false'].includes(reuse)) {
+      throw badOption(origin, 'reuse', reuse, '1, 0, true or false');
+    }
+    out.reuse = reuse === '1' || reuse === 'true';
+  }
+  const idle = read(env, `${ENV_PREFIX}REUSE_IDLE_SECONDS`);
+  if (idle !== undefined) {
+    out.reuseIdleSeconds = vPositiveInt(origin, 'reuseIdleSeconds', idle, 'seconds');
   }
   return out;
 }

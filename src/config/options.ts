@@ -14,6 +14,7 @@ import {
   vCacheOptions,
   vNamespace,
   vPositiveInt,
+  vPrestart,
 } from './validate.js';
 
 export type EndpointMode = 'auto' | 'pod-ip' | 'port-forward';
@@ -52,6 +53,10 @@ export interface Timeouts {
   leaseMs: number;
   /** How often the owner extends the lease; must be below leaseMs. */
   leaseRenewMs: number;
+  /** One attempt of one Kubernetes API request (client-node has no timeout of its own). */
+  apiCallMs: number;
+  /** All attempts of one API request together, retries and back-off included. */
+  apiRetryMs: number;
 }
 
 export interface CacheOptions {
@@ -79,7 +84,24 @@ export interface CacheOptions {
    * first pod.
    */
   maxRdbVersion?: number;
+  /**
+   * Locks the cache: redis/Valkey get a per-pod password and an ACL, memcached
+   * SASL. Default: on for redis, off for memcached. `false` leaves it open.
+   */
+  auth?: boolean;
+  /**
+   * What the test client may run when auth is on (redis/Valkey): `app` allows
+   * every data command including FLUSHALL; `restricted` also forbids
+   * FLUSHALL, FLUSHDB, SWAPDB. Admin commands are never allowed.
+   */
+  acl?: AclProfile;
+  /** TLS with a per-run CA (redis/Valkey). */
+  tls?: boolean;
+  /** A NetworkPolicy owned by the cache pod that admits only the runner (or the namespace). */
+  networkPolicy?: boolean;
 }
+
+export type AclProfile = 'app' | 'restricted';
 
 /** See CacheOptions.uid. */
 export type PodUid = 'platform' | number;
@@ -91,7 +113,20 @@ export interface KubecacheOptions extends CacheOptions {
   /** Hard upper bound on a cache pod's life, enforced by the kubelet even if kubecache dies. */
   activeDeadlineSeconds?: number;
   engines?: { redis?: CacheOptions; memcached?: CacheOptions };
+  /**
+   * Pods to start in global setup, before any worker asks: per engine a
+   * count or 'workers' (one per test worker). `false` turns it off; unset,
+   * kubecache starts what the previous run of the project used.
+   */
+  prestart?: PrestartOption | false;
+  /** Keep pods after the run and hand them to the next run (after a reset to the seed). */
+  reuse?: boolean;
+  /** How long a kept pod waits for the next run before any run or `kubecache reap` deletes it. */
+  reuseIdleSeconds?: number;
 }
+
+export type PrestartCount = number | 'workers';
+export type PrestartOption = Partial<Record<EngineName, PrestartCount>>;
 
 export interface ResolvedResources {
   requests: { cpu: string; memory: string };
@@ -114,6 +149,10 @@ export interface ResolvedCacheConfig {
   /** Absent: the default user (999). */
   uid?: PodUid;
   maxRdbVersion?: number;
+  auth: boolean;
+  acl: AclProfile;
+  tls: boolean;
+  networkPolicy: boolean;
 }
 
 export interface ResolvedClusterConfig {
@@ -127,6 +166,10 @@ export interface ResolvedClusterConfig {
   kubeconfig?: string;
   activeDeadlineSeconds: number;
   timeouts: Timeouts;
+  /** undefined: use the previous run's record; false: off. */
+  prestart?: PrestartOption | false;
+  reuse: boolean;
+  reuseIdleSeconds: number;
 }
 
 export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
@@ -139,6 +182,8 @@ export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
   apiConnectMs: 5_000,
   leaseMs: 60_000,
   leaseRenewMs: 15_000,
+  apiCallMs: 10_000,
+  apiRetryMs: 30_000,
 });
 
 export const DEFAULT_RESOURCES: Readonly<ResolvedResources> = Object.freeze({
@@ -149,8 +194,28 @@ export const DEFAULT_RESOURCES: Readonly<ResolvedResources> = Object.freeze({
 export const DEFAULT_NAMESPACE = 'default';
 export const DEFAULT_ACTIVE_DEADLINE_SECONDS = 3600;
 export const DEFAULT_ENDPOINT: EndpointMode = 'auto';
+export const DEFAULT_REUSE_IDLE_SECONDS = 1800;
+/**
+ * Locked by default where it is free: a redis password costs nothing at
+ * start. memcached SASL needs a password database written at start (see
+ * docs/security.md for the measured cost), so it is opt-in.
+ */
+export const DEFAULT_AUTH: Readonly<Record<string, boolean>> = Object.freeze({
+  redis: true,
+  valkey: true,
+  memcached: false,
+});
 
-const GLOBAL_ONLY_KEYS = ['namespace', 'context', 'kubeconfig', 'activeDeadlineSeconds', 'engines'];
+const GLOBAL_ONLY_KEYS = [
+  'namespace',
+  'context',
+  'kubeconfig',
+  'activeDeadlineSeconds',
+  'engines',
+  'prestart',
+  'reuse',
+  'reuseIdleSeconds',
+];
 const GLOBAL_SOURCE = 'global kubecache options';
 const CALL_SOURCE = 'per-call options';
 
@@ -177,6 +242,20 @@ export function validateKubecacheOptions(
       origin,
       'activeDeadlineSeconds',
       obj.activeDeadlineSeconds,
+      'seconds',
+    );
+  }
+  if (obj.prestart !== undefined) out.prestart = vPrestart(origin, 'prestart', obj.prestart);
+  if (obj.reuse !== undefined) {
+    if (typeof obj.reuse !== 'boolean')
+      throw badOption(origin, 'reuse', obj.reuse, 'true or false');
+    out.reuse = obj.reuse;
+  }
+  if (obj.reuseIdleSeconds !== undefined) {
+    out.reuseIdleSeconds = vPositiveInt(
+      origin,
+      'reuseIdleSeconds',
+      obj.reuseIdleSeconds,
       'seconds',
     );
   }
@@ -289,6 +368,10 @@ export function resolveCacheConfig(
     imagePullSecrets: [],
     endpoint: DEFAULT_ENDPOINT,
     timeouts: { ...DEFAULT_TIMEOUTS },
+    auth: DEFAULT_AUTH[engine] ?? false,
+    acl: 'app',
+    tls: false,
+    networkPolicy: false,
   };
   for (const side of ['requests', 'limits'] as const) {
     for (const kind of ['cpu', 'memory'] as const) setFrom(undefined, `resources.${side}.${kind}`);
@@ -302,6 +385,10 @@ export function resolveCacheConfig(
     if (o.endpoint !== undefined) out.endpoint = o.endpoint;
     if (o.uid !== undefined) out.uid = o.uid;
     if (o.maxRdbVersion !== undefined) out.maxRdbVersion = o.maxRdbVersion;
+    if (o.auth !== undefined) out.auth = o.auth;
+    if (o.acl !== undefined) out.acl = o.acl;
+    if (o.tls !== undefined) out.tls = o.tls;
+    if (o.networkPolicy !== undefined) out.networkPolicy = o.networkPolicy;
     if (o.tolerations !== undefined) out.tolerations = o.tolerations.map((t) => ({ ...t }));
     if (o.imagePullSecrets !== undefined) out.imagePullSecrets = [...o.imagePullSecrets];
     if (o.nodeSelector !== undefined) Object.assign(out.nodeSelector, o.nodeSelector);
@@ -344,6 +431,8 @@ export function resolveClusterConfig(input: ResolveClusterInput = {}): ResolvedC
     namespaceSource: 'default',
     activeDeadlineSeconds: DEFAULT_ACTIVE_DEADLINE_SECONDS,
     timeouts: { ...DEFAULT_TIMEOUTS },
+    reuse: false,
+    reuseIdleSeconds: DEFAULT_REUSE_IDLE_SECONDS,
   };
   if (global.namespace !== undefined) {
     out.namespace = global.namespace;
@@ -359,6 +448,10 @@ export function resolveClusterConfig(input: ResolveClusterInput = {}): ResolvedC
   if (kubeconfig !== undefined) out.kubeconfig = kubeconfig;
   out.activeDeadlineSeconds =
     fromEnv.activeDeadlineSeconds ?? global.activeDeadlineSeconds ?? out.activeDeadlineSeconds;
+  if (global.prestart !== undefined) out.prestart = global.prestart;
+  out.reuse = fromEnv.reuse ?? global.reuse ?? false;
+  out.reuseIdleSeconds =
+    fromEnv.reuseIdleSeconds ?? global.reuseIdleSeconds ?? DEFAULT_REUSE_IDLE_SECONDS;
 
   const provenance = new Map<string, Provenance>();
   for (const key of Object.keys(DEFAULT_TIMEOUTS)) {

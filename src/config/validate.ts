@@ -1,3 +1,4 @@
+import { ENGINE_NAMES } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import {
   isDns1123Label,
@@ -8,8 +9,10 @@ import {
   LABEL_PREFIX,
 } from '../names.js';
 import type {
+  AclProfile,
   CacheOptions,
   EndpointMode,
+  PrestartOption,
   ResourceOptions,
   ResourceQuantities,
   Timeouts,
@@ -461,6 +464,8 @@ export const TIMEOUT_KEYS: readonly (keyof Timeouts)[] = [
   'apiConnectMs',
   'leaseMs',
   'leaseRenewMs',
+  'apiCallMs',
+  'apiRetryMs',
 ];
 
 export function vTimeoutMs(origin: Origin, path: string, value: unknown): number {
@@ -525,6 +530,10 @@ export const CACHE_OPTION_KEYS: readonly (keyof CacheOptions)[] = [
   'timeouts',
   'uid',
   'maxRdbVersion',
+  'auth',
+  'acl',
+  'tls',
+  'networkPolicy',
 ];
 
 /** Validates and copies one layer of cache options; unknown keys are errors. */
@@ -556,6 +565,10 @@ export function vCacheOptions(
   }
   if (obj.endpoint !== undefined) out.endpoint = vEndpoint(origin, at('endpoint'), obj.endpoint);
   if (obj.timeouts !== undefined) out.timeouts = vTimeouts(origin, at('timeouts'), obj.timeouts);
+  for (const key of ['auth', 'tls', 'networkPolicy'] as const) {
+    if (obj[key] !== undefined) out[key] = vBoolean(origin, at(key), obj[key]);
+  }
+  if (obj.acl !== undefined) out.acl = vAcl(origin, at('acl'), obj.acl);
   if (obj.uid !== undefined) out.uid = vUid(origin, at('uid'), obj.uid);
   if (obj.maxRdbVersion !== undefined) {
     out.maxRdbVersion = vPositiveInt(
@@ -587,4 +600,48 @@ export function vUid(origin: Origin, path: string, value: unknown): 'platform' |
     );
   }
   return number;
+}
+
+/** `prestart`: false, or per engine a positive count or 'workers'. */
+export function vPrestart(origin: Origin, path: string, value: unknown): PrestartOption | false {
+  if (value === false) return false;
+  const obj = expectObject(
+    origin,
+    path,
+    value,
+    `false or an object such as { redis: 'workers', memcached: 2 }`,
+  );
+  checkKeys(origin, path, obj, ENGINE_NAMES);
+  const out: PrestartOption = {};
+  for (const name of ENGINE_NAMES) {
+    const raw = obj[name];
+    if (raw === undefined) continue;
+    if (raw === 'workers') out[name] = 'workers';
+    else if (raw === 0) out[name] = 0;
+    else out[name] = vPositiveInt(origin, `${path}.${name}`, raw, "pods, or 'workers'");
+  }
+  return out;
+}
+
+/** Accepts booleans, and the strings env variables carry ("true"/"1", "false"/"0"). */
+export function vBoolean(origin: Origin, path: string, value: unknown): boolean {
+  if (typeof value === 'boolean') return value;
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw badOption(origin, path, value, 'true or false');
+}
+
+export const ACL_PROFILES: readonly AclProfile[] = ['app', 'restricted'];
+
+export function vAcl(origin: Origin, path: string, value: unknown): AclProfile {
+  if (typeof value !== 'string' || !(ACL_PROFILES as readonly string[]).includes(value)) {
+    throw badOption(
+      origin,
+      path,
+      value,
+      `one of ${quoteList(ACL_PROFILES)}`,
+      '"app" allows every data command (FLUSHALL too); "restricted" also forbids FLUSHALL, FLUSHDB and SWAPDB.',
+    );
+  }
+  return value as AclProfile;
 }

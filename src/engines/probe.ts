@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { KubecacheError } from '../errors.js';
 
 /**
@@ -17,6 +18,15 @@ export interface TcpProbeSpec {
   /** Human wording of what a healthy reply looks like, for error messages. */
   expected: string;
   judge(reply: string): ReplyVerdict;
+  /** Speak TLS (a cache started with `tls: true`): the CA and the name its certificate carries. */
+  tls?: ConnectionOptions;
+}
+
+/** How a cache started: what its probe must speak. */
+export interface ProbeOptions {
+  tls?: { ca: string; servername: string };
+  /** The server requires authentication (memcached SASL switches to the binary protocol). */
+  auth?: boolean;
 }
 
 /**
@@ -32,7 +42,7 @@ export function tcpProbe(spec: TcpProbeSpec): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let reply = '';
     let settled = false;
-    const socket = connect({ host, port });
+    const socket = spec.tls ? tlsConnect({ ...spec.tls, host, port }) : connect({ host, port });
     const finish = (error?: KubecacheError) => {
       if (settled) return;
       settled = true;
@@ -56,7 +66,7 @@ export function tcpProbe(spec: TcpProbeSpec): Promise<void> {
 
     socket.setNoDelay(true);
     socket.setEncoding('latin1');
-    socket.once('connect', () => socket.write(request));
+    socket.once(spec.tls ? 'secureConnect' : 'connect', () => socket.write(request, 'latin1'));
     socket.on('data', (chunk: string) => {
       reply += chunk;
       const verdict = spec.judge(reply);

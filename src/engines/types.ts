@@ -1,3 +1,7 @@
+import type { AclProfile } from '../config/options.js';
+import type { CacheLogins } from '../security/credentials.js';
+import type { ProbeOptions } from './probe.js';
+
 export type EngineName = 'redis' | 'memcached';
 
 export const ENGINE_NAMES: readonly EngineName[] = ['redis', 'memcached'];
@@ -5,6 +9,12 @@ export const ENGINE_NAMES: readonly EngineName[] = ['redis', 'memcached'];
 export interface Endpoint {
   host: string;
   port: number;
+}
+
+/** How a client reaches a locked cache: its login and, with TLS, what to trust. */
+export interface CacheAccess {
+  login?: { username: string; password: string };
+  tls?: { ca: string; servername: string };
 }
 
 export interface EngineCommandOptions {
@@ -46,9 +56,38 @@ export interface EngineServer {
    * a KubecacheError (TIMEOUT or UNREACHABLE) otherwise. One attempt only:
    * callers retry while the pod starts.
    */
-  probe(host: string, port: number, timeoutMs: number): Promise<void>;
+  probe(host: string, port: number, timeoutMs: number, opts?: ProbeOptions): Promise<void>;
   /** Reads and validates a JSON seed file (the broker's early check before any pod). */
   loadJsonSeed(path: string): Promise<unknown>;
+  /** How the engine locks a cache (`auth`, `tls`); see docs/security.md. */
+  readonly security: EngineSecurity;
+}
+
+/** What the pod-owned Secret carries for one cache, by file name. */
+export interface SecretFilesInput {
+  logins?: CacheLogins;
+  acl: AclProfile;
+  tls?: { certPem: string; keyPem: string; caPem: string };
+}
+
+/** Paths and switches the server command is built from. */
+export interface SecureServerInput {
+  /** Where the pod-owned Secret is mounted in the container. */
+  dir: string;
+  port: number;
+  auth: boolean;
+  tls: boolean;
+}
+
+export interface EngineSecurity {
+  /** Why `tls: true` cannot work with this engine, or undefined when it can. */
+  readonly tlsUnsupported?: string;
+  newLogins(): CacheLogins;
+  secretFiles(input: SecretFilesInput): Record<string, string>;
+  /** Server arguments that read the Secret's files; go before the user's args. */
+  serverArgs(input: SecureServerInput): string[];
+  /** Wraps the server argv when a step must run first (memcached: its SASL database). */
+  wrapCommand?(argv: string[], input: SecureServerInput): string[];
 }
 
 /**
@@ -57,7 +96,7 @@ export interface EngineServer {
  */
 export interface EngineClientOps<C = unknown, J = unknown> {
   /** A client connected (or connecting on first use) to the cache. */
-  connect(endpoint: Endpoint): Promise<C>;
+  connect(endpoint: Endpoint, access?: CacheAccess): Promise<C>;
   /** Closes the client without hanging on a vanished pod. */
   close(client: C): Promise<void>;
   loadJsonSeed(path: string): Promise<J>;
@@ -71,7 +110,7 @@ export interface EngineClientOps<C = unknown, J = unknown> {
   keepSeed?(client: C): Promise<void>;
   restoreSeed?(client: C): Promise<void>;
   /** Copies the live dataset to an RDB file on this machine, when the engine has one. */
-  snapshot?(endpoint: Endpoint, path: string): Promise<SnapshotResult>;
+  snapshot?(endpoint: Endpoint, path: string, access?: CacheAccess): Promise<SnapshotResult>;
 }
 
 export interface EngineDefinition<C = unknown, J = unknown> extends EngineServer {

@@ -22,7 +22,7 @@ export function jestSessions(): Session[] {
  * testEnvironmentOptions.kubecache override kubecache.config.*.
  */
 export default async function globalSetup(
-  _globalConfig: unknown,
+  globalConfig: { maxWorkers?: unknown; detectOpenHandles?: unknown } | undefined,
   projectConfig: JestProjectConfig,
 ): Promise<void> {
   // Imported here, not at the top: Jest may require() this file, and
@@ -35,6 +35,14 @@ export default async function globalSetup(
       ? { runnerOptions, runnerSource: 'Jest testEnvironmentOptions.kubecache' }
       : {}),
     exportEnv: true,
+    // Jest numbers its workers 1..maxWorkers (JEST_WORKER_ID); in band it is 1.
+    // --detectOpenHandles runs the tests in band, in one worker.
+    workers:
+      typeof globalConfig?.maxWorkers === 'number' &&
+      globalConfig.maxWorkers > 0 &&
+      globalConfig.detectOpenHandles !== true
+        ? globalConfig.maxWorkers
+        : 1,
   });
   jestSessions().push(session);
 }

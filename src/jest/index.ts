@@ -46,6 +46,13 @@ export function useCache<E extends EngineName>(
 ): UsedCache<E> {
   const slot = new CacheSlot(engine, options, 'this test file');
   const timeout = (options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS) + 5_000;
+  // Ask for the pod at collection time: every cache of the file (and of
+  // every worker) starts concurrently; the beforeAll below only connects.
+  try {
+    slot.prefetch(connection(), process.env.JEST_WORKER_ID ?? '1');
+  } catch {
+    // No broker: the beforeAll hook reports it where the user can see it.
+  }
   beforeAll(async () => {
     await slot.open(connection(), process.env.JEST_WORKER_ID ?? '1');
     activeCaches().add(slot);

@@ -9,10 +9,49 @@ export interface ApiCall {
   name?: string;
 }
 
-function statusOf(err: unknown): number | undefined {
-  const code = (err as { code?: unknown; statusCode?: unknown })?.code;
-  return typeof code === 'number' ? code : undefined;
+/** The HTTP status of a client-node failure (ApiException.code, Watch's statusCode). */
+export function statusOf(err: unknown): number | undefined {
+  const e = err as { code?: unknown; statusCode?: unknown } | undefined;
+  if (typeof e?.code === 'number') return e.code;
+  return typeof e?.statusCode === 'number' ? e.statusCode : undefined;
 }
+
+export function describeCall(call: ApiCall): string {
+  return `${call.verb} ${call.resource}${call.subresource ? `/${call.subresource}` : ''}${call.name ? ` ${call.name}` : ''} in namespace ${call.namespace}`;
+}
+
+/**
+ * A 403 is RBAC only when the server says "cannot <verb> resource". Quota,
+ * LimitRange, Pod Security and admission webhooks also answer 403 Forbidden,
+ * and each needs a different fix from a different person.
+ */
+export type Rejection = 'QUOTA_EXCEEDED' | 'LIMIT_RANGE' | 'POD_SECURITY' | 'ADMISSION_DENIED';
+
+export function classifyForbidden(serverMessage: string): Rejection | 'FORBIDDEN' {
+  if (/\bexceeded quota\b/i.test(serverMessage)) return 'QUOTA_EXCEEDED';
+  if (/violates PodSecurity/i.test(serverMessage)) return 'POD_SECURITY';
+  if (
+    /(maximum|minimum) (cpu|memory|ephemeral-storage) usage per (container|pod)|limit to request ratio|must specify (limits|requests)/i.test(
+      serverMessage,
+    )
+  )
+    return 'LIMIT_RANGE';
+  if (/cannot [a-z]+ resource/i.test(serverMessage)) return 'FORBIDDEN';
+  if (/admission webhook .* denied|denied the request/i.test(serverMessage))
+    return 'ADMISSION_DENIED';
+  return 'FORBIDDEN';
+}
+
+const REJECTION_FIX: Record<Rejection, string> = {
+  QUOTA_EXCEEDED:
+    "The namespace's ResourceQuota has no room for another cache pod. Each test worker gets its own pod per cache (workers × caches pods, each with its requests): run fewer workers, use fewer caches per file, lower resources.requests, set maxPods so kubecache waits for room, or ask the namespace admin to raise the quota (kubectl describe resourcequota -n NS).",
+  LIMIT_RANGE:
+    "A LimitRange in the namespace does not allow the cache container's resources. Set resources.requests / resources.limits (or KUBECACHE_MEMORY_LIMIT, KUBECACHE_CPU_LIMIT, ...) within the namespace's bounds (kubectl describe limitrange -n NS).",
+  POD_SECURITY:
+    "The namespace's Pod Security level rejects the cache pod. Use a namespace whose pod-security.kubernetes.io/enforce level admits it, or ask the admin; the server's message lists the fields at fault.",
+  ADMISSION_DENIED:
+    "An admission webhook or policy of the cluster rejected the cache pod; the server's message says which one and why. Ask its owner, or adjust the cache's labels, annotations or resources to satisfy it.",
+};
 
 function messageOf(err: unknown): string {
   const body = (err as { body?: unknown })?.body;
@@ -42,13 +81,23 @@ export function isConflict(err: unknown): boolean {
 export function toKubecacheError(err: unknown, call: ApiCall): KubecacheError {
   if (err instanceof KubecacheError) return err;
   const status = statusOf(err);
-  const what = `${call.verb} ${call.resource}${call.subresource ? `/${call.subresource}` : ''}${call.name ? ` ${call.name}` : ''} in namespace ${call.namespace}`;
+  const what = describeCall(call);
+  const serverSaid = messageOf(err);
+  const kind = status === 403 ? classifyForbidden(serverSaid) : undefined;
+  if (kind && kind !== 'FORBIDDEN') {
+    return new KubecacheError(
+      kind,
+      `${what} was rejected by the namespace's admission rules: ${serverSaid}. ${REJECTION_FIX[kind].replaceAll('-n NS', `-n ${call.namespace}`)}`,
+      { ...call, status, serverMessage: serverSaid },
+      { cause: plainCause(err) },
+    );
+  }
   if (status === 403) {
     const e = forbiddenError(call.verb, call.resource, call.namespace, call.subresource);
     return new KubecacheError(
       'FORBIDDEN',
       `${e.message} (server said: ${messageOf(err)})`,
-      e.details,
+      { ...e.details, status },
       { cause: plainCause(err) },
     );
   }
@@ -56,7 +105,7 @@ export function toKubecacheError(err: unknown, call: ApiCall): KubecacheError {
     return new KubecacheError(
       'POD_GONE',
       `${what}: not found (${messageOf(err)})`,
-      { ...call },
+      { ...call, status },
       { cause: plainCause(err) },
     );
   }

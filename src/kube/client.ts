@@ -3,8 +3,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig, VersionApi } from '@kubernetes/client-node';
 import createDebug from 'debug';
-import { KubecacheError } from '../errors.js';
-import { plainCause } from './api-error.js';
+import { isKubecacheError, KubecacheError } from '../errors.js';
+import { type ApiPolicy, apiCall, DEFAULT_API_POLICY } from './api-call.js';
+import { ServerClock } from './server-clock.js';
 
 const debug = createDebug('kubecache:kube');
 
@@ -18,6 +19,8 @@ export interface KubeTarget {
   namespace?: string | undefined;
   /** How long the first API call may take before the cluster counts as unreachable. */
   apiConnectMs: number;
+  /** Deadline and retry budget of every later API call. */
+  api?: ApiPolicy | undefined;
 }
 
 /** Everything the I/O adapters need to talk to one cluster and namespace. */
@@ -28,6 +31,10 @@ export interface KubeHandle {
   server: string;
   context: string;
   inCluster: boolean;
+  /** Deadline and retries of every API call made through this handle (see api-call.ts). */
+  policy: ApiPolicy;
+  /** The API server's clock, learned from its answers; leases are judged by it. */
+  clock: ServerClock;
 }
 
 export function loadKubeConfig(target: Pick<KubeTarget, 'kubeconfig' | 'context'>): {
@@ -110,30 +117,20 @@ export async function connectKube(target: KubeTarget): Promise<KubeHandle> {
   const server = cluster.server;
   const namespace = target.namespace ?? defaultNamespace(kc, inCluster);
   const version = kc.makeApiClient(VersionApi);
+  const clock = new ServerClock();
   const t0 = Date.now();
-  let timer: NodeJS.Timeout | undefined;
   try {
-    const info = await Promise.race([
-      version.getCode(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new KubecacheError(
-                'UNREACHABLE',
-                `Kubernetes API server ${server} did not answer within ${target.apiConnectMs} ms. Check that the cluster is up (kubectl --context ${kc.getCurrentContext()} get nodes) or raise timeouts.apiConnectMs.`,
-                { server, timeoutMs: target.apiConnectMs },
-              ),
-            ),
-          target.apiConnectMs,
-        );
-        timer.unref();
-      }),
-    ]);
+    // Retried like any read, but only within apiConnectMs: a wrong or dead
+    // cluster must fail fast.
+    const info = await apiCall(
+      { namespace, policy: { callMs: target.apiConnectMs, retryMs: target.apiConnectMs }, clock },
+      { verb: 'get', resource: 'version', namespace },
+      (options) => version.getCode(options),
+      { idempotent: true },
+    );
     debug('connected to %s (%s) in %d ms', server, info.gitVersion, Date.now() - t0);
   } catch (err) {
-    if (err instanceof KubecacheError) throw err;
-    const status = (err as { code?: unknown }).code;
+    const status = isKubecacheError(err) ? err.details.status : undefined;
     // An HTTP answer (even 401/403) means the server is reachable; /version is
     // readable by anyone authenticated, so only transport failures land here
     // as UNREACHABLE.
@@ -142,17 +139,22 @@ export async function connectKube(target: KubeTarget): Promise<KubeHandle> {
         status === 401 || status === 403 ? 'FORBIDDEN' : 'UNREACHABLE',
         `Kubernetes API server ${server} answered HTTP ${status} to GET /version. Check the credentials of context ${kc.getCurrentContext()}.`,
         { server, status },
-        { cause: plainCause(err) },
+        { cause: err },
+      );
+    }
+    if (isKubecacheError(err, 'TIMEOUT')) {
+      throw new KubecacheError(
+        'UNREACHABLE',
+        `Kubernetes API server ${server} did not answer within ${target.apiConnectMs} ms. Check that the cluster is up (kubectl --context ${kc.getCurrentContext()} get nodes) or raise timeouts.apiConnectMs.`,
+        { server, timeoutMs: target.apiConnectMs },
       );
     }
     throw new KubecacheError(
       'UNREACHABLE',
       `Kubernetes API server ${server} is unreachable: ${(err as Error).message}. Check that the cluster is up and that KUBECONFIG points at it.`,
       { server },
-      { cause: plainCause(err) },
+      { cause: err },
     );
-  } finally {
-    clearTimeout(timer);
   }
   return {
     kc,
@@ -161,5 +163,7 @@ export async function connectKube(target: KubeTarget): Promise<KubeHandle> {
     server,
     context: kc.getCurrentContext(),
     inCluster,
+    policy: target.api ?? { ...DEFAULT_API_POLICY },
+    clock,
   };
 }

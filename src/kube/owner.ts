@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import createDebug from 'debug';
 import type { KubeHandle } from './client.js';
 import type { PodOwner } from './pod-spec.js';
+import { readPod } from './pods.js';
 
 const debug = createDebug('kubecache:owner');
 
@@ -19,11 +20,11 @@ export async function findRunnerPod(
   if (!handle.inCluster && !env.KUBECACHE_POD_NAME) return undefined;
   const name = env.KUBECACHE_POD_NAME ?? env.POD_NAME ?? hostname();
   try {
-    const pod = await handle.core.readNamespacedPod({ name, namespace: handle.namespace });
-    const uid = pod.metadata?.uid;
+    const pod = await readPod(handle, name);
+    const uid = pod?.metadata?.uid;
     if (!uid) return undefined;
     debug('runner pod %s/%s owns the caches', handle.namespace, name);
-    return { apiVersion: 'v1', kind: 'Pod', name, uid };
+    return { apiVersion: 'v1', kind: 'Pod', name, uid, labels: { ...pod.metadata?.labels } };
   } catch (err) {
     debug('runner pod %s not found in %s: %s', name, handle.namespace, (err as Error).message);
     return undefined;

@@ -22,6 +22,14 @@ export interface PodOwner {
   kind: 'Pod';
   name: string;
   uid: string;
+  /** The runner pod's labels, for a NetworkPolicy that admits only it. */
+  labels?: Record<string, string>;
+}
+
+/** The pod-owned Secret with a cache's ACL/SASL files and TLS pair, mounted read-only. */
+export interface SecretMount {
+  secretName: string;
+  mountPath: string;
 }
 
 export interface CachePodInput {
@@ -43,9 +51,12 @@ export interface CachePodInput {
   extraEnv?: V1EnvVar[];
   /** Hook for seeding: replaces the engine's argv, e.g. to wrap it in a loader script. */
   commandOverride?: string[];
+  /** Hook for security: the Secret the engine reads its logins and TLS pair from. */
+  secret?: SecretMount;
 }
 
 const DATA_VOLUME = 'data';
+const SECRET_VOLUME = 'kubecache-secret';
 // Matches the uid/gid of the redis user in the official alpine images; any
 // non-root id works since the engine command is run directly, not via gosu.
 const CACHE_UID = 999;
@@ -144,6 +155,12 @@ export function buildCachePod(input: CachePodInput): V1Pod {
     container.workingDir = engine.dataDir;
     container.volumeMounts = [{ name: DATA_VOLUME, mountPath: engine.dataDir }];
   }
+  if (input.secret) {
+    container.volumeMounts = [
+      ...(container.volumeMounts ?? []),
+      { name: SECRET_VOLUME, mountPath: input.secret.mountPath, readOnly: true },
+    ];
+  }
 
   const pod: V1Pod = {
     apiVersion: 'v1',
@@ -169,6 +186,16 @@ export function buildCachePod(input: CachePodInput): V1Pod {
   };
   const spec = pod.spec as NonNullable<V1Pod['spec']>;
   if (engine.dataDir) spec.volumes = [{ name: DATA_VOLUME, emptyDir: {} }];
+  if (input.secret) {
+    spec.volumes = [
+      ...(spec.volumes ?? []),
+      {
+        name: SECRET_VOLUME,
+        // Readable by the cache's group only (fsGroup); the pod runs as that group.
+        secret: { secretName: input.secret.secretName, defaultMode: 0o440 },
+      },
+    ];
+  }
   if (Object.keys(config.nodeSelector).length > 0) spec.nodeSelector = { ...config.nodeSelector };
   if (config.tolerations.length > 0) spec.tolerations = config.tolerations.map((t) => ({ ...t }));
   if (config.imagePullSecrets.length > 0) {

@@ -6,135 +6,308 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import createDebug from 'debug';
-import { KubecacheError } from '../errors.js';
-import { ANNOTATION_LEASE } from '../names.js';
-import { isNotFound, toKubecacheError } from './api-error.js';
+import { isKubecacheError, KubecacheError } from '../errors.js';
+import { ANNOTATION_LEASE, LABEL_RUN } from '../names.js';
+import { type ApiContext, type ApiPolicy, apiCall } from './api-call.js';
 import type { KubeHandle } from './client.js';
 
 const debug = createDebug('kubecache:pods');
 
-export async function createPod(handle: KubeHandle, pod: V1Pod): Promise<V1Pod> {
+const ctx = (handle: KubeHandle): ApiContext => handle;
+
+/**
+ * Grace period of every delete. Not 0: a zero grace is a force delete, which
+ * removes the object from the API before the kubelet has stopped the
+ * container, so "gone" would not mean stopped and the namespace's quota
+ * would count a pod that still runs. Caches hold nothing worth saving and
+ * redis and memcached exit on SIGTERM at once, so one second (the pod
+ * spec's terminationGracePeriodSeconds too) bounds the wait for one that
+ * does not (a shell wrapper as PID 1) without slowing teardown.
+ */
+export const DELETE_GRACE_SECONDS = 1;
+
+/**
+ * Creates a pod. The name is fixed by the caller, which makes a retried
+ * create idempotent: a 409 on a retry is our own first attempt, accepted
+ * when the existing pod carries this run's label.
+ */
+export async function createPod(
+  handle: KubeHandle,
+  pod: V1Pod,
+  signal?: AbortSignal,
+): Promise<V1Pod> {
+  const name = pod.metadata?.name ?? '';
+  const run = pod.metadata?.labels?.[LABEL_RUN];
+  return apiCall(
+    ctx(handle),
+    { verb: 'create', resource: 'pods', namespace: handle.namespace, name },
+    (options) =>
+      handle.core.createNamespacedPod({ namespace: handle.namespace, body: pod }, options),
+    {
+      idempotent: true,
+      signal,
+      onConflict: async () => {
+        const existing = await readPod(handle, name);
+        return existing && existing.metadata?.labels?.[LABEL_RUN] === run ? existing : undefined;
+      },
+    },
+  );
+}
+
+/** The pod, or undefined when it does not exist. */
+export async function readPod(handle: KubeHandle, name: string): Promise<V1Pod | undefined> {
   try {
-    return await handle.core.createNamespacedPod({ namespace: handle.namespace, body: pod });
+    return await apiCall(
+      ctx(handle),
+      { verb: 'get', resource: 'pods', namespace: handle.namespace, name },
+      (options) => handle.core.readNamespacedPod({ name, namespace: handle.namespace }, options),
+      { idempotent: true },
+    );
   } catch (err) {
-    throw toKubecacheError(err, { verb: 'create', resource: 'pods', namespace: handle.namespace });
+    if (isKubecacheError(err, 'POD_GONE')) return undefined;
+    throw err;
   }
 }
 
 export async function createSecret(handle: KubeHandle, secret: V1Secret): Promise<V1Secret> {
-  try {
-    return await handle.core.createNamespacedSecret({ namespace: handle.namespace, body: secret });
-  } catch (err) {
-    throw toKubecacheError(err, {
-      verb: 'create',
-      resource: 'secrets',
-      namespace: handle.namespace,
-    });
-  }
+  const name = secret.metadata?.name ?? '';
+  const run = secret.metadata?.labels?.[LABEL_RUN];
+  return apiCall(
+    ctx(handle),
+    { verb: 'create', resource: 'secrets', namespace: handle.namespace, name },
+    (options) =>
+      handle.core.createNamespacedSecret({ namespace: handle.namespace, body: secret }, options),
+    {
+      idempotent: true,
+      onConflict: async () => {
+        const existing = await apiCall(
+          ctx(handle),
+          { verb: 'get', resource: 'secrets', namespace: handle.namespace, name },
+          (options) =>
+            handle.core.readNamespacedSecret({ name, namespace: handle.namespace }, options),
+          { idempotent: true },
+        );
+        return existing.metadata?.labels?.[LABEL_RUN] === run ? existing : undefined;
+      },
+    },
+  );
 }
 
-/** Deletes one pod now (caches are throwaway: no grace period). A missing pod is fine. */
-export async function deletePod(handle: KubeHandle, name: string): Promise<void> {
+/** Deletes one pod (see DELETE_GRACE_SECONDS). A missing pod is fine. */
+export async function deletePod(
+  handle: KubeHandle,
+  name: string,
+  policy?: Partial<ApiPolicy>,
+): Promise<void> {
   try {
-    await handle.core.deleteNamespacedPod({
-      name,
-      namespace: handle.namespace,
-      gracePeriodSeconds: 0,
-      propagationPolicy: 'Background',
-    });
+    await apiCall(
+      ctx(handle),
+      { verb: 'delete', resource: 'pods', namespace: handle.namespace, name },
+      (options) =>
+        handle.core.deleteNamespacedPod(
+          {
+            name,
+            namespace: handle.namespace,
+            gracePeriodSeconds: DELETE_GRACE_SECONDS,
+            propagationPolicy: 'Background',
+          },
+          options,
+        ),
+      { idempotent: true, ...(policy ? { policy } : {}) },
+    );
     debug('deleted pod %s', name);
   } catch (err) {
-    if (isNotFound(err)) return;
-    throw toKubecacheError(err, {
-      verb: 'delete',
-      resource: 'pods',
-      namespace: handle.namespace,
-      name,
-    });
-  }
-}
-
-export async function deleteSecret(handle: KubeHandle, name: string): Promise<void> {
-  try {
-    await handle.core.deleteNamespacedSecret({ name, namespace: handle.namespace });
-  } catch (err) {
-    if (isNotFound(err)) return;
-    throw toKubecacheError(err, {
-      verb: 'delete',
-      resource: 'secrets',
-      namespace: handle.namespace,
-      name,
-    });
-  }
-}
-
-export async function listPods(handle: KubeHandle, labelSelector: string): Promise<V1Pod[]> {
-  try {
-    const list = await handle.core.listNamespacedPod({
-      namespace: handle.namespace,
-      labelSelector,
-    });
-    return list.items;
-  } catch (err) {
-    throw toKubecacheError(err, { verb: 'list', resource: 'pods', namespace: handle.namespace });
-  }
-}
-
-export async function listSecrets(handle: KubeHandle, labelSelector: string): Promise<V1Secret[]> {
-  try {
-    const list = await handle.core.listNamespacedSecret({
-      namespace: handle.namespace,
-      labelSelector,
-    });
-    return list.items;
-  } catch (err) {
-    throw toKubecacheError(err, { verb: 'list', resource: 'secrets', namespace: handle.namespace });
+    if (isKubecacheError(err, 'POD_GONE')) return;
+    throw err;
   }
 }
 
 /**
- * Deletes every pod and secret matching the selector and waits, with a bound,
- * until the pods are gone. List-then-delete rather than deletecollection, so
- * the minimal Role needs no extra verb.
+ * Deletes a pod only if its resourceVersion is still `resourceVersion`
+ * (a delete precondition), so a lease renewed after it was judged expired
+ * wins. Returns whether it was deleted.
+ */
+export async function deletePodIfUnchanged(
+  handle: KubeHandle,
+  name: string,
+  resourceVersion: string | undefined,
+): Promise<boolean> {
+  try {
+    await apiCall(
+      ctx(handle),
+      { verb: 'delete', resource: 'pods', namespace: handle.namespace, name },
+      (options) =>
+        handle.core.deleteNamespacedPod(
+          {
+            name,
+            namespace: handle.namespace,
+            gracePeriodSeconds: DELETE_GRACE_SECONDS,
+            propagationPolicy: 'Background',
+            ...(resourceVersion ? { body: { preconditions: { resourceVersion } } } : {}),
+          },
+          options,
+        ),
+      { idempotent: true },
+    );
+    return true;
+  } catch (err) {
+    // 404: gone already; 409: changed since it was listed (renewed).
+    if (isKubecacheError(err, 'POD_GONE')) return false;
+    if (isKubecacheError(err) && err.details.status === 409) return false;
+    throw err;
+  }
+}
+
+export async function deleteSecret(
+  handle: KubeHandle,
+  name: string,
+  policy?: Partial<ApiPolicy>,
+): Promise<void> {
+  try {
+    await apiCall(
+      ctx(handle),
+      { verb: 'delete', resource: 'secrets', namespace: handle.namespace, name },
+      (options) =>
+        handle.core.deleteNamespacedSecret({ name, namespace: handle.namespace }, options),
+      { idempotent: true, ...(policy ? { policy } : {}) },
+    );
+  } catch (err) {
+    if (isKubecacheError(err, 'POD_GONE')) return;
+    throw err;
+  }
+}
+
+export async function listPods(
+  handle: KubeHandle,
+  labelSelector: string,
+  policy?: Partial<ApiPolicy>,
+): Promise<V1Pod[]> {
+  return (await listPodsWithVersion(handle, { labelSelector }, policy)).items;
+}
+
+/** Pods and the list's resourceVersion, from which a watch can continue. */
+export async function listPodsWithVersion(
+  handle: KubeHandle,
+  query: { labelSelector?: string; fieldSelector?: string },
+  policy?: Partial<ApiPolicy>,
+): Promise<{ items: V1Pod[]; resourceVersion: string | undefined }> {
+  const list = await apiCall(
+    ctx(handle),
+    { verb: 'list', resource: 'pods', namespace: handle.namespace },
+    (options) => handle.core.listNamespacedPod({ namespace: handle.namespace, ...query }, options),
+    { idempotent: true, ...(policy ? { policy } : {}) },
+  );
+  return { items: list.items, resourceVersion: list.metadata?.resourceVersion };
+}
+
+export async function listSecrets(
+  handle: KubeHandle,
+  labelSelector: string,
+  policy?: Partial<ApiPolicy>,
+): Promise<V1Secret[]> {
+  const list = await apiCall(
+    ctx(handle),
+    { verb: 'list', resource: 'secrets', namespace: handle.namespace },
+    (options) =>
+      handle.core.listNamespacedSecret({ namespace: handle.namespace, labelSelector }, options),
+    { idempotent: true, ...(policy ? { policy } : {}) },
+  );
+  return list.items;
+}
+
+export interface TeardownResult {
+  /** Pods still present when the budget ran out (terminating or never deleted). */
+  remaining: string[];
+  /** Secrets whose delete did not go through. */
+  remainingSecrets: string[];
+}
+
+/**
+ * Deletes every pod and secret matching the selector and waits until the
+ * pods are gone, all within `budgetMs`: the API server may be down for part
+ * of it, so every list and delete is retried until the budget ends, not
+ * only once. List-then-delete rather than deletecollection, so the minimal
+ * Role needs no extra verb. `known` are names this run created, deleted even
+ * when no list succeeds.
  */
 export async function deleteAllAndWait(
   handle: KubeHandle,
   labelSelector: string,
-  timeoutMs: number,
-): Promise<{ remaining: string[] }> {
-  const names = (await listPods(handle, labelSelector)).map((p) => p.metadata?.name ?? '');
-  const secrets = (await listSecrets(handle, labelSelector)).map((s) => s.metadata?.name ?? '');
-  await Promise.all([
-    ...names.map((n) => deletePod(handle, n)),
-    ...secrets.map((n) => deleteSecret(handle, n)),
-  ]);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const left = (await listPods(handle, labelSelector)).map((p) => p.metadata?.name ?? '?');
-    if (left.length === 0) return { remaining: [] };
-    if (Date.now() > deadline) return { remaining: left };
-    await new Promise((r) => setTimeout(r, 150));
+  budgetMs: number,
+  known: { pods?: readonly string[]; secrets?: readonly string[] } = {},
+): Promise<TeardownResult> {
+  const deadline = Date.now() + budgetMs;
+  const left = (): number => Math.max(1, deadline - Date.now());
+  const policy = (): Partial<ApiPolicy> => ({ retryMs: left() });
+  const pods = new Set(known.pods ?? []);
+  const secrets = new Set(known.secrets ?? []);
+  const deletedSecrets = new Set<string>();
+  let listed = false;
+  for (let round = 1; ; round++) {
+    try {
+      for (const p of await listPods(handle, labelSelector, policy())) {
+        pods.add(p.metadata?.name ?? '');
+      }
+      for (const s of await listSecrets(handle, labelSelector, policy())) {
+        secrets.add(s.metadata?.name ?? '');
+      }
+      listed = true;
+    } catch (err) {
+      debug('teardown list failed (round %d): %s', round, (err as Error).message);
+    }
+    await Promise.all([
+      ...[...pods].map((n) =>
+        deletePod(handle, n, policy()).catch((err: unknown) =>
+          debug('delete of pod %s failed: %s', n, (err as Error).message),
+        ),
+      ),
+      ...[...secrets]
+        .filter((n) => !deletedSecrets.has(n))
+        .map((n) =>
+          deleteSecret(handle, n, policy()).then(
+            () => deletedSecrets.add(n),
+            (err: unknown) => debug('delete of secret %s failed: %s', n, (err as Error).message),
+          ),
+        ),
+    ]);
+    // Wait for the pods to be gone (deleted objects linger for their grace period).
+    try {
+      const present = new Set(
+        (await listPods(handle, labelSelector, policy())).map((p) => p.metadata?.name ?? ''),
+      );
+      for (const n of [...pods]) if (!present.has(n)) pods.delete(n);
+      listed = true;
+    } catch (err) {
+      debug('teardown check failed (round %d): %s', round, (err as Error).message);
+    }
+    const secretsLeft = [...secrets].filter((n) => !deletedSecrets.has(n));
+    if (listed && pods.size === 0 && secretsLeft.length === 0) {
+      return { remaining: [], remainingSecrets: [] };
+    }
+    if (Date.now() >= deadline) {
+      return { remaining: [...pods], remainingSecrets: secretsLeft };
+    }
+    await new Promise((r) => setTimeout(r, Math.min(250 * round, 1000, left())));
   }
 }
 
+/** Sets a pod's lease annotation; retried, as a merge patch can be sent twice. */
 export async function renewLease(handle: KubeHandle, name: string, expiresAt: Date): Promise<void> {
-  try {
-    await handle.core.patchNamespacedPod(
-      {
-        name,
-        namespace: handle.namespace,
-        body: { metadata: { annotations: { [ANNOTATION_LEASE]: expiresAt.toISOString() } } },
-      },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
-  } catch (err) {
-    throw toKubecacheError(err, {
-      verb: 'patch',
-      resource: 'pods',
-      namespace: handle.namespace,
-      name,
-    });
-  }
+  await apiCall(
+    ctx(handle),
+    { verb: 'patch', resource: 'pods', namespace: handle.namespace, name },
+    (options) =>
+      handle.core.patchNamespacedPod(
+        {
+          name,
+          namespace: handle.namespace,
+          body: { metadata: { annotations: { [ANNOTATION_LEASE]: expiresAt.toISOString() } } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch, options),
+      ),
+    // A renewal that takes longer than a renew interval is overtaken by the next.
+    { idempotent: true },
+  );
 }
 
 /** Events and last log lines of a pod, for error messages; never throws. */
@@ -147,10 +320,16 @@ export async function describePod(
   let events: string[] = [];
   let logs = '';
   try {
-    const list = await handle.core.listNamespacedEvent({
-      namespace: handle.namespace,
-      fieldSelector: `involvedObject.name=${name}`,
-    });
+    const list = await apiCall(
+      ctx(handle),
+      { verb: 'list', resource: 'events', namespace: handle.namespace },
+      (options) =>
+        handle.core.listNamespacedEvent(
+          { namespace: handle.namespace, fieldSelector: `involvedObject.name=${name}` },
+          options,
+        ),
+      { idempotent: true, policy: { retryMs: handle.policy.callMs } },
+    );
     events = list.items
       .sort((a: CoreV1Event, b: CoreV1Event) => eventTime(a) - eventTime(b))
       .map((e: CoreV1Event) => `${e.type ?? ''} ${e.reason ?? ''}: ${e.message ?? ''}`.trim());
@@ -161,12 +340,7 @@ export async function describePod(
   // for a moment: the kubelet's status lags the container (see start-cache-pod).
   for (let attempt = 1; ; attempt++) {
     try {
-      logs = await handle.core.readNamespacedPodLog({
-        name,
-        namespace: handle.namespace,
-        container,
-        tailLines: 20,
-      });
+      logs = await readLog(handle, name, container, 20);
       break;
     } catch {
       if (!opts.running || attempt >= 8) {
@@ -177,6 +351,27 @@ export async function describePod(
     }
   }
   return { events, logs };
+}
+
+/** The last `lines` log lines of a container (of its previous run with `previous`). */
+export function readLog(
+  handle: KubeHandle,
+  name: string,
+  container: string,
+  lines: number,
+  previous = false,
+): Promise<string> {
+  return apiCall(
+    ctx(handle),
+    { verb: 'get', resource: 'pods', subresource: 'log', namespace: handle.namespace, name },
+    (options) =>
+      handle.core.readNamespacedPodLog(
+        { name, namespace: handle.namespace, container, tailLines: lines, previous },
+        options,
+      ),
+    // One short attempt: callers (error messages) retry on their own terms.
+    { idempotent: false },
+  );
 }
 
 function eventTime(e: CoreV1Event): number {
@@ -198,25 +393,22 @@ export async function patchSecretOwner(
   name: string,
   owner: { apiVersion: string; kind: string; name: string; uid: string },
 ): Promise<void> {
-  try {
-    await handle.core.patchNamespacedSecret(
-      {
-        name,
-        namespace: handle.namespace,
-        body: {
-          metadata: {
-            ownerReferences: [{ ...owner, controller: false, blockOwnerDeletion: false }],
+  await apiCall(
+    ctx(handle),
+    { verb: 'patch', resource: 'secrets', namespace: handle.namespace, name },
+    (options) =>
+      handle.core.patchNamespacedSecret(
+        {
+          name,
+          namespace: handle.namespace,
+          body: {
+            metadata: {
+              ownerReferences: [{ ...owner, controller: false, blockOwnerDeletion: false }],
+            },
           },
         },
-      },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
-  } catch (err) {
-    throw toKubecacheError(err, {
-      verb: 'patch',
-      resource: 'secrets',
-      namespace: handle.namespace,
-      name,
-    });
-  }
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch, options),
+      ),
+    { idempotent: true },
+  );
 }

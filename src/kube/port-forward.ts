@@ -1,42 +1,101 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
-import { PortForward } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import getPort from 'get-port';
+import WebSocket from 'ws';
 import { KubecacheError } from '../errors.js';
+import { toKubecacheError } from './api-error.js';
 import type { KubeHandle } from './client.js';
-import { wsError } from './ws-error.js';
+import {
+  DEFAULT_LIVENESS,
+  HealingWindow,
+  type LivenessTimes,
+  retryDelay,
+  TunnelLiveness,
+} from './tunnel-liveness.js';
 
 const debug = createDebug('kubecache:port-forward');
+
+/** The API server's port-forward subprotocol: channel byte, then data. */
+const PROTOCOLS = ['v4.channel.k8s.io', 'channel.k8s.io'];
+const DATA_CHANNEL = 0;
+const ERROR_CHANNEL = 1;
+
+export interface PortForwardOptions extends LivenessTimes {
+  /** How long an attempt to open a tunnel may take (TLS and WebSocket upgrade). */
+  handshakeMs: number;
+  /**
+   * How long new local connections keep retrying to open a tunnel while the
+   * API server does not answer, counted from the first failure.
+   */
+  healMs: number;
+}
+
+export const DEFAULT_PORT_FORWARD: PortForwardOptions = {
+  ...DEFAULT_LIVENESS,
+  handshakeMs: 10_000,
+  healMs: 30_000,
+};
+
+export interface PortForwardHealth {
+  /** False while tunnels cannot be opened. */
+  healthy: boolean;
+  /** Milliseconds tunnels have been failing. */
+  failingForMs: number;
+  lastError?: string;
+  /** Tunnels dropped because they stopped answering pings. */
+  deadTunnels: number;
+  /** Tunnels opened over the endpoint's life. */
+  tunnelsOpened: number;
+}
 
 export interface PortForwardEndpoint {
   host: string;
   port: number;
   /** Live TCP connections through the tunnel, for leak checks. */
   connections(): number;
+  health(): PortForwardHealth;
   close(): Promise<void>;
 }
 
 /**
  * A local TCP server on a get-port port that opens one port-forward WebSocket
- * per accepted connection (client-node's PortForward supports one port per
- * socket). Closing is wired both ways: when the pod side goes away the local
- * socket ends, and when the local client hangs up the WebSocket is closed, so
- * no socket is left half-open and a new connection after a dropped one gets a
- * fresh tunnel.
+ * per accepted connection. It heals: a tunnel that stops answering pings is
+ * dropped (its client reconnects), and a new connection that arrives while the
+ * API server is down is held and retried until a tunnel opens or the healing
+ * window (`healMs`) runs out, so a reconnecting client (ioredis, memjs) gets
+ * a working connection once the API server answers, and never waits without
+ * bound. Closing is wired both ways: when the pod side goes away the local
+ * socket ends, and when the local client hangs up the WebSocket is closed.
  */
 export async function startPortForward(
   handle: KubeHandle,
   pod: string,
   targetPort: number,
+  options: Partial<PortForwardOptions> = {},
 ): Promise<PortForwardEndpoint> {
-  const sockets = new Set<Socket>();
+  const opts = { ...DEFAULT_PORT_FORWARD, ...options };
+  const state: ForwardState = {
+    handle,
+    pod,
+    targetPort,
+    opts,
+    window: new HealingWindow(opts.healMs),
+    sockets: new Set(),
+    tunnels: new Set(),
+    closed: false,
+    deadTunnels: 0,
+    tunnelsOpened: 0,
+  };
   const server: Server = createServer({ pauseOnConnect: true }, (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+    state.sockets.add(socket);
+    socket.on('close', () => state.sockets.delete(socket));
     socket.on('error', (err) => debug('%s local socket error: %s', pod, err.message));
-    tunnel(handle, pod, targetPort, socket);
+    void serve(state, socket);
   });
+  // Accept errors (EMFILE when the runner is out of file descriptors) come
+  // as 'error' on the server, long after listen: without a listener for its
+  // whole life they would crash the runner.
+  server.on('error', (err) => debug('%s port-forward server error: %s', pod, err.message));
   const port = await getPort({ host: '127.0.0.1' });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -49,62 +108,220 @@ export async function startPortForward(
   return {
     host: '127.0.0.1',
     port,
-    connections: () => sockets.size,
+    connections: () => state.sockets.size,
+    health: () => {
+      const now = Date.now();
+      const failingForMs = state.window.failingFor(now);
+      return {
+        healthy: failingForMs === 0,
+        failingForMs,
+        ...(state.window.lastError ? { lastError: state.window.lastError.message } : {}),
+        deadTunnels: state.deadTunnels,
+        tunnelsOpened: state.tunnelsOpened,
+      };
+    },
     close: () =>
       new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
+        state.closed = true;
+        for (const ws of state.tunnels) ws.terminate();
+        for (const s of state.sockets) s.destroy();
         server.close(() => resolve());
       }),
   };
 }
 
-function tunnel(handle: KubeHandle, pod: string, targetPort: number, socket: Socket): void {
-  // The error channel carries the kubelet's message when the pod port refuses
-  // the connection; the local client must see a reset, not silence.
-  const errors = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      const text = chunk.toString('utf8').trim();
-      if (text) {
-        debug('%s:%d forward error: %s', pod, targetPort, text);
-        socket.destroy(
-          new KubecacheError('UNREACHABLE', `port-forward to ${pod}:${targetPort}: ${text}`),
+interface ForwardState {
+  handle: KubeHandle;
+  pod: string;
+  targetPort: number;
+  opts: PortForwardOptions;
+  window: HealingWindow;
+  sockets: Set<Socket>;
+  tunnels: Set<WebSocket>;
+  closed: boolean;
+  deadTunnels: number;
+  tunnelsOpened: number;
+}
+
+/** Opens a tunnel for one local connection, retrying within the healing window. */
+async function serve(state: ForwardState, socket: Socket): Promise<void> {
+  const deadline = state.window.deadline(Date.now());
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    if (socket.destroyed || state.closed) return;
+    let ws: WebSocket;
+    try {
+      ws = await openTunnel(state);
+    } catch (err) {
+      const e = err as TunnelError;
+      if (!e.transient) {
+        debug('%s tunnel refused: %s', state.pod, e.error.message);
+        reset(socket);
+        return;
+      }
+      state.window.failed(Date.now(), e.error);
+      const wait = retryDelay(attempt);
+      if (Date.now() + wait > deadline) {
+        const waited = state.window.failingFor(Date.now());
+        debug('%s tunnel failed for %d ms, giving up: %s', state.pod, waited, e.message);
+        const error = new KubecacheError(
+          'UNREACHABLE',
+          `port-forward to pod ${state.pod}:${state.targetPort}: no tunnel could be opened for ${waited} ms (${e.message}). The Kubernetes API server ${state.handle.server} does not answer; the next connection tries again.`,
+          { pod: state.pod, port: state.targetPort, server: state.handle.server },
+          { cause: e.error },
         );
-      }
-      cb();
-    },
-  });
-  new PortForward(handle.kc, true)
-    .portForward(handle.namespace, pod, [targetPort], socket, errors, socket)
-    .then((result) => {
-      const ws = typeof result === 'function' ? result() : result;
-      if (!ws) {
-        socket.destroy();
+        state.window.failed(Date.now(), error);
+        reset(socket);
         return;
       }
-      if (socket.destroyed) {
-        ws.close();
-        return;
-      }
-      ws.on('close', () => socket.end());
-      ws.on('error', (err: Error) => {
-        debug('%s websocket error: %s', pod, err.message);
-        socket.destroy();
+      await new Promise((r) => setTimeout(r, wait).unref());
+      continue;
+    }
+    if (socket.destroyed || state.closed) {
+      ws.terminate();
+      return;
+    }
+    state.window.opened();
+    state.tunnelsOpened += 1;
+    wire(state, socket, ws);
+    return;
+  }
+  reset(socket);
+}
+
+interface TunnelError {
+  message: string;
+  error: KubecacheError;
+  /** Worth retrying: the API server did not answer, or answered 429/5xx. */
+  transient: boolean;
+}
+
+async function openTunnel(state: ForwardState): Promise<WebSocket> {
+  const { handle, pod, targetPort, opts } = state;
+  const cluster = handle.kc.getCurrentCluster();
+  if (!cluster) throw new KubecacheError('BAD_OPTION', 'kubeconfig: no current cluster.');
+  const base = cluster.server.replace(/^http/, 'ws').replace(/\/$/, '');
+  const url = `${base}/api/v1/namespaces/${encodeURIComponent(handle.namespace)}/pods/${encodeURIComponent(pod)}/portforward?ports=${targetPort}`;
+  const tls: Record<string, unknown> = {};
+  await handle.kc.applyToHTTPSOptions(tls);
+  const call = {
+    verb: 'create',
+    resource: 'pods',
+    subresource: 'portforward',
+    namespace: handle.namespace,
+    name: pod,
+  };
+  return new Promise<WebSocket>((resolve, reject) => {
+    const ws = new WebSocket(url, PROTOCOLS, { ...tls, handshakeTimeout: opts.handshakeMs });
+    const fail = (e: TunnelError): void => {
+      ws.removeAllListeners('open');
+      // Keep an error listener: ws may still report the aborted handshake.
+      ws.on('error', () => {});
+      ws.terminate();
+      reject(e);
+    };
+    ws.once('unexpected-response', (_req, res) => {
+      const status = res.statusCode ?? 0;
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        if (body.length < 2000) body += c;
       });
-      socket.on('close', () => {
-        if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close();
+      res.on('error', () => {});
+      res.on('end', () => {
+        const error = toKubecacheError(
+          Object.assign(new Error(body || `HTTP ${status}`), { code: status, body }),
+          call,
+        );
+        fail({ message: `HTTP ${status}`, error, transient: status === 429 || status >= 500 });
       });
-      // pauseOnConnect held the client's first bytes until the tunnel existed.
-      socket.resume();
-    })
-    .catch((err: unknown) => {
-      const e = wsError(err, {
-        verb: 'create',
-        resource: 'pods',
-        subresource: 'portforward',
-        namespace: handle.namespace,
-        name: pod,
-      });
-      debug('%s tunnel failed: %s', pod, e.message);
-      socket.destroy(e);
     });
+    ws.once('error', (err) => {
+      const error = toKubecacheError(err, call);
+      fail({ message: err.message, error, transient: true });
+    });
+    ws.once('open', () => {
+      ws.removeAllListeners('error');
+      ws.removeAllListeners('unexpected-response');
+      resolve(ws);
+    });
+  });
+}
+
+/** Joins a local socket and an open tunnel, with a heartbeat on the tunnel. */
+function wire(state: ForwardState, socket: Socket, ws: WebSocket): void {
+  const { pod, targetPort } = state;
+  state.tunnels.add(ws);
+  const liveness = new TunnelLiveness(state.opts, Date.now());
+  // The first frame on each channel is the port number (2 bytes), not data.
+  const portHeader = new Set([DATA_CHANNEL, ERROR_CHANNEL]);
+  const heartbeat = setInterval(() => {
+    if (liveness.dead(Date.now())) {
+      state.deadTunnels += 1;
+      debug('%s:%d tunnel silent for %d ms: dropped', pod, targetPort, state.opts.deadAfterMs);
+      ws.terminate();
+      reset(socket);
+      return;
+    }
+    if (ws.readyState === WebSocket.OPEN) ws.ping();
+  }, state.opts.pingIntervalMs);
+  heartbeat.unref();
+
+  ws.on('pong', () => liveness.alive(Date.now()));
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    liveness.alive(Date.now());
+    if (!isBinary || data.length === 0) return;
+    const channel = data[0] as number;
+    let payload = data.subarray(1);
+    // The port header is 2 bytes, little-endian. Some paths send it in its own
+    // frame, others not at all before an error text: strip only what it is.
+    if (portHeader.delete(channel) && payload.length >= 2 && payload.readUInt16LE(0) === targetPort)
+      payload = payload.subarray(2);
+    if (payload.length === 0) return;
+    if (channel === DATA_CHANNEL) {
+      socket.write(payload);
+    } else if (channel === ERROR_CHANNEL) {
+      // The kubelet's message when the pod port refuses the connection: the
+      // local client must see a reset, not silence.
+      const text = payload.toString('utf8').trim();
+      debug('%s:%d forward error: %s', pod, targetPort, text);
+      reset(socket);
+    }
+  });
+  ws.on('error', (err) => debug('%s websocket error: %s', pod, err.message));
+  ws.on('close', (code: number) => {
+    clearInterval(heartbeat);
+    state.tunnels.delete(ws);
+    // 1000: the pod side closed the connection, pass the FIN on. Anything
+    // else (1006: the API server vanished) is a broken connection.
+    if (code === 1000) {
+      if (!socket.destroyed) socket.end();
+    } else {
+      reset(socket);
+    }
+  });
+  socket.on('data', (chunk: Buffer) => {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    ws.send(Buffer.concat([Buffer.from([DATA_CHANNEL]), chunk]));
+  });
+  socket.on('close', () => {
+    clearInterval(heartbeat);
+    if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close();
+  });
+  // pauseOnConnect held the client's first bytes until the tunnel existed.
+  socket.resume();
+}
+
+/**
+ * Fails a local connection with a TCP reset rather than a FIN: a client
+ * with a request in flight must see an error, not a clean end. memjs, for
+ * one, never fails its pending requests on a clean close and would wait
+ * forever.
+ */
+function reset(socket: Socket): void {
+  if (socket.destroyed) return;
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
 }

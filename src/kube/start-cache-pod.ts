@@ -1,6 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import type { EndpointMode, Timeouts } from '../config/options.js';
+import type { ProbeOptions } from '../engines/probe.js';
 import type { EngineDefinition } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import type { KubeHandle } from './client.js';
@@ -32,6 +33,8 @@ export interface StartCachePodInput {
   /** Runs alongside the wait, e.g. to push a fixture by exec; its failure fails the start. */
   duringStart?: (podName: string) => Promise<void>;
   signal?: AbortSignal;
+  /** What the engine's probe must speak (TLS, SASL's binary protocol). */
+  probe?: ProbeOptions;
 }
 
 export interface StageTimings {
@@ -62,7 +65,7 @@ export interface StartedCachePod {
 export async function startCachePod(input: StartCachePodInput): Promise<StartedCachePod> {
   const { handle, engine, timeouts } = input;
   const t0 = Date.now();
-  const created = await createPod(handle, input.pod);
+  const created = await createPod(handle, input.pod, input.signal);
   const name = created.metadata?.name ?? '';
   const uid = created.metadata?.uid ?? '';
   const timings: Partial<StageTimings> = { created: Date.now() - t0 };
@@ -124,16 +127,9 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
       }
       notify();
     },
-    onError: (err) => {
-      failed ??= new KubecacheError(
-        'UNREACHABLE',
-        `lost the watch on pod ${name}: ${(err as Error).message}`,
-        {
-          pod: name,
-        },
-      );
-      notify();
-    },
+    // The watch retries on its own; podRunningMs bounds the start if it never recovers.
+    onError: (err, n) =>
+      debug('%s: watch on %s failed (%d): %s', input.label, name, n, (err as Error)?.message),
   });
 
   const onAbort = (): void => {
@@ -185,7 +181,7 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
     for (let attempt = 1; ; attempt++) {
       if (failed) throw failed;
       try {
-        await engine.probe(host, port, timeouts.probeAttemptMs);
+        await engine.probe(host, port, timeouts.probeAttemptMs, input.probe);
         debug(
           '%s: %s answered on %s:%d after %d attempts',
           input.label,

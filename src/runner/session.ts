@@ -1,5 +1,6 @@
 import { Broker } from '../broker/broker.js';
 import { type BrokerApi, startBrokerApi } from '../broker/http-api.js';
+import { planPrestart, readRecord, recordOf, recordPath, writeRecord } from '../broker/prestart.js';
 import type { AcquireRequest, CacheLease } from '../broker/types.js';
 import { stableStringify } from '../names.js';
 import { ENV_BROKER_TOKEN, ENV_BROKER_URL } from '../worker/broker-client.js';
@@ -15,6 +16,8 @@ export interface SessionInput {
   runnerSource?: string;
   /** Write KUBECACHE_BROKER_* into process.env for workers spawned later (Jest). */
   exportEnv?: boolean;
+  /** How many test workers the runner will start: the prestart starts pods for them. */
+  workers?: number;
 }
 
 /** A running broker shared by every project of one runner process that uses the same config. */
@@ -40,6 +43,8 @@ interface Running {
   connection: Connection;
   /** Lease ids handed out since the last rerun began. */
   used: Set<string>;
+  /** Where this run's requests are recorded for the next run's default prestart. */
+  record: string;
   stopSignals: () => void;
   restoreEnv: () => void;
   closed?: Promise<void>;
@@ -66,7 +71,13 @@ export async function openSession(input: SessionInput): Promise<Session> {
   const sessions = registry();
   let shared = sessions.get(key);
   if (!shared) {
-    shared = { users: 0, ready: start(config, input.exportEnv === true) };
+    shared = {
+      users: 0,
+      ready: start(config, input.exportEnv === true, {
+        record: recordPath(input.root, key),
+        workers: input.workers,
+      }),
+    };
     sessions.set(key, shared);
     shared.ready.catch(() => sessions.delete(key));
   }
@@ -90,9 +101,26 @@ export async function openSession(input: SessionInput): Promise<Session> {
   };
 }
 
-async function start(config: LoadedConfig, exportEnv: boolean): Promise<Running> {
+async function start(
+  config: LoadedConfig,
+  exportEnv: boolean,
+  prestart: { record: string; workers: number | undefined },
+): Promise<Running> {
   const broker = await Broker.start(config.options);
+  // From here on a signal must delete what the run creates, startup included.
+  const stopEarly = teardownBeforeSignalExit(() => broker.teardown(), broker.progress);
   if (config.file) broker.progress(`[kubecache] using ${config.file}`);
+  // Pods start now, while the runner boots its workers and collects tests.
+  if (prestart.workers !== undefined) {
+    broker.prestart(
+      planPrestart({
+        option: broker.cluster.prestart,
+        workers: prestart.workers,
+        previous: readRecord(prestart.record),
+        seeds: config.seeds,
+      }),
+    );
+  }
   const used = new Set<string>();
   // The API calls broker.acquire; recording each lease lets a watch-mode
   // rerun delete the pods that the previous run no longer asked for.
@@ -113,6 +141,7 @@ async function start(config: LoadedConfig, exportEnv: boolean): Promise<Running>
   try {
     api = await startBrokerApi(tracked);
   } catch (err) {
+    stopEarly();
     await broker.teardown();
     throw err;
   }
@@ -129,10 +158,12 @@ async function start(config: LoadedConfig, exportEnv: boolean): Promise<Running>
     config,
     connection,
     used,
+    record: prestart.record,
     stopSignals: () => {},
     restoreEnv: exportEnv ? exportToEnv(connection) : () => {},
   };
   running.stopSignals = teardownBeforeSignalExit(() => close(running), broker.progress);
+  stopEarly();
   return running;
 }
 
@@ -170,6 +201,10 @@ function close(running: Running): Promise<void> {
       await running.api.close();
     } finally {
       running.restoreEnv();
+      // A run that asked for nothing (it failed early, or no file ran) keeps the old record.
+      if (running.broker.requests.length > 0) {
+        writeRecord(running.record, recordOf(running.broker.requests));
+      }
       await running.broker.teardown();
     }
   })();

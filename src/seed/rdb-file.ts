@@ -28,6 +28,13 @@ export interface ValidateRdbOptions {
   readChunkBytes?: number;
 }
 
+/**
+ * What redis 7.0 (the default redis:7-alpine at the time of writing) loads:
+ * the assumption of offline checks (kubecache check) that have no server to
+ * ask. Seeding itself checks against the image's own server (rdb-compat.ts).
+ */
+export const DEFAULT_MAX_RDB_VERSION = 10;
+
 // "REDIS" + four ASCII digits, or Valkey 9's "VALKEY" + three: 9 bytes either way.
 const MAGICS: readonly { magic: RdbMagic; digits: number }[] = [
   { magic: 'REDIS', digits: 4 },

@@ -30,10 +30,22 @@ export async function setupKubecache(
     // Also exported to the environment: threads and forks created later
     // inherit it, which covers code that cannot call inject().
     exportEnv: true,
+    workers: workerCount(project),
   });
   project.provide('kubecache', session.connection);
   // Watch mode keeps the broker across reruns; pods no test asked for in the
   // previous run (a changed config, a deleted file) would otherwise pile up.
   project.onTestsRerun?.(() => session.rerun());
   return () => session.release();
+}
+
+/** Workers Vitest will run: maxWorkers, or 1 when files do not run in parallel. */
+function workerCount(project: TestProject): number | undefined {
+  const config = (project.vitest?.config ?? project.config) as {
+    fileParallelism?: boolean;
+    maxWorkers?: unknown;
+  };
+  if (config.fileParallelism === false) return 1;
+  const max = config.maxWorkers;
+  return typeof max === 'number' && max > 0 ? Math.floor(max) : undefined;
 }

@@ -3,7 +3,13 @@ import type { EngineName } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import { BrokerClient } from './broker-client.js';
 import type { Connection } from './connection.js';
-import { type CacheHandle, type ClientFor, openCache, type SeedFunction } from './open-cache.js';
+import {
+  acquireRequest,
+  type CacheHandle,
+  type ClientFor,
+  openCache,
+  type SeedFunction,
+} from './open-cache.js';
 import type { CacheLease, SeedRequest } from './protocol.js';
 import { type SeedInput, toSeedRequest } from './seed-input.js';
 
@@ -58,6 +64,7 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
   private readonly where: string;
   private handle: CacheHandle<E> | undefined;
   private opening: Promise<void> | undefined;
+  private prefetched: { worker: string; acquired: Promise<CacheLease> } | undefined;
   /** False once a test may have written to the cache since the last reset. */
   private clean = false;
   /** The test file that last used this cache (worker-scoped caches are reset on change). */
@@ -78,6 +85,33 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
    * earlier file of the same slot used is reset first, so every file starts
    * from the seed.
    */
+  /**
+   * Asks the broker for the pod now, without connecting: called when the
+   * file is collected, so all caches of a file (and the pods of all workers)
+   * start at once instead of one beforeAll hook after the other. open()
+   * picks the answer up; a failure surfaces there, in the hook.
+   */
+  prefetch(connection: Connection, worker: string): void {
+    if (this.prefetched || this.opening) return;
+    const { broker, request } = this.request(connection, worker);
+    const acquired = broker.acquire(request);
+    acquired.catch(() => {});
+    this.prefetched = { worker, acquired };
+  }
+
+  private request(connection: Connection, worker: string) {
+    const seed = this.seedFor(connection);
+    const pod = podOptions(this.options);
+    const opts = {
+      worker,
+      broker: new BrokerClient(connection.url, connection.token),
+      ...(this.options.name ? { name: this.options.name } : {}),
+      ...(Object.keys(pod).length > 0 ? { options: pod } : {}),
+      ...(seed ? { seed } : {}),
+    };
+    return { broker: opts.broker, opts, request: acquireRequest(this.engine, opts) };
+  }
+
   open(connection: Connection, worker: string): Promise<void> {
     this.opening ??= this.doOpen(connection, worker).catch((err: unknown) => {
       this.opening = undefined;
@@ -87,14 +121,12 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
   }
 
   private async doOpen(connection: Connection, worker: string): Promise<void> {
-    const seed = this.seedFor(connection);
-    const pod = podOptions(this.options);
+    const { opts } = this.request(connection, worker);
+    const prefetched = this.prefetched?.worker === worker ? this.prefetched.acquired : undefined;
+    this.prefetched = undefined;
     const pending = openCache(this.engine, {
-      worker,
-      broker: new BrokerClient(connection.url, connection.token),
-      ...(this.options.name ? { name: this.options.name } : {}),
-      ...(Object.keys(pod).length > 0 ? { options: pod } : {}),
-      ...(seed ? { seed } : {}),
+      ...opts,
+      ...(prefetched ? { acquired: prefetched } : {}),
     });
     let handle: CacheHandle<E>;
     try {
@@ -145,6 +177,15 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
   }
   get url(): string {
     return this.current().url;
+  }
+  get username(): string | undefined {
+    return this.current().username;
+  }
+  get password(): string | undefined {
+    return this.current().password;
+  }
+  get tls(): { ca: string; servername: string } | undefined {
+    return this.current().tls;
   }
   get podName(): string {
     return this.current().podName;

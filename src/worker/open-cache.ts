@@ -7,7 +7,7 @@ import type { AcquireRequest, CacheLease, LeaseStatus, SeedRequest } from './pro
 
 export type { ClientFor } from '../engines/registry.js';
 
-import type { EngineClientOps, EngineName } from '../engines/types.js';
+import type { CacheAccess, EngineClientOps, EngineName } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 
 /** Seeds a cache through its client; re-run by reset() for memcached. */
@@ -27,6 +27,12 @@ export interface OpenCacheOptions<E extends EngineName = EngineName> {
    */
   seed?: SeedRequest | SeedFunction<E>;
   broker?: BrokerClient;
+  /**
+   * The broker's answer to this cache's acquire request, already asked for
+   * (see acquireRequest): a file's caches are requested together at
+   * collection time so their pods start concurrently, not one per hook.
+   */
+  acquired?: Promise<CacheLease>;
 }
 
 /** A test's view of one cache: a connected client plus the pod behind it. */
@@ -35,7 +41,13 @@ export interface CacheHandle<E extends EngineName = EngineName> {
   readonly client: ClientFor<E>;
   readonly host: string;
   readonly port: number;
+  /** For your own clients; carries the password when the cache is locked (`auth`). */
   readonly url: string;
+  /** The test's login when the cache is locked (`auth`, the default for redis). */
+  readonly username?: string;
+  readonly password?: string;
+  /** With `tls: true`: trust `ca` and check the certificate against `servername`. */
+  readonly tls?: { ca: string; servername: string };
   readonly podName: string;
   readonly lease: CacheLease;
   /** Back to the seeded (or empty) state. */
@@ -62,23 +74,25 @@ export async function openCache<E extends EngineName>(
 ): Promise<CacheHandle<E>> {
   const broker = opts.broker ?? BrokerClient.fromEnv();
   const seedFn = typeof opts.seed === 'function' ? opts.seed : undefined;
-  const seed: SeedRequest | undefined = seedFn
-    ? {
-        kind: 'function',
-        id: createHash('sha256').update(seedFn.toString()).digest('hex').slice(0, 16),
-      }
-    : absoluteSeed(opts.seed as SeedRequest | undefined);
-  const req: AcquireRequest = {
-    engine,
-    worker: opts.worker ?? defaultWorkerId(),
-    ...(opts.name ? { name: opts.name } : {}),
-    ...(opts.options ? { options: opts.options } : {}),
-    ...(seed ? { seed } : {}),
-  };
-  const lease = await broker.acquire(req);
+  const req = acquireRequest(engine, opts);
+  const seed = req.seed;
+  // kubecache's own login stays in this closure: the handle's lease goes to
+  // tests without it.
+  const { admin, ...lease } = await (opts.acquired ?? broker.acquire(req));
   const endpoint = { host: lease.host, port: lease.port };
   const ops = engines[engine].clientOps as EngineClientOps<ClientFor<E>>;
-  const client = await ops.connect(endpoint);
+  const tls = lease.tls ? { tls: lease.tls } : {};
+  const userAccess: CacheAccess = { ...(lease.auth ? { login: lease.auth } : {}), ...tls };
+  const adminAccess: CacheAccess = admin ? { login: admin, ...tls } : userAccess;
+  const separateAdmin = admin !== undefined && admin.username !== lease.auth?.username;
+  // Reset, keeping the seed and snapshot() run as kubecache's admin user:
+  // the test's user may not DEBUG, SAVE, SYNC (or FLUSHALL when restricted).
+  // Its connection is opened alongside the test's, so it costs no extra wait.
+  const [client, adminClient] = await Promise.all([
+    ops.connect(endpoint, userAccess),
+    separateAdmin ? ops.connect(endpoint, adminAccess) : undefined,
+  ]);
+  const own = adminClient ?? client;
 
   /** Turns a connection failure into POD_GONE when the broker knows the pod was deleted. */
   const explain = async (err: unknown): Promise<never> => {
@@ -89,9 +103,12 @@ export async function openCache<E extends EngineName>(
       // The broker itself is unreachable; the original error says more.
     }
     if (status?.state === 'gone') {
-      throw new KubecacheError('POD_GONE', status.reason ?? `pod ${lease.podName} is gone.`, {
-        pod: lease.podName,
-      });
+      throw new KubecacheError(
+        status.code ?? 'POD_GONE',
+        status.reason ?? `pod ${lease.podName} is gone.`,
+        { pod: lease.podName },
+        { cause: err },
+      );
     }
     if (isKubecacheError(err)) throw err;
     throw new KubecacheError(
@@ -109,13 +126,13 @@ export async function openCache<E extends EngineName>(
     if (jsonSeed !== undefined) await ops.applyJsonSeed(client, jsonSeed);
     else if (seedFn) await seedFn(client);
     else return;
-    await ops.keepSeed?.(client);
+    await ops.keepSeed?.(own);
   };
   const reset = async (): Promise<void> => {
     try {
-      if (seed && ops.restoreSeed) await ops.restoreSeed(client);
+      if (seed && ops.restoreSeed) await ops.restoreSeed(own);
       else {
-        await ops.flush(client);
+        await ops.flush(own);
         if (seed) await applySeed();
       }
     } catch (err) {
@@ -135,6 +152,8 @@ export async function openCache<E extends EngineName>(
     host: lease.host,
     port: lease.port,
     url: lease.url,
+    ...(lease.auth ? { username: lease.auth.username, password: lease.auth.password } : {}),
+    ...(lease.tls ? { tls: { ...lease.tls } } : {}),
     podName: lease.podName,
     lease,
     reset,
@@ -146,10 +165,33 @@ export async function openCache<E extends EngineName>(
           { field: 'engine', value: engine },
         );
       }
-      return ops.snapshot(endpoint, path);
+      return ops.snapshot(endpoint, path, adminAccess);
     },
     describe: () => broker.describe(lease.id),
-    close: () => ops.close(client),
+    async close() {
+      await Promise.all([ops.close(client), adminClient ? ops.close(adminClient) : undefined]);
+    },
+  };
+}
+
+/** What openCache asks the broker for: the same for a prefetch and for the open itself. */
+export function acquireRequest<E extends EngineName>(
+  engine: E,
+  opts: Pick<OpenCacheOptions<E>, 'worker' | 'name' | 'options' | 'seed'>,
+): AcquireRequest {
+  const seedFn = typeof opts.seed === 'function' ? opts.seed : undefined;
+  const seed: SeedRequest | undefined = seedFn
+    ? {
+        kind: 'function',
+        id: createHash('sha256').update(seedFn.toString()).digest('hex').slice(0, 16),
+      }
+    : absoluteSeed(opts.seed as SeedRequest | undefined);
+  return {
+    engine,
+    worker: opts.worker ?? defaultWorkerId(),
+    ...(opts.name ? { name: opts.name } : {}),
+    ...(opts.options ? { options: opts.options } : {}),
+    ...(seed ? { seed } : {}),
   };
 }
 

@@ -43,6 +43,15 @@ export interface CacheLease {
   reused: boolean;
   seed?: SeedRequest;
   timings: { created: number; scheduled?: number; running?: number; ready: number };
+  /** The test's login when the cache is locked (`auth`), for the user's own clients. */
+  auth?: { username: string; password: string };
+  /**
+   * kubecache's own login (reset, seed save, snapshot). The worker takes it
+   * out of the lease before a test sees the handle.
+   */
+  admin?: { username: string; password: string };
+  /** With `tls: true`: the run's CA (PEM) and the name the server certificate carries. */
+  tls?: { ca: string; servername: string };
 }
 
 export type LeaseState = 'ready' | 'gone' | 'released';
@@ -53,4 +62,6 @@ export interface LeaseStatus {
   podName: string;
   /** Why the lease is gone, e.g. the pod was deleted from outside the run. */
   reason?: string;
+  /** With state `gone`: POD_GONE (deleted from outside) or POD_DIED (OOMKilled, exited, evicted). */
+  code?: 'POD_GONE' | 'POD_DIED';
 }

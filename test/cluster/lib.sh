@@ -110,3 +110,31 @@ current-context: $NODE_NAME
 YAML
   chmod 600 "$file"
 }
+
+# start_component NAME CMD...: runs a cluster process in its own session
+# (setsid: it outlives the shell that started it, and down.sh and
+# component.sh signal it by its own pid), logging to $LOGS/NAME.log.
+start_component() {
+  local name=$1; shift
+  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$PIDS/$name.pid"
+}
+
+# apiserver_cmd: sets APISERVER_CMD to the kube-apiserver's command line,
+# shared by up.sh and component.sh (which restarts it for the chaos suite).
+apiserver_cmd() {
+  APISERVER_CMD=("$KC" kube-apiserver
+    --etcd-servers="http://127.0.0.1:$ETCD_PORT"
+    --bind-address="$BRIDGE_IP" --advertise-address="$BRIDGE_IP" --secure-port="$APISERVER_PORT"
+    --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key"
+    --client-ca-file="$PKI/ca.crt"
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local
+    --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key"
+    --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction
+    --service-cluster-ip-range="$SERVICE_CIDR" --allow-privileged=true
+    --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt"
+    --kubelet-client-key="$PKI/apiserver-kubelet-client.key"
+    --kubelet-certificate-authority="$PKI/ca.crt"
+    --kubelet-preferred-address-types=InternalIP
+    --cert-dir="$STATE/apiserver" --profiling=false --v=1)
+}

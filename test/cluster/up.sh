@@ -44,11 +44,13 @@ fi
 phase_start
 need=()
 for pair in containerd:containerd runc:runc openssl:openssl ip:iproute2 iptables:iptables curl:curl pgrep:procps \
-  busybox:busybox-static redis-server:redis-server memcached:memcached gcc:gcc; do
+  busybox:busybox-static redis-server:redis-server memcached:memcached gcc:gcc \
+  saslpasswd2:sasl2-bin; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
+[ -f /usr/lib/x86_64-linux-gnu/sasl2/libplain.so ] || need+=(libsasl2-modules)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"
   apt-get update -qq
@@ -135,11 +137,8 @@ mount --make-rshared "$VARDIR/kubelet"
 phase_end "network"
 
 start() {
-  local name=$1; shift
-  # setsid: the cluster outlives the shell that started it, and down.sh can
-  # signal each process by its own pid.
-  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
-  echo $! >"$PIDS/$name.pid"
+  : >"$LOGS/$1.log"
+  start_component "$@"
 }
 
 wait_for() {
@@ -243,20 +242,8 @@ bash "$CLUSTER_SRC/images.sh"
 phase_end "images"
 
 phase_start
-start kube-apiserver "$KC" kube-apiserver \
-  --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-  --bind-address="$BRIDGE_IP" --advertise-address="$BRIDGE_IP" --secure-port="$APISERVER_PORT" \
-  --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
-  --client-ca-file="$PKI/ca.crt" \
-  --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-  --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
-  --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
-  --service-cluster-ip-range="$SERVICE_CIDR" --allow-privileged=true \
-  --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" \
-  --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
-  --kubelet-certificate-authority="$PKI/ca.crt" \
-  --kubelet-preferred-address-types=InternalIP \
-  --cert-dir="$STATE/apiserver" --profiling=false --v=1
+apiserver_cmd
+start kube-apiserver "${APISERVER_CMD[@]}"
 wait_for "kube-apiserver /readyz" 120 kubectl_admin get --raw /readyz
 phase_end "kube-apiserver"
 

@@ -342,11 +342,18 @@ describe('connection and permission errors', () => {
     const limited = await Broker.start({ ...quiet, env: { KUBECONFIG: file } });
     try {
       expect(limited.handle.namespace).toBe(NS);
+      // A locked cache (the default) first creates its Secret, an open one its pod.
       const err = await rejection(limited.acquire({ engine: 'redis', worker: 'forbidden' }));
       expect(err.code).toBe('FORBIDDEN');
       expect(err.message).toContain('create');
-      expect(err.message).toContain('pods');
+      expect(err.message).toContain('secrets');
       expect(err.message).toContain(NS);
+      const open = await rejection(
+        limited.acquire({ engine: 'redis', worker: 'forbidden', options: { auth: false } }),
+      );
+      expect(open.code).toBe('FORBIDDEN');
+      expect(open.message).toContain('create');
+      expect(open.message).toContain('pods');
     } finally {
       await limited.teardown();
     }

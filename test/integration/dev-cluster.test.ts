@@ -1,9 +1,11 @@
 import { connect } from 'node:net';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_API_POLICY } from '../../src/kube/api-call.js';
 import type { KubeHandle } from '../../src/kube/client.js';
 import { execInPod } from '../../src/kube/exec.js';
 import { startPortForward } from '../../src/kube/port-forward.js';
+import { ServerClock } from '../../src/kube/server-clock.js';
 import {
   adminKubeConfig,
   deleteNamespace,
@@ -68,6 +70,8 @@ describe('dev cluster', () => {
       server: kc.getCurrentCluster()?.server ?? '',
       context: '',
       inCluster: false,
+      policy: { ...DEFAULT_API_POLICY },
+      clock: new ServerClock(),
     };
   });
 

@@ -7,6 +7,7 @@ import { Broker } from '../../src/broker/broker.js';
 import { managedSelector } from '../../src/names.js';
 import {
   adminCore,
+  adminNetworking,
   deleteNamespace,
   ensureNamespace,
   type RoleRule,
@@ -48,7 +49,11 @@ describe('the minimal Role from docs/rbac.md', () => {
     const fixture = join(repo, 'test/fixtures/basic.rdb');
     const leases = await Promise.all([
       broker.acquire({ engine: 'redis', worker: '1', options: { endpoint: 'pod-ip' } }),
-      broker.acquire({ engine: 'memcached', worker: '1', options: { endpoint: 'port-forward' } }),
+      broker.acquire({
+        engine: 'memcached',
+        worker: '1',
+        options: { endpoint: 'port-forward', auth: true, networkPolicy: true },
+      }),
       broker.acquire({
         engine: 'redis',
         worker: '2',
@@ -75,5 +80,7 @@ describe('the minimal Role from docs/rbac.md', () => {
       labelSelector: managedSelector(),
     });
     expect(secrets.items).toEqual([]);
+    const policies = await adminNetworking().listNamespacedNetworkPolicy({ namespace: NS });
+    expect(policies.items).toEqual([]);
   });
 });

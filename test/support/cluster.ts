@@ -2,7 +2,12 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  KubeConfig,
+  NetworkingV1Api,
+  RbacAuthorizationV1Api,
+} from '@kubernetes/client-node';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -40,6 +45,10 @@ export function adminKubeConfig(): KubeConfig {
 
 export function adminCore(): CoreV1Api {
   return adminKubeConfig().makeApiClient(CoreV1Api);
+}
+
+export function adminNetworking(): NetworkingV1Api {
+  return adminKubeConfig().makeApiClient(NetworkingV1Api);
 }
 
 export async function ensureNamespace(name: string): Promise<void> {

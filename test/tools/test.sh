@@ -1,12 +1,14 @@
 #!/bin/sh
 # The project's test command (npm test): type check, lint, then every unit and
 # integration test against the dev cluster, which is brought up first if it
-# is not running. Integration tests never skip; without a cluster they fail.
+# is not running, the consumer projects, and last the chaos suite.
+# Integration tests never skip; without a cluster they fail.
 # KUBECACHE_CLUSTER picks the cluster configuration (newest, the default, or
 # oldest; see test/cluster/README.md).
 #   usage: test.sh [--integration-only] [VITEST_ARGS...]
 # --integration-only runs just the integration project (CI's second cluster
-# configuration: the static checks and consumer projects do not depend on it).
+# configuration: the static checks, consumer projects and chaos suite do not
+# depend on it).
 set -eu
 only=""
 if [ "${1:-}" = --integration-only ]; then only=integration; shift; fi
@@ -33,9 +35,17 @@ echo "== biome check"
 biome check .
 echo "== vitest"
 status=0
-vitest run --reporter=default --reporter=json --outputFile.json="$state/vitest-report.json" "$@" || status=$?
+vitest run --project '!chaos' --reporter=default --reporter=json --outputFile.json="$state/vitest-report.json" "$@" || status=$?
 echo "== consumer projects (the packed package in Vitest 3.2/4/5 and Jest 29/30)"
 node test/consumers/run.mjs > "$state/consumers.log" 2>&1 || status=1
 cat "$state/consumers.log"
+# Last, alone and one file at a time: the chaos suite kills and stops the API
+# server. It prints the reliability table and writes reliability.md in the
+# cluster's state dir.
+echo "== chaos suite (test/chaos: API server outages, dying pods, killed runners)"
+chaos_t0=$(date +%s)
+vitest run --project chaos --reporter=default --reporter=json --outputFile.json="$state/vitest-chaos.json" || status=1
+echo "chaos suite: $(($(date +%s) - chaos_t0)) s"
 node test/tools/summary.mjs "$state/vitest-report.json" "$state/consumers.log" || status=1
+node test/tools/summary.mjs "$state/vitest-chaos.json" || status=1
 exit $status

@@ -56,7 +56,13 @@ describe('defaults', () => {
         apiConnectMs: 5000,
         leaseMs: 60000,
         leaseRenewMs: 15000,
+        apiCallMs: 10000,
+        apiRetryMs: 30000,
       },
+      auth: true,
+      acl: 'app',
+      tls: false,
+      networkPolicy: false,
     });
   });
 
@@ -501,6 +507,8 @@ describe('resolveClusterConfig', () => {
       namespaceSource: 'default',
       activeDeadlineSeconds: 3600,
       timeouts: { ...DEFAULT_TIMEOUTS },
+      reuse: false,
+      reuseIdleSeconds: 1800,
     });
   });
 
@@ -566,6 +574,39 @@ describe('resolveClusterConfig', () => {
         }),
       'KUBECACHE_TIMEOUT_LEASE_RENEW_MS',
       'option timeouts.leaseMs',
+    );
+  });
+});
+
+describe('security options', () => {
+  it('locks redis by default and leaves memcached SASL opt-in', () => {
+    expect(resolveCacheConfig('redis', { env: {} }).auth).toBe(true);
+    expect(resolveCacheConfig('memcached', { env: {} }).auth).toBe(false);
+  });
+
+  it('takes auth, acl, tls and networkPolicy from options, per engine, env and call', () => {
+    const c = resolveCacheConfig('memcached', {
+      env: { KUBECACHE_MEMCACHED_AUTH: 'true', KUBECACHE_NETWORK_POLICY: '1' },
+      global: { auth: false, engines: { memcached: { tls: false } } },
+    });
+    expect([c.auth, c.tls, c.networkPolicy]).toEqual([true, false, true]);
+    const r = redisWith({ global: { acl: 'restricted' }, call: { auth: false, tls: true } });
+    expect([r.auth, r.acl, r.tls]).toEqual([false, 'restricted', true]);
+    expect(redisWith({ env: { KUBECACHE_ACL: 'restricted' } }).acl).toBe('restricted');
+  });
+
+  it('rejects values that are not booleans or known profiles', () => {
+    badOption(
+      () => redisWith({ call: { auth: 'yes' as never } }),
+      'auth',
+      '"yes"',
+      'true or false',
+    );
+    badOption(() => redisWith({ env: { KUBECACHE_TLS: 'on' } }), 'KUBECACHE_TLS', '"on"');
+    badOption(
+      () => redisWith({ call: { acl: 'readonly' as never } }),
+      'acl',
+      '"app", "restricted"',
     );
   });
 });

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { podIPFromHosts } from '../../src/kube/hosts-file.js';
 import { podFailure, podProgress } from '../../src/kube/pod-status.js';
 import { leaseExpired } from '../../src/kube/reaper.js';
+import { ServerClock } from '../../src/kube/server-clock.js';
 import { ANNOTATION_LEASE } from '../../src/names.js';
 
 function pod(status: V1Pod['status'], spec: Partial<NonNullable<V1Pod['spec']>> = {}): V1Pod {
@@ -146,8 +147,30 @@ describe('leaseExpired', () => {
   const now = new Date('2026-01-01T00:00:10Z');
   it('compares the lease annotation with now', () => {
     const meta = (iso: string) => ({ annotations: { [ANNOTATION_LEASE]: iso } });
-    expect(leaseExpired(meta('2026-01-01T00:00:09Z'), now, 60_000)).toBe(true);
+    expect(leaseExpired(meta('2026-01-01T00:00:07Z'), now, 60_000)).toBe(true);
     expect(leaseExpired(meta('2026-01-01T00:00:11Z'), now, 60_000)).toBe(false);
+    // Within the clock margin: not yet.
+    expect(leaseExpired(meta('2026-01-01T00:00:09Z'), now, 60_000)).toBe(false);
+  });
+
+  it('judges by the API server clock, so runners with skewed clocks agree', () => {
+    // The API server's real time, and two runners: A 5 min ahead, B 7 min behind.
+    const server = Date.parse('2026-01-01T12:00:00Z');
+    const a = new ServerClock();
+    const b = new ServerClock();
+    const aLocal = server + 300_000;
+    const bLocal = server - 420_000;
+    // Both saw an API answer stamped with the server's time (50 ms round trip).
+    a.observe(new Date(server).toUTCString(), aLocal - 25, aLocal + 25);
+    b.observe(new Date(server).toUTCString(), bLocal - 25, bLocal + 25);
+    expect(Math.abs(a.now(aLocal) - server)).toBeLessThanOrEqual(1_000);
+    expect(Math.abs(b.now(bLocal) - server)).toBeLessThanOrEqual(1_000);
+    // A writes a 60 s lease in server time; 50 s later (A still renewing) B judges it.
+    const lease = new Date(a.now(aLocal) + 60_000).toISOString();
+    const meta = { annotations: { [ANNOTATION_LEASE]: lease } };
+    expect(leaseExpired(meta, new Date(b.now(bLocal + 50_000)), 60_000)).toBe(false);
+    // Once A stopped renewing, B reaps it soon after it ended in server time.
+    expect(leaseExpired(meta, new Date(b.now(bLocal + 64_000)), 60_000)).toBe(true);
   });
 
   it('treats a missing lease by age, so a pod being created now is spared', () => {

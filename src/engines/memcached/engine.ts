@@ -15,8 +15,9 @@ import { memcachedServer } from './server.js';
 export const memcached: EngineDefinition<MemcachedClient, MemcachedJsonSeed> = {
   ...memcachedServer,
   clientOps: {
-    async connect(endpoint) {
-      return createMemcachedClient(endpoint);
+    async connect(endpoint, access) {
+      // memjs has no TLS; the broker refuses `tls: true` for memcached before any pod.
+      return createMemcachedClient(endpoint, access?.login ? { ...access.login } : {});
     },
     close: closeMemcachedClient,
     loadJsonSeed: loadMemcachedJsonSeed,

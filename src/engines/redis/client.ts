@@ -1,6 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { KubecacheError } from '../../errors.js';
-import type { Endpoint } from '../types.js';
+import type { CacheAccess, Endpoint } from '../types.js';
 
 export type { Endpoint } from '../types.js';
 
@@ -29,6 +29,14 @@ export function createRedisClient(endpoint: Endpoint, extra: RedisOptions = {}):
     lastErrors.set(client, err);
   });
   return client;
+}
+
+/** ioredis options for a locked cache: AUTH with the login, TLS checked against the run's CA. */
+export function redisAccessOptions(access: CacheAccess | undefined): RedisOptions {
+  return {
+    ...(access?.login ? { username: access.login.username, password: access.login.password } : {}),
+    ...(access?.tls ? { tls: { ca: access.tls.ca, servername: access.tls.servername } } : {}),
+  };
 }
 
 /** The most recent 'error' event, for diagnostics when a command later fails. */

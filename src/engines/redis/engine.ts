@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { EngineDefinition } from '../types.js';
-import { closeRedisClient, createRedisClient, flushRedis } from './client.js';
+import { closeRedisClient, createRedisClient, flushRedis, redisAccessOptions } from './client.js';
 import { debugReload } from './reset.js';
 import { applyRedisJsonSeed, loadRedisJsonSeed, type RedisJsonSeed } from './seed.js';
 import { redisServer } from './server.js';
@@ -10,8 +10,8 @@ import { snapshotRedis } from './snapshot.js';
 export const redis: EngineDefinition<Redis, RedisJsonSeed> = {
   ...redisServer,
   clientOps: {
-    async connect(endpoint) {
-      const client = createRedisClient(endpoint);
+    async connect(endpoint, access) {
+      const client = createRedisClient(endpoint, redisAccessOptions(access));
       await client.connect();
       return client;
     },
@@ -25,7 +25,12 @@ export const redis: EngineDefinition<Redis, RedisJsonSeed> = {
       await client.call('SAVE');
     },
     restoreSeed: debugReload,
-    snapshot: (endpoint, path) =>
-      snapshotRedis(endpoint, path, { timeoutMs: 60_000, diskless: true }),
+    snapshot: (endpoint, path, access) =>
+      snapshotRedis(endpoint, path, {
+        timeoutMs: 60_000,
+        diskless: true,
+        ...(access?.login ? access.login : {}),
+        ...(access?.tls ? { tls: access.tls } : {}),
+      }),
   },
 };

@@ -1,5 +1,6 @@
 import { tcpProbe } from '../probe.js';
 import type { EngineServer } from '../types.js';
+import { redisSecurity } from './security.js';
 import { loadRedisJsonSeed } from './seed.js';
 
 const PORT = 6379;
@@ -46,8 +47,10 @@ export const redisServer: EngineServer = {
       ...args,
     ];
   },
-  probe(host, port, timeoutMs) {
+  security: redisSecurity,
+  probe(host, port, timeoutMs, opts) {
     return tcpProbe({
+      ...(opts?.tls ? { tls: opts.tls } : {}),
       engine: 'redis',
       host,
       port,
@@ -60,8 +63,9 @@ export const redisServer: EngineServer = {
           return reply.length > 0 && !'+-'.includes(reply[0] ?? '') ? 'wrong' : 'wait';
         const line = reply.slice(0, end);
         if (line === '+PONG') return 'ok';
-        // A password set through `args` makes PING fail with NOAUTH, yet the
-        // server is up; authenticating is the client's job, not the probe's.
+        // A password (kubecache's ACL or one set through `args`) makes PING
+        // fail with NOAUTH, yet the server is up; authenticating is the
+        // client's job, not the probe's.
         if (line.startsWith('-NOAUTH')) return 'ok';
         if (line.startsWith('-LOADING') || line.startsWith('-BUSY')) return 'busy';
         return 'wrong';

@@ -2,6 +2,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { resolve } from 'node:path';
+import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import debug from 'debug';
 import { isKubecacheError, KubecacheError } from '../../errors.js';
 import { validateRdbFixture } from '../../seed/rdb-file.js';
@@ -21,6 +22,8 @@ export interface SnapshotOptions {
   diskless?: boolean;
   username?: string;
   password?: string;
+  /** A cache with `tls: true`: the CA and the name its certificate carries. */
+  tls?: ConnectionOptions;
 }
 
 const EOF_MARK_LENGTH = 40;
@@ -116,7 +119,9 @@ function transfer(endpoint: Endpoint, out: WriteStream, options: SnapshotOptions
     let written = 0;
     let expected: number | undefined;
     let settled = false;
-    const socket: Socket = connect({ host: endpoint.host, port: endpoint.port });
+    const socket: Socket = options.tls
+      ? tlsConnect({ ...options.tls, host: endpoint.host, port: endpoint.port })
+      : connect({ host: endpoint.host, port: endpoint.port });
 
     const finish = (err?: KubecacheError): void => {
       if (settled) return;
@@ -262,7 +267,7 @@ function transfer(endpoint: Endpoint, out: WriteStream, options: SnapshotOptions
         ),
       );
     });
-    socket.once('connect', () => {
+    socket.once(options.tls ? 'secureConnect' : 'connect', () => {
       log('snapshot of %s: connected', where);
       send(commands.shift() as string[]);
     });

@@ -35,6 +35,15 @@ pack "$r" docker.io/library/redis:7-alpine \
 r="$work/memcached"
 add_busybox "$r"
 add_bins "$r" /usr/bin/memcached
+# --- SASL (kubecache `auth: true` for memcached) ---------------------------
+# saslpasswd2 writes the per-pod password database at start; memcached loads
+# Cyrus SASL's PLAIN and sasldb plugins from this directory at run time.
+sasl=/usr/lib/x86_64-linux-gnu/sasl2
+for f in /usr/sbin/saslpasswd2 "$sasl/libplain.so" "$sasl/libsasldb.so"; do
+  [ -e "$f" ] || { echo "build.sh: $f missing (Debian packages sasl2-bin, libsasl2-modules, libsasl2-modules-db)" >&2; exit 1; }
+done
+add_bins "$r" /usr/sbin/saslpasswd2 "$sasl/libplain.so" "$sasl/libsasldb.so"
+# ---------------------------------------------------------------------------
 pack "$r" docker.io/library/memcached:1.6-alpine \
   '{"Env":["PATH=/usr/local/bin:/usr/bin:/bin"],"Cmd":["memcached"],"User":"999:999","ExposedPorts":{"11211/tcp":{}}}' memcached
 

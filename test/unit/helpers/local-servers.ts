@@ -16,10 +16,13 @@ export interface LocalServer {
  * A throwaway redis-server bound to loopback on a free port. `extraArgs` come
  * last, and redis lets a later flag override an earlier one (e.g. `--dir`).
  */
-export async function startRedis(extraArgs: string[] = []): Promise<LocalServer> {
+export async function startRedis(
+  extraArgs: string[] | ((port: number) => string[]) = [],
+): Promise<LocalServer> {
   const port = await getPort({ host: HOST });
   const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no'];
-  return startBinary('/usr/bin/redis-server', [...args, '--dir', tmpdir(), ...extraArgs], port);
+  const extra = typeof extraArgs === 'function' ? extraArgs(port) : extraArgs;
+  return startBinary('/usr/bin/redis-server', [...args, '--dir', tmpdir(), ...extra], port);
 }
 
 /** A throwaway memcached bound to loopback on a free port, UDP off. */

@@ -27,7 +27,9 @@ export function fixtureSuite(file: string): void {
     record(file, 'scratch', scratch);
     expect(await scratch.client.dbsize()).toBe(0);
     expect(scratch.podName).not.toBe(redis.podName);
-    expect(scratch.url).toBe(`redis://${scratch.host}:${scratch.port}`);
+    // Locked by default: the URL carries the cache's own password.
+    expect(scratch.url).toBe(`redis://:${scratch.password}@${scratch.host}:${scratch.port}`);
+    expect(scratch.password).toMatch(/^[A-Za-z0-9_-]{43}$/);
     await scratch.client.set('mine', '1');
   });
 

@@ -1,0 +1,171 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { V1Pod } from '@kubernetes/client-node';
+import createDebug from 'debug';
+import type { ResolvedCacheConfig } from '../config/options.js';
+import type { EngineDefinition } from '../engines/types.js';
+import { KubecacheError } from '../errors.js';
+import { claimPod, listIdlePods } from '../kube/claim.js';
+import type { KubeHandle } from '../kube/client.js';
+import { deletePod } from '../kube/pods.js';
+import { type PortForwardEndpoint, startPortForward } from '../kube/port-forward.js';
+import type { PodNetworkReachability } from '../kube/reachability.js';
+import { configHash } from '../names.js';
+import type { SeedRequest } from './types.js';
+
+// Warm reuse across runs (`reuse: true`): at teardown a run parks its pods
+// instead of deleting them (src/kube/claim.ts), and the next run with the
+// same settings claims one, empties it and hands it out as a fresh pod, so
+// the worker seeds it exactly as it would seed a new one.
+
+const debug = createDebug('kubecache:reuse');
+
+/** Bound on checking and clearing one kept pod; a pod slower than this is replaced. */
+const VERIFY_MS = 3_000;
+
+/**
+ * What makes two pods interchangeable: engine, image, args, resources and
+ * the rest of the pod settings (not the timeouts or the endpoint mode, which
+ * only concern this process), plus the seed's content. Undefined when the
+ * cache cannot be reused: an RDB seed lives in the pod's data file, which a
+ * clear would lose.
+ */
+export async function reuseKey(
+  config: ResolvedCacheConfig,
+  seed: SeedRequest | undefined,
+): Promise<string | undefined> {
+  if (seed?.kind === 'rdb') return undefined;
+  const { timeouts: _t, endpoint: _e, ...pod } = config;
+  return configHash({ pod, seed: await seedDigest(seed) });
+}
+
+async function seedDigest(seed: SeedRequest | undefined): Promise<string | null> {
+  if (!seed) return null;
+  if (seed.kind === 'function') return `function:${seed.id}`;
+  const data = await readFile(seed.path);
+  return `${seed.kind}:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+export interface AdoptedPod {
+  name: string;
+  uid: string;
+  podIP: string;
+  endpoint: 'pod-ip' | 'port-forward';
+  host: string;
+  port: number;
+  forward?: PortForwardEndpoint;
+  ms: number;
+}
+
+export interface AdoptInput {
+  handle: KubeHandle;
+  engine: EngineDefinition;
+  config: ResolvedCacheConfig;
+  key: string;
+  runId: string;
+  worker: string;
+  leaseMs: number;
+  reachability: PodNetworkReachability;
+  progress: (line: string) => void;
+}
+
+/**
+ * Claims a kept pod of this key, checks that its engine answers as it
+ * should, and empties it. A pod that is not running, does not answer, or
+ * answers wrongly is deleted and the next one tried; a pod another run
+ * claimed first is skipped. Undefined when none is left.
+ */
+export async function adoptIdlePod(input: AdoptInput): Promise<AdoptedPod | undefined> {
+  const t0 = Date.now();
+  const candidates = await listIdlePods(input.handle, input.key);
+  for (const pod of candidates) {
+    const name = pod.metadata?.name ?? '';
+    if (!isRunning(pod)) {
+      input.progress(
+        `[kubecache] kept pod ${name} is not running (${pod.status?.phase ?? 'unknown'}); deleting it`,
+      );
+      await deletePod(input.handle, name).catch(() => {});
+      continue;
+    }
+    const claimed = await claimPod(input.handle, pod, {
+      runId: input.runId,
+      worker: input.worker,
+      leaseExpiresAt: new Date(Date.now() + input.leaseMs),
+    });
+    if (!claimed) continue;
+    const podIP = claimed.status?.podIP ?? '';
+    let forward: PortForwardEndpoint | undefined;
+    try {
+      const direct =
+        input.config.endpoint === 'pod-ip' ||
+        (input.config.endpoint === 'auto' &&
+          (await input.reachability.check(
+            podIP,
+            input.engine.port,
+            input.config.timeouts.reachabilityProbeMs,
+          )));
+      if (!direct) forward = await startPortForward(input.handle, name, input.engine.port);
+      const host = forward?.host ?? podIP;
+      const port = forward?.port ?? input.engine.port;
+      await verifyAndClear(input.engine, { host, port });
+      const ms = Date.now() - t0;
+      debug('adopted %s for worker %s in %d ms', name, input.worker, ms);
+      return {
+        name,
+        uid: claimed.metadata?.uid ?? '',
+        podIP,
+        endpoint: forward ? 'port-forward' : 'pod-ip',
+        host,
+        port,
+        ...(forward ? { forward } : {}),
+        ms,
+      };
+    } catch (err) {
+      await forward?.close();
+      input.progress(
+        `[kubecache] kept pod ${name} did not answer correctly (${(err as Error).message.split('\n')[0]}); deleting it and starting another`,
+      );
+      await deletePod(input.handle, name).catch(() => {});
+    }
+  }
+  return undefined;
+}
+
+function isRunning(pod: V1Pod): boolean {
+  if (pod.status?.phase !== 'Running' || !pod.status.podIP) return false;
+  return (pod.status.containerStatuses ?? []).every((c) => c.state?.running && c.ready !== false);
+}
+
+/**
+ * The engine must answer its protocol correctly and end up empty: the
+ * worker then seeds it as a new pod, so data changed since the last run
+ * never reaches a test.
+ */
+async function verifyAndClear(
+  engine: EngineDefinition,
+  endpoint: { host: string; port: number },
+): Promise<void> {
+  const work = (async () => {
+    await engine.probe(endpoint.host, endpoint.port, VERIFY_MS);
+    const ops = engine.clientOps;
+    const client = await ops.connect(endpoint);
+    try {
+      await ops.flush(client);
+    } finally {
+      await ops.close(client);
+    }
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new KubecacheError('TIMEOUT', `no answer within ${VERIFY_MS} ms`)),
+      VERIFY_MS,
+    );
+  });
+  try {
+    await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+    work.catch(() => {});
+  }
+}

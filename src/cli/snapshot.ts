@@ -1,0 +1,79 @@
+import { resolve } from 'node:path';
+import { Command } from 'commander';
+import { getEngine, isEngineName } from '../engines/registry.js';
+import { KubecacheError } from '../errors.js';
+import { readPod } from '../kube/pods.js';
+import { startPortForward } from '../kube/port-forward.js';
+import { tcpReachable } from '../kube/reachability.js';
+import { LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE } from '../names.js';
+import { EXIT } from './exit-codes.js';
+import { type CliIO, globalFlags, printJson } from './io.js';
+import { connect, loadCliContext } from './target.js';
+
+export function snapshotCommand(io: CliIO): Command {
+  return new Command('snapshot')
+    .description("stream a redis cache pod's dataset into an RDB file (usable as a fixture)")
+    .argument('<pod>', 'a kubecache redis pod, as "kubecache ls" lists it')
+    .argument('<file>', 'where to write the RDB file')
+    .action(async (podName: string, file: string, _opts: unknown, cmd: Command) => {
+      const flags = globalFlags(cmd);
+      const ctx = await loadCliContext(flags, io.cwd, io.env);
+      const handle = await connect(ctx);
+      // Only kubecache's own pods: this command must not become a way to
+      // copy data out of arbitrary workloads.
+      const pod = await readPod(handle, podName);
+      const ours = pod?.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY_VALUE;
+      if (!pod || !ours) {
+        throw new KubecacheError(
+          'POD_GONE',
+          `no kubecache pod ${podName} in namespace ${handle.namespace}. "kubecache ls" lists the cache pods; pass --namespace if it lives elsewhere.`,
+          { pod: podName, namespace: handle.namespace },
+        );
+      }
+      const label = pod.metadata?.labels?.[LABEL_ENGINE];
+      const engine = isEngineName(label) ? getEngine(label) : undefined;
+      const snapshot = engine?.clientOps.snapshot;
+      if (!engine || !snapshot) {
+        throw new KubecacheError(
+          'BAD_OPTION',
+          `pod ${podName} runs ${label ?? 'an unknown engine'}, which has no snapshot: snapshots are RDB files, which only redis-protocol engines write.`,
+          { pod: podName, engine: label },
+        );
+      }
+      const podIP = pod.status?.podIP;
+      if (pod.status?.phase !== 'Running' || !podIP) {
+        throw new KubecacheError(
+          'POD_GONE',
+          `pod ${podName} is not running (phase ${pod.status?.phase ?? 'unknown'}); only a running cache can be snapshotted.`,
+          { pod: podName, phase: pod.status?.phase },
+        );
+      }
+      // The same choice as endpoint "auto": the pod IP when it answers from
+      // here, a port-forward otherwise.
+      const direct = await tcpReachable(
+        podIP,
+        engine.port,
+        ctx.cluster.timeouts.reachabilityProbeMs,
+      );
+      const forward = direct ? undefined : await startPortForward(handle, podName, engine.port);
+      try {
+        const endpoint = forward
+          ? { host: forward.host, port: forward.port }
+          : { host: podIP, port: engine.port };
+        // The engine's own snapshot, as cache.snapshot() in a test: for redis
+        // a diskless SYNC, which never overwrites the dump.rdb a seeded cache
+        // resets to.
+        const result = await snapshot(endpoint, resolve(io.cwd, file));
+        const via = forward ? 'port-forward' : 'pod-ip';
+        if (flags.json)
+          printJson(io, { pod: podName, namespace: handle.namespace, file, via, ...result });
+        else
+          io.out(
+            `wrote ${file}: ${result.bytes} bytes, RDB version ${result.rdbVersion}, from ${podName} (${via})`,
+          );
+      } finally {
+        await forward?.close();
+      }
+      io.exitCode = EXIT.OK;
+    });
+}

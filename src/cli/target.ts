@@ -1,0 +1,96 @@
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type KubecacheOptions,
+  type ResolvedClusterConfig,
+  resolveClusterConfig,
+  validateKubecacheOptions,
+} from '../config/options.js';
+import { connectKube, type KubeHandle, type KubeTarget } from '../kube/client.js';
+import { type LoadedConfig, loadRunnerConfig } from '../runner/config-file.js';
+
+/** The flags every command takes. */
+export interface GlobalFlags {
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  json?: boolean;
+}
+
+export const FLAGS_SOURCE = 'command-line flags';
+
+/**
+ * Pure: the cluster settings for a command. The layers are the runners' own
+ * (kubecache.config.* file, then KUBECACHE_* variables, see resolveClusterConfig),
+ * with the command-line flags on top: what someone types wins over what is
+ * configured, as with kubectl.
+ */
+export function resolveCliCluster(
+  options: KubecacheOptions,
+  flags: GlobalFlags,
+  env: NodeJS.ProcessEnv,
+): ResolvedClusterConfig {
+  const cluster = resolveClusterConfig({ global: options, env });
+  const fromFlags = validateKubecacheOptions(
+    {
+      ...(flags.kubeconfig !== undefined ? { kubeconfig: flags.kubeconfig } : {}),
+      ...(flags.context !== undefined ? { context: flags.context } : {}),
+      ...(flags.namespace !== undefined ? { namespace: flags.namespace } : {}),
+    },
+    FLAGS_SOURCE,
+  );
+  if (fromFlags.kubeconfig !== undefined) cluster.kubeconfig = fromFlags.kubeconfig;
+  if (fromFlags.context !== undefined) cluster.context = fromFlags.context;
+  if (fromFlags.namespace !== undefined) {
+    cluster.namespace = fromFlags.namespace;
+    cluster.namespaceSource = 'options';
+  }
+  return cluster;
+}
+
+export function kubeTarget(cluster: ResolvedClusterConfig): KubeTarget {
+  return {
+    kubeconfig: cluster.kubeconfig,
+    context: cluster.context,
+    // Left to the kubeconfig context (then "default") unless someone chose one.
+    namespace: cluster.namespaceSource === 'default' ? undefined : cluster.namespace,
+    apiConnectMs: cluster.timeouts.apiConnectMs,
+  };
+}
+
+/** Which kubeconfig client-node will read, in words, for doctor. */
+export function describeKubeconfigSource(
+  cluster: ResolvedClusterConfig,
+  flags: GlobalFlags,
+  env: NodeJS.ProcessEnv,
+): string {
+  if (flags.kubeconfig !== undefined) return `${flags.kubeconfig} (--kubeconfig)`;
+  if (cluster.kubeconfig !== undefined)
+    return `${cluster.kubeconfig} (KUBECACHE_KUBECONFIG or the kubeconfig option)`;
+  if (env.KUBECONFIG) return `${env.KUBECONFIG} (KUBECONFIG)`;
+  const home = join(homedir(), '.kube', 'config');
+  if (existsSync(home)) return `${home} (default location)`;
+  if (env.KUBERNETES_SERVICE_HOST) return "this pod's service account (in-cluster)";
+  return 'none found';
+}
+
+export interface CliContext {
+  flags: GlobalFlags;
+  config: LoadedConfig;
+  cluster: ResolvedClusterConfig;
+}
+
+/** Reads kubecache.config.* from the working directory like a runner would, then applies flags. */
+export async function loadCliContext(
+  flags: GlobalFlags,
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<CliContext> {
+  const config = await loadRunnerConfig({ root: cwd, env });
+  return { flags, config, cluster: resolveCliCluster(config.options, flags, env) };
+}
+
+export function connect(ctx: CliContext): Promise<KubeHandle> {
+  return connectKube(kubeTarget(ctx.cluster));
+}

@@ -1,0 +1,110 @@
+import { NetworkingV1Api, type V1NetworkPolicy, type V1Pod } from '@kubernetes/client-node';
+import {
+  LABEL_CONFIG_HASH,
+  LABEL_ENGINE,
+  LABEL_MANAGED_BY,
+  LABEL_RUN,
+  LABEL_WORKER,
+} from '../names.js';
+import { isNotFound, toKubecacheError } from './api-error.js';
+import type { KubeHandle } from './client.js';
+
+export interface CachePolicyInput {
+  /** The cache pod as created (name, uid and labels are used). */
+  pod: V1Pod;
+  port: number;
+  /**
+   * Labels of the runner's own pod when kubecache runs in the cluster: only
+   * it is admitted. Without them (a runner outside the cluster) every pod of
+   * the namespace is, since traffic from outside arrives through a node or a
+   * port-forward, which NetworkPolicies do not cover.
+   */
+  runnerLabels?: Record<string, string>;
+}
+
+/**
+ * A NetworkPolicy that admits only the runner to one cache pod. Owned by the
+ * pod, so the garbage collector deletes it with the pod. Pure.
+ */
+export function buildCachePolicy(input: CachePolicyInput): V1NetworkPolicy {
+  const meta = input.pod.metadata ?? {};
+  const labels = meta.labels ?? {};
+  const selector: Record<string, string> = {};
+  for (const key of [LABEL_RUN, LABEL_WORKER, LABEL_ENGINE, LABEL_CONFIG_HASH]) {
+    if (labels[key] !== undefined) selector[key] = labels[key];
+  }
+  const runner =
+    input.runnerLabels && Object.keys(input.runnerLabels).length > 0
+      ? { ...input.runnerLabels }
+      : undefined;
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: {
+      name: meta.name ?? '',
+      labels: {
+        [LABEL_MANAGED_BY]: labels[LABEL_MANAGED_BY] ?? 'kubecache',
+        ...(labels[LABEL_RUN] ? { [LABEL_RUN]: labels[LABEL_RUN] } : {}),
+        ...(labels[LABEL_WORKER] ? { [LABEL_WORKER]: labels[LABEL_WORKER] } : {}),
+      },
+      ownerReferences: [
+        {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          name: meta.name ?? '',
+          uid: meta.uid ?? '',
+          controller: false,
+          blockOwnerDeletion: false,
+        },
+      ],
+    },
+    spec: {
+      podSelector: { matchLabels: selector },
+      policyTypes: ['Ingress'],
+      ingress: [
+        {
+          _from: [{ podSelector: runner ? { matchLabels: runner } : {} }],
+          ports: [{ protocol: 'TCP', port: input.port }],
+        },
+      ],
+    },
+  };
+}
+
+function api(handle: KubeHandle): NetworkingV1Api {
+  return handle.kc.makeApiClient(NetworkingV1Api);
+}
+
+export async function createNetworkPolicy(
+  handle: KubeHandle,
+  policy: V1NetworkPolicy,
+): Promise<V1NetworkPolicy> {
+  try {
+    return await api(handle).createNamespacedNetworkPolicy({
+      namespace: handle.namespace,
+      body: policy,
+    });
+  } catch (err) {
+    throw toKubecacheError(err, {
+      verb: 'create',
+      resource: 'networkpolicies',
+      namespace: handle.namespace,
+      name: policy.metadata?.name ?? '',
+    });
+  }
+}
+
+/** Deletes one policy; already gone (e.g. collected with its pod) is fine. */
+export async function deleteNetworkPolicy(handle: KubeHandle, name: string): Promise<void> {
+  try {
+    await api(handle).deleteNamespacedNetworkPolicy({ name, namespace: handle.namespace });
+  } catch (err) {
+    if (isNotFound(err)) return;
+    throw toKubecacheError(err, {
+      verb: 'delete',
+      resource: 'networkpolicies',
+      namespace: handle.namespace,
+      name,
+    });
+  }
+}

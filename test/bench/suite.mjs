@@ -1,0 +1,366 @@
+// Suite benchmark (issue 11): what a user feels is how much longer the whole
+// suite takes. One generated suite of N test files (each with a seeded redis
+// and a seeded memcached, reset before every test) runs, in one invocation,
+// three ways, for Vitest and for Jest 30, rounds interleaved:
+//   - local: redis-server and memcached processes on this machine, the same
+//     Debian package versions the dev cluster's images are built from,
+//     started by this script (one pair per worker) inside the timed span;
+//   - kubecache cold: fresh pods every run (prestart on);
+//   - kubecache warm: reuse on, pods kept from the previous run.
+// Wall time is the runner's whole process (start to exit), median/min/max
+// over the rounds, and the ratio of the medians to local.
+//
+//   usage: node test/bench/suite.mjs [--files 8] [--workers 4] [--tests 25] [--rounds 3]
+//                                    [--runners vitest,jest] [--modes local,cold,warm]
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pack } from '../consumers/run.mjs';
+import { kubeconfig, kubectl, median, repo, useBenchNamespace } from './common.mjs';
+
+const opt = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? fallback : process.argv[i + 1];
+};
+const FILES = Number(opt('files', 8));
+const WORKERS = Number(opt('workers', 4));
+const TESTS = Number(opt('tests', 25));
+const ROUNDS = Number(opt('rounds', 3));
+const RUNNERS = String(opt('runners', 'vitest,jest')).split(',');
+const NAMESPACE = 'kc-bench-suite';
+const MODES = String(opt('modes', 'local,cold,warm')).split(',');
+
+const dir = join(
+  process.env.KUBECACHE_CACHE_DIR ?? join(homedir(), '.cache/kubecache'),
+  'bench-suite',
+);
+const repoPkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
+const vitestVersion = JSON.parse(
+  readFileSync(join(repo, 'node_modules/vitest/package.json'), 'utf8'),
+).version;
+
+function run(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, out }));
+  });
+}
+
+/** Installs the packed kubecache, Vitest and Jest 30 once; reinstalls when the tarball changes. */
+async function install() {
+  const tarball = await pack();
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'package.json'),
+    `${JSON.stringify({ name: 'kubecache-bench-suite', private: true }, null, 2)}\n`,
+  );
+  const stampFile = join(dir, 'node_modules', '.bench-stamp');
+  const stamp = createHash('sha256')
+    .update(readFileSync(tarball))
+    .update(vitestVersion)
+    .digest('hex');
+  if (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return;
+  const t0 = Date.now();
+  const { code, out } = await run(
+    'npm',
+    [
+      'install',
+      '--no-save',
+      '--no-package-lock',
+      '--no-audit',
+      '--no-fund',
+      '--loglevel=error',
+      tarball,
+      `vitest@${vitestVersion}`,
+      'jest@~30.5.2',
+      `jest-environment-node@${repoPkg.devDependencies['jest-environment-node']}`,
+    ],
+    { cwd: dir },
+  );
+  if (code !== 0) throw new Error(`npm install in ${dir} failed:\n${out}`);
+  writeFileSync(stampFile, stamp);
+  console.log(`[suite] installed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+// One test body for every variant: reads the seed, writes, and relies on the
+// reset before each test (a key written by the previous test must be gone).
+const testBody = (t) => `
+  it('test ${t}', async () => {
+    expect(await redis.client.get('string:1')).toBe('hello ada');
+    expect(await redis.client.get('written')).toBeNull();
+    await redis.client.set('written', '${t}');
+    await redis.client.incr('counter');
+    const hit = await memcached.client.get('written');
+    expect(hit.value).toBeNull();
+    await memcached.client.set('written', '${t}', {});
+    expect((await memcached.client.get('written')).value.toString()).toBe('${t}');
+  });`;
+
+function testFile(i, { esm, local }) {
+  const imports = esm
+    ? `import { describe, expect, it } from 'vitest';\nimport { useCache } from '${local ? '../local-cache.mjs' : 'kubecache/vitest'}';`
+    : `const { useCache } = require('${local ? '../local-cache.cjs' : 'kubecache/jest'}');`;
+  const tests = Array.from({ length: TESTS }, (_, t) => testBody(t)).join('\n');
+  return `${imports}
+
+const redis = useCache('redis');
+const memcached = useCache('memcached');
+
+describe('file ${i}', () => {${tests}
+});
+`;
+}
+
+// The local baseline does what kubecache's worker side does, against local
+// processes: seed from the same JSON (with kubecache's own seed code), SAVE,
+// DEBUG RELOAD before each redis test, flush and re-seed memcached.
+const localCache = (esm) => {
+  const dist = esm ? 'node_modules/kubecache/dist' : 'node_modules/kubecache/dist/cjs';
+  const head = esm
+    ? `import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { Redis } from 'ioredis';
+import memjs from 'memjs';
+import { applyMemcachedJsonSeed, applyRedisJsonSeed, loadJsonSeedFile } from '${join(dir, dist, 'seed/json-seed.js')}';
+const worker = Number(process.env.VITEST_POOL_ID ?? 1);
+export `
+    : `const { Redis } = require('ioredis');
+const memjs = require('memjs');
+const { applyMemcachedJsonSeed, applyRedisJsonSeed, loadJsonSeedFile } = require('${join(dir, dist, 'seed/json-seed.js')}');
+const worker = Number(process.env.JEST_WORKER_ID ?? 1);
+module.exports.useCache = `;
+  return `${head}function useCache(engine) {
+  const ports = process.env[engine === 'redis' ? 'LOCAL_REDIS_PORTS' : 'LOCAL_MEMCACHED_PORTS'].split(',');
+  const port = Number(ports[(worker - 1) % ports.length]);
+  const seedFile = '${join(dir, 'fixtures')}/' + (engine === 'redis' ? 'basic.json' : 'memcached.json');
+  const slot = { client: undefined };
+  let seed;
+  const applySeed = async () => {
+    if (engine === 'redis') {
+      await applyRedisJsonSeed(slot.client, seed);
+      await slot.client.call('SAVE');
+    } else await applyMemcachedJsonSeed(slot.client, seed);
+  };
+  beforeAll(async () => {
+    seed = await loadJsonSeedFile(seedFile, engine);
+    if (engine === 'redis') {
+      slot.client = new Redis({ host: '127.0.0.1', port, lazyConnect: true });
+      await slot.client.connect();
+      await slot.client.flushall();
+    } else {
+      slot.client = memjs.Client.create('127.0.0.1:' + port, { logger: { log() {} } });
+      await slot.client.flush();
+    }
+    await applySeed();
+  });
+  beforeEach(async () => {
+    if (engine === 'redis') await slot.client.call('DEBUG', 'RELOAD', 'NOSAVE');
+    else {
+      await slot.client.flush();
+      await applySeed();
+    }
+  });
+  afterAll(async () => {
+    if (engine === 'redis') await slot.client.quit();
+    else slot.client.close();
+  });
+  return slot;
+}
+`;
+};
+
+function generate() {
+  mkdirSync(join(dir, 'fixtures'), { recursive: true });
+  for (const f of ['basic.json', 'memcached.json'])
+    copyFileSync(join(repo, 'test/fixtures', f), join(dir, 'fixtures', f));
+  for (const runner of ['vitest', 'jest']) {
+    for (const local of [false, true]) {
+      const sub = join(dir, `${runner}-${local ? 'local' : 'kubecache'}`);
+      rmSync(sub, { recursive: true, force: true });
+      mkdirSync(sub, { recursive: true });
+      const esm = runner === 'vitest';
+      for (let i = 1; i <= FILES; i++) {
+        writeFileSync(join(sub, `f${i}.test.${esm ? 'mjs' : 'cjs'}`), testFile(i, { esm, local }));
+      }
+    }
+  }
+  writeFileSync(join(dir, 'local-cache.mjs'), localCache(true));
+  writeFileSync(join(dir, 'local-cache.cjs'), localCache(false));
+  const prestart = { redis: 'workers', memcached: 'workers' };
+  writeFileSync(
+    join(dir, 'kubecache.config.json'),
+    `${JSON.stringify({ seeds: { redis: './fixtures/basic.json', memcached: './fixtures/memcached.json' }, prestart }, null, 2)}\n`,
+  );
+  writeFileSync(
+    join(dir, 'vitest.config.mjs'),
+    `import { defineConfig } from 'vitest/config';
+const local = process.env.BENCH_MODE === 'local';
+export default defineConfig({
+  test: {
+    include: [local ? 'vitest-local/*.test.mjs' : 'vitest-kubecache/*.test.mjs'],
+    globalSetup: local ? [] : ['kubecache/vitest/global-setup'],
+    maxWorkers: ${WORKERS},
+    pool: 'forks',
+    testTimeout: 60000,
+    hookTimeout: 120000,
+  },
+});
+`,
+  );
+  writeFileSync(
+    join(dir, 'jest.config.cjs'),
+    `const local = process.env.BENCH_MODE === 'local';
+module.exports = {
+  ...(local ? { testEnvironment: 'node' } : { preset: 'kubecache' }),
+  testMatch: [local ? '<rootDir>/jest-local/*.test.cjs' : '<rootDir>/jest-kubecache/*.test.cjs'],
+  injectGlobals: true,
+  maxWorkers: ${WORKERS},
+  testTimeout: 60000,
+  cacheDirectory: '<rootDir>/node_modules/.cache/jest',
+};
+`,
+  );
+}
+
+/** One redis-server and one memcached per worker, on loopback. */
+async function startLocal() {
+  const { startRedis, startMemcached } = await import('../unit/helpers/local-servers.ts');
+  const work = join(tmpdir(), `kc-bench-suite-${process.pid}`);
+  mkdirSync(work, { recursive: true });
+  const servers = await Promise.all(
+    Array.from({ length: WORKERS }, async (_, w) => {
+      const d = join(work, String(w));
+      mkdirSync(d, { recursive: true });
+      return Promise.all([
+        startRedis(['--dir', d, '--enable-debug-command', 'yes']),
+        startMemcached(),
+      ]);
+    }),
+  );
+  return {
+    env: {
+      LOCAL_REDIS_PORTS: servers.map(([r]) => r.port).join(','),
+      LOCAL_MEMCACHED_PORTS: servers.map(([, m]) => m.port).join(','),
+    },
+    stop: async () => {
+      await Promise.all(servers.flat().map((s) => s.stop()));
+      rmSync(work, { recursive: true, force: true });
+    },
+  };
+}
+
+function runnerArgs(runner) {
+  if (runner === 'vitest')
+    return [join(dir, 'node_modules/vitest/vitest.mjs'), 'run', '--config', 'vitest.config.mjs'];
+  return [join(dir, 'node_modules/jest/bin/jest.js'), '--config', 'jest.config.cjs'];
+}
+
+function baseEnv(extra) {
+  const env = { ...process.env };
+  for (const key of Object.keys(env)) {
+    if (key.startsWith('KUBECACHE_') || key.startsWith('VITEST') || key === 'JEST_WORKER_ID')
+      delete env[key];
+  }
+  return {
+    ...env,
+    CI: 'true',
+    NO_COLOR: '1',
+    KUBECONFIG: kubeconfig,
+    KUBECACHE_NAMESPACE: NAMESPACE,
+    KUBECACHE_QUIET: '1',
+    ...extra,
+  };
+}
+
+/** One timed suite run; returns the wall time in ms. */
+async function once(runner, mode) {
+  const t0 = performance.now();
+  const local = mode === 'local' ? await startLocal() : undefined;
+  try {
+    const env = baseEnv({
+      BENCH_MODE: mode,
+      ...(local?.env ?? {}),
+      ...(mode === 'warm' ? { KUBECACHE_REUSE: '1' } : {}),
+    });
+    const { code, out } = await run(process.execPath, runnerArgs(runner), { cwd: dir, env });
+    if (code !== 0)
+      throw new Error(`${runner} ${mode} failed (exit ${code}):\n${out.slice(-4000)}`);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colours
+    const passed = out.replace(/\x1b\[[0-9;]*m/g, '').match(/Tests:?\s+(\d+) passed/);
+    if (!passed || Number(passed[1]) !== FILES * TESTS) {
+      throw new Error(
+        `${runner} ${mode}: expected ${FILES * TESTS} passed tests:\n${out.slice(-3000)}`,
+      );
+    }
+  } finally {
+    await local?.stop();
+  }
+  return performance.now() - t0;
+}
+
+function managedPods() {
+  return kubectl([
+    '-n',
+    NAMESPACE,
+    'get',
+    'pods',
+    '-l',
+    'app.kubernetes.io/managed-by=kubecache',
+    '-o',
+    'name',
+  ])
+    .split('\n')
+    .filter(Boolean);
+}
+
+await install();
+generate();
+const onCluster = MODES.some((m) => m !== 'local');
+if (onCluster) await useBenchNamespace(NAMESPACE);
+const results = {};
+try {
+  for (const runner of RUNNERS) {
+    // Untimed: warms the OS caches and the runners' own caches, writes the
+    // prestart record, and leaves kept pods for the first warm round.
+    for (const mode of MODES) await once(runner, mode);
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const mode of MODES) {
+        const ms = await once(runner, mode);
+        results[`${runner} ${mode}`] ??= [];
+        results[`${runner} ${mode}`].push(ms);
+        console.log(`[suite] ${runner} ${mode} round ${r + 1}: ${ms.toFixed(0)} ms`);
+      }
+    }
+  }
+} finally {
+  // Kept (reuse) pods are this benchmark's own: do not leave them idling.
+  for (const pod of onCluster ? managedPods() : [])
+    kubectl(['-n', NAMESPACE, 'delete', pod, '--grace-period=0', '--wait=false']);
+}
+
+const fmt = (ms) => `${(ms / 1000).toFixed(2)} s`;
+console.log(
+  `\nsuite: ${FILES} files x ${TESTS} tests, ${WORKERS} workers, seeded redis + memcached per file, reset before each test; ${ROUNDS} rounds\n`,
+);
+console.log('| runner | way | median | min | max | ratio to local |');
+console.log('|---|---|---|---|---|---|');
+for (const runner of RUNNERS) {
+  const base = median(results[`${runner} local`] ?? [Number.NaN]);
+  for (const mode of MODES) {
+    const v = results[`${runner} ${mode}`];
+    const m = median(v);
+    console.log(
+      `| ${runner} | ${mode} | ${fmt(m)} | ${fmt(Math.min(...v))} | ${fmt(Math.max(...v))} | ${(m / base).toFixed(2)}× |`,
+    );
+  }
+}

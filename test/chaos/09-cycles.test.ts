@@ -1,0 +1,95 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { waitHealthy } from './support/control-plane.js';
+import { record } from './support/report.js';
+import {
+  deleteChaosNamespace,
+  processFigures,
+  startBroker,
+  waitNothingLeft,
+  within,
+} from './support/runs.js';
+
+// Scenario 9: 200 cache create/delete cycles in one runner process, half by
+// pod IP and half through port-forwards. No pod or Secret may leak, and the
+// runner's RSS and open file descriptors must stay flat (growth printed).
+const NS = 'kc-chaos-9';
+const CYCLES = 200;
+const AT_ONCE = 4;
+// Measured after a warm-up (module loading, connection pools, JIT).
+const WARMUP = 20;
+const MAX_FD_GROWTH = 20;
+const MAX_RSS_GROWTH_MB = 80;
+
+describe.sequential('scenario 9: 200 create/delete cycles in one process', () => {
+  afterAll(async () => {
+    await deleteChaosNamespace(NS);
+  });
+
+  it('0 leaked pods or Secrets; RSS and file descriptors flat', async () => {
+    await waitHealthy();
+    const { broker } = await startBroker(NS);
+    const runId = broker.runId;
+    const t0 = Date.now();
+    let done = 0;
+    let failures = 0;
+    let lastFailure = '';
+    let base = processFigures();
+    let peak = base;
+    try {
+      for (let round = 0; round < CYCLES / AT_ONCE; round++) {
+        await Promise.all(
+          Array.from({ length: AT_ONCE }, async (_, j) => {
+            const i = round * AT_ONCE + j;
+            const cycle = within(
+              (async () => {
+                const lease = await broker.acquire({
+                  engine: i % 3 === 0 ? 'memcached' : 'redis',
+                  worker: String(j + 1),
+                  options: { endpoint: i % 2 === 0 ? 'pod-ip' : 'port-forward' },
+                });
+                await broker.release(lease.id, { destroy: true });
+              })(),
+              120_000,
+            );
+            const r = await cycle;
+            if (r.error || r.timedOut) {
+              failures += 1;
+              lastFailure = r.timedOut ? 'cycle hung' : String((r.error as Error).message);
+            }
+            done += 1;
+          }),
+        );
+        if (done === WARMUP) {
+          globalThis.gc?.();
+          base = processFigures();
+        }
+        const now = processFigures();
+        peak = { rssMb: Math.max(peak.rssMb, now.rssMb), fds: Math.max(peak.fds, now.fds) };
+      }
+    } finally {
+      await broker.teardown();
+    }
+    const end = processFigures();
+    const left = await waitNothingLeft(NS, 60_000, runId);
+    const fdGrowth = end.fds - base.fds;
+    const rssGrowth = end.rssMb - base.rssMb;
+    const pass =
+      failures === 0 &&
+      left.ms !== undefined &&
+      fdGrowth <= MAX_FD_GROWTH &&
+      rssGrowth <= MAX_RSS_GROWTH_MB;
+    record({
+      n: 9,
+      scenario: '200 create/delete cycles in one process',
+      endpoint: 'pod-ip and port-forward (alternating)',
+      done: `${CYCLES} acquire + release(destroy) cycles, ${AT_ONCE} at a time, redis and memcached`,
+      held: `${failures} failed cycles${lastFailure ? ` (last: ${lastFailure.slice(0, 100)})` : ''}; ${left.ms === undefined ? `LEAKED ${left.pods.length} pods, ${left.secrets.length} Secrets` : '0 pods, 0 Secrets left'}; fd growth ${fdGrowth} (limit ${MAX_FD_GROWTH}), RSS growth ${rssGrowth} MB (limit ${MAX_RSS_GROWTH_MB})`,
+      figures: `after ${WARMUP} cycles: ${base.fds} fds, ${base.rssMb} MB RSS; after ${CYCLES}: ${end.fds} fds, ${end.rssMb} MB (peak ${peak.fds} fds, ${peak.rssMb} MB); ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+      pass,
+    });
+    expect(failures, lastFailure).toBe(0);
+    expect(left).toMatchObject({ pods: [], secrets: [] });
+    expect(fdGrowth).toBeLessThanOrEqual(MAX_FD_GROWTH);
+    expect(rssGrowth).toBeLessThanOrEqual(MAX_RSS_GROWTH_MB);
+  });
+});

@@ -1,0 +1,297 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Broker } from '../../src/broker/broker.js';
+import { type BrokerApi, startBrokerApi } from '../../src/broker/http-api.js';
+import type { SeedRequest } from '../../src/broker/types.js';
+import { IDLE_RUN, LABEL_REUSE, LABEL_RUN, LABEL_WORKER, runSelector } from '../../src/names.js';
+import { BrokerClient } from '../../src/worker/broker-client.js';
+import { openCache } from '../../src/worker/open-cache.js';
+import {
+  adminCore,
+  adminKubeconfigPath,
+  deleteNamespace,
+  ensureNamespace,
+} from '../support/cluster.js';
+
+// Prestart and warm reuse (issue 11) on the dev cluster: real pods, real
+// claims with resourceVersion, real reaping. Every run here is a Broker as
+// the runner's global setup starts it, with workers reaching it over its
+// HTTP API the way test files do.
+
+const NS = 'kc-speed';
+const here = dirname(fileURLToPath(import.meta.url));
+const SEED: SeedRequest = { kind: 'json', path: join(here, '../fixtures/basic.json') };
+
+interface Run {
+  broker: Broker;
+  api: BrokerApi;
+  client: BrokerClient;
+  lines: string[];
+}
+
+async function startRun(extra: Record<string, string> = {}): Promise<Run> {
+  const lines: string[] = [];
+  const broker = await Broker.start({
+    progress: (line) => lines.push(line),
+    env: { KUBECONFIG: adminKubeconfigPath(), KUBECACHE_NAMESPACE: NS, ...extra },
+  });
+  const api = await startBrokerApi(broker);
+  return { broker, api, client: new BrokerClient(api.url, api.token), lines };
+}
+
+async function endRun(run: Run): Promise<void> {
+  await run.api.close();
+  await run.broker.teardown();
+}
+
+interface PodInfo {
+  name: string;
+  run: string;
+  worker: string;
+  reuse: string | undefined;
+  phase: string;
+  ip: string;
+}
+
+async function pods(selector = 'app.kubernetes.io/managed-by=kubecache'): Promise<PodInfo[]> {
+  const list = await adminCore().listNamespacedPod({ namespace: NS, labelSelector: selector });
+  return list.items
+    .filter((p) => !p.metadata?.deletionTimestamp)
+    .map((p) => ({
+      name: p.metadata?.name ?? '',
+      run: p.metadata?.labels?.[LABEL_RUN] ?? '',
+      worker: p.metadata?.labels?.[LABEL_WORKER] ?? '',
+      reuse: p.metadata?.labels?.[LABEL_REUSE],
+      phase: p.status?.phase ?? '',
+      ip: p.status?.podIP ?? '',
+    }));
+}
+
+/** Polls until `check` holds, at most `ms`; returns the last value for the assertion. */
+async function eventually<T>(
+  fn: () => Promise<T>,
+  check: (v: T) => boolean,
+  ms = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  let value = await fn();
+  for (let i = 0; i < 300 && !check(value) && Date.now() < deadline; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    value = await fn();
+  }
+  return value;
+}
+
+async function deleteAllKubecachePods(): Promise<void> {
+  const core = adminCore();
+  for (const p of await pods()) {
+    await core
+      .deleteNamespacedPod({ name: p.name, namespace: NS, gracePeriodSeconds: 0 })
+      .catch(() => {});
+  }
+  await eventually(pods, (left) => left.length === 0);
+}
+
+const REUSE = { KUBECACHE_REUSE: '1' };
+
+describe('prestart and warm reuse on the dev cluster', () => {
+  beforeAll(async () => {
+    await ensureNamespace(NS);
+  });
+
+  // Each test counts the kept pods of the namespace: none may be left from
+  // an earlier test (or an earlier, interrupted run of this file).
+  beforeEach(async () => {
+    await deleteAllKubecachePods();
+  });
+
+  afterAll(async () => {
+    await deleteNamespace(NS);
+  });
+
+  it('workers adopt prestarted pods; the unused ones are deleted at teardown', async () => {
+    const run = await startRun();
+    try {
+      run.broker.prestart([{ shape: { engine: 'redis', seed: SEED }, count: 3 }]);
+      // Two workers open their caches the way a test file does.
+      const [a, b] = await Promise.all(
+        ['1', '2'].map((worker) => openCache('redis', { broker: run.client, worker, seed: SEED })),
+      );
+      const live = await pods(runSelector(run.broker.runId));
+      expect(live).toHaveLength(3);
+      const prestarted = live.filter((p) => p.worker.startsWith('pre')).map((p) => p.name);
+      expect(prestarted).toHaveLength(3);
+      expect(prestarted).toContain(a?.podName);
+      expect(prestarted).toContain(b?.podName);
+      expect(a?.podName).not.toBe(b?.podName);
+      // Adopted pods are seeded by the worker like new ones.
+      expect(await a?.client.get('string:1')).toBe('hello ada');
+      expect(a?.lease.reused).toBe(false);
+      // The worker's next file gets its pod back.
+      const again = await openCache('redis', { broker: run.client, worker: '1', seed: SEED });
+      expect(again.podName).toBe(a?.podName);
+      await Promise.all([a?.close(), b?.close(), again.close()]);
+    } finally {
+      await endRun(run);
+    }
+    expect(run.lines.join('\n')).toContain('2 of 3 pod(s) adopted; 1 unused deleted');
+    expect(await pods(runSelector(run.broker.runId))).toEqual([]);
+  });
+
+  it('a kept pod whose data changed after the run starts the next run seeded', async () => {
+    const first = await startRun(REUSE);
+    let podName: string;
+    try {
+      const cache = await openCache('redis', { broker: first.client, worker: '1', seed: SEED });
+      podName = cache.podName;
+      await cache.client.set('written-by-test', '1');
+      await cache.close();
+    } finally {
+      await endRun(first);
+    }
+    const kept = await pods(`${LABEL_RUN}=${IDLE_RUN}`);
+    expect(kept.map((p) => p.name)).toEqual([podName]);
+    expect(kept[0]?.reuse).toMatch(/^[0-9a-f]{10}$/);
+    // Someone changes the data between runs and even saves it to disk.
+    const outside = new Redis({ host: kept[0]?.ip, port: 6379, lazyConnect: true });
+    await outside.connect();
+    await outside.del('string:1');
+    await outside.set('changed-between-runs', '1');
+    await outside.save();
+    await outside.quit();
+
+    const second = await startRun(REUSE);
+    try {
+      const cache = await openCache('redis', { broker: second.client, worker: '1', seed: SEED });
+      expect(cache.podName).toBe(podName);
+      expect(second.lines.join('\n')).toContain(`reusing kept pod ${podName}`);
+      expect(await cache.client.get('changed-between-runs')).toBeNull();
+      expect(await cache.client.get('written-by-test')).toBeNull();
+      expect(await cache.client.get('string:1')).toBe('hello ada');
+      // reset() goes back to the seed, not to what was on disk before.
+      await cache.client.set('string:1', 'changed');
+      await cache.reset();
+      expect(await cache.client.get('string:1')).toBe('hello ada');
+      await cache.close();
+    } finally {
+      await endRun(second);
+    }
+    await deleteAllKubecachePods();
+  });
+
+  it('two concurrent runs with reuse never share a pod', async () => {
+    const first = await startRun(REUSE);
+    try {
+      await Promise.all(
+        ['1', '2'].map((worker) => first.broker.acquire({ engine: 'memcached', worker })),
+      );
+    } finally {
+      await endRun(first);
+    }
+    const kept = (await pods(`${LABEL_RUN}=${IDLE_RUN}`)).map((p) => p.name);
+    expect(kept).toHaveLength(2);
+
+    const [b, c] = await Promise.all([startRun(REUSE), startRun(REUSE)]);
+    try {
+      const [leasesB, leasesC] = await Promise.all(
+        [b, c].map((run) =>
+          Promise.all(
+            ['1', '2', '3'].map((worker) => run.broker.acquire({ engine: 'memcached', worker })),
+          ),
+        ),
+      );
+      const namesB = (leasesB ?? []).map((l) => l.podName);
+      const namesC = (leasesC ?? []).map((l) => l.podName);
+      expect(new Set(namesB).size).toBe(3);
+      expect(new Set(namesC).size).toBe(3);
+      expect(namesB.filter((n) => namesC.includes(n))).toEqual([]);
+      // Both kept pods went to exactly one of the runs; the rest are new.
+      const adopted = [...namesB, ...namesC].filter((n) => kept.includes(n));
+      expect(adopted.sort()).toEqual([...kept].sort());
+      // Each pod carries the run that holds it.
+      const live = await pods();
+      for (const name of namesB)
+        expect(live.find((p) => p.name === name)?.run).toBe(b.broker.runId);
+      for (const name of namesC)
+        expect(live.find((p) => p.name === name)?.run).toBe(c.broker.runId);
+    } finally {
+      await Promise.all([endRun(b), endRun(c)]);
+    }
+    expect((await pods(`${LABEL_RUN}=${IDLE_RUN}`)).length).toBe(6);
+    await deleteAllKubecachePods();
+  });
+
+  it('a kept pod that was killed or answers wrongly is replaced, never handed out', async () => {
+    const first = await startRun(REUSE);
+    try {
+      await Promise.all(
+        ['1', '2'].map((worker) => first.broker.acquire({ engine: 'redis', worker })),
+      );
+    } finally {
+      await endRun(first);
+    }
+    const kept = await pods(`${LABEL_RUN}=${IDLE_RUN}`);
+    expect(kept).toHaveLength(2);
+    const [killed, wrong] = kept as [PodInfo, PodInfo];
+    // One server is shut down (the container exits), the other now demands a password.
+    const k = new Redis({
+      host: killed.ip,
+      port: 6379,
+      lazyConnect: true,
+      retryStrategy: () => null,
+    });
+    k.on('error', () => {});
+    await k.connect();
+    await k.call('SHUTDOWN', 'NOSAVE').catch(() => {});
+    k.disconnect();
+    const w = new Redis({ host: wrong.ip, port: 6379, lazyConnect: true });
+    await w.connect();
+    await w.config('SET', 'requirepass', 'not-kubecache');
+    w.disconnect();
+    await eventually(
+      () => pods(`${LABEL_RUN}=${IDLE_RUN}`),
+      (list) => list.find((p) => p.name === killed.name)?.phase !== 'Running',
+    );
+
+    const second = await startRun(REUSE);
+    try {
+      const lease = await second.broker.acquire({ engine: 'redis', worker: '1' });
+      expect([killed.name, wrong.name]).not.toContain(lease.podName);
+      const out = second.lines.join('\n');
+      expect(out).toContain(`kept pod ${killed.name} is not running`);
+      expect(out).toContain(`kept pod ${wrong.name} did not answer correctly`);
+      const r = new Redis({ host: lease.host, port: lease.port, lazyConnect: true });
+      await r.connect();
+      expect(await r.ping()).toBe('PONG');
+      r.disconnect();
+      const names = (await pods()).map((p) => p.name);
+      expect(names).not.toContain(killed.name);
+      expect(names).not.toContain(wrong.name);
+    } finally {
+      await endRun(second);
+    }
+    await deleteAllKubecachePods();
+  });
+
+  it('kept pods are reaped by the next run once their idle time is over', async () => {
+    const first = await startRun({ ...REUSE, KUBECACHE_REUSE_IDLE_SECONDS: '2' });
+    try {
+      await first.broker.acquire({ engine: 'memcached', worker: '1' });
+    } finally {
+      await endRun(first);
+    }
+    const kept = await pods(`${LABEL_RUN}=${IDLE_RUN}`);
+    expect(kept).toHaveLength(1);
+    // Within the idle time another run leaves the pod alone.
+    const early = await startRun();
+    await endRun(early);
+    expect((await pods()).map((p) => p.name)).toEqual([kept[0]?.name]);
+    await new Promise((r) => setTimeout(r, 2_500));
+    const later = await startRun();
+    await endRun(later);
+    expect(later.lines.join('\n')).toContain(`idle past their idle time: ${kept[0]?.name}`);
+    expect(await eventually(pods, (left) => left.length === 0)).toEqual([]);
+  });
+});
