@@ -95,6 +95,12 @@ function jobFor(namespace: string, name: string, script: string): V1Job {
   // ignores SIGTERM: deleting the pod then kills the runner without giving it
   // a chance to tear down, so only the ownerReference can remove the caches.
   container.command = ['sh', '-c', `${script}\necho kubecache-runner: exit $?`];
+  // This 2-core machine runs the control plane, the runner and its caches at
+  // once: give the first API call more than the default 5 s.
+  container.env = [
+    ...(container.env ?? []),
+    { name: 'KUBECACHE_TIMEOUT_API_CONNECT_MS', value: '30000' },
+  ];
   return job;
 }
 
