@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1LimitRange, V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
+import { ENV_PREFIX, engineEnvPrefix, readCacheEnv } from '../config/env.js';
 import {
   type KubecacheOptions,
   type ResolvedCacheConfig,
@@ -10,15 +11,26 @@ import {
   resolveClusterConfig,
 } from '../config/options.js';
 import { getEngine } from '../engines/registry.js';
+import { supervise } from '../engines/supervisor.js';
+import type { EngineName } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
-import { parkPod } from '../kube/claim.js';
+import { parkPod, parkSecret } from '../kube/claim.js';
 import { connectKube, type KubeHandle } from '../kube/client.js';
+import { fitDefaultsToLimitRanges, type ResourcePath } from '../kube/limit-range.js';
 import { findRunnerPod } from '../kube/owner.js';
 import { type PodDeath, podDeath } from '../kube/pod-death.js';
 import { buildCachePod, type PodOwner } from '../kube/pod-spec.js';
 import { watchPods } from '../kube/pod-watch.js';
-import { deleteAllAndWait, deletePod, describePod, readLog, renewLease } from '../kube/pods.js';
+import {
+  deleteAllAndWait,
+  deletePod,
+  describePod,
+  listLimitRanges,
+  readLog,
+  renewLease,
+} from '../kube/pods.js';
 import type { PortForwardEndpoint } from '../kube/port-forward.js';
+import { quotaVerdict } from '../kube/quota.js';
 import { PodNetworkReachability } from '../kube/reachability.js';
 import { reapExpired } from '../kube/reaper.js';
 import { startCachePod } from '../kube/start-cache-pod.js';
@@ -32,10 +44,18 @@ import {
 } from '../names.js';
 import type { RdbFixtureInfo } from '../seed/rdb-file.js';
 import { CacheSecurity } from './cache-security.js';
+import { runOutage } from './outages.js';
 import { type PrestartItem, PrestartPool } from './prestart.js';
 import { adoptIdlePod, reuseKey } from './reuse.js';
 import { Seeder, type SeedPlan } from './seeding.js';
-import type { AcquireRequest, CacheLease, LeaseStatus, TeardownReport } from './types.js';
+import type {
+  AcquireRequest,
+  CacheLease,
+  LeaseStatus,
+  OutageRequest,
+  OutageResult,
+  TeardownReport,
+} from './types.js';
 
 const debug = createDebug('kubecache:broker');
 
@@ -56,7 +76,14 @@ interface Entry {
   reuseKey?: string;
   /** Parked for the next run at teardown: not deleted with the run's pods. */
   kept?: boolean;
+  /** The pod's own Secret (logins, ACL), kept along with the pod. */
+  authSecret?: string;
   code?: LeaseStatus['code'];
+  /**
+   * An outage the test asked for (outages.ts): the server is down or
+   * restarting on purpose, so the pod is not dying and must not be replaced.
+   */
+  outage?: OutageRequest['action'];
 }
 
 /** A pod between its spec and its ready lease: renewed and torn down like a ready one. */
@@ -86,6 +113,7 @@ export class Broker {
   /** Pods whose create was sent and that are not ready (or failed) yet. */
   private readonly starting = new Set<Starting>();
   private renewFailureRounds = 0;
+  private readonly fitReported = new Set<string>();
   private readonly abort = new AbortController();
   private readonly stopWatch: () => void;
   private readonly renewTimer: NodeJS.Timeout;
@@ -95,9 +123,13 @@ export class Broker {
   private readonly security: CacheSecurity;
   /** Any cache's IP, so the seed endpoint can find the local address on the pod network. */
   private knownPodIP: string | undefined;
+  /** The namespace's LimitRanges, read once: kubecache's defaults are fitted into them. */
+  private limitRanges: V1LimitRange[] = [];
   private closed: Promise<TeardownReport> | undefined;
   /** Pods started before any worker asked (prestart.ts). */
   private readonly pool = new PrestartPool<Entry>();
+  /** Kept pods this run is claiming right now (reuse.ts). */
+  private readonly claiming = new Set<string>();
   /** Every acquire request of the run, for the next run's default prestart. */
   readonly requests: AcquireRequest[] = [];
   readonly progress: (line: string) => void;
@@ -164,6 +196,7 @@ export class Broker {
     const runId = newRunId();
     const owner = await findRunnerPod(handle, env);
     const broker = new Broker({ runId, handle, cluster, options, env, owner });
+    broker.limitRanges = await listLimitRanges(handle);
     const reaped = await reapExpired(handle, {
       graceMs: cluster.timeouts.leaseMs,
       ownRunId: runId,
@@ -191,11 +224,23 @@ export class Broker {
   async acquire(req: AcquireRequest): Promise<CacheLease> {
     if (this.closed) throw new KubecacheError('BROKER', 'the kubecache broker is shutting down.');
     const engine = getEngine(req.engine);
-    const config = resolveCacheConfig(engine.name, {
+    const resolved = resolveCacheConfig(engine.name, {
       global: this.kubecacheOptions(),
       call: req.options,
       env: this.env,
     });
+    const fitted = fitDefaultsToLimitRanges(
+      resolved.resources,
+      this.userSetResources(engine.name, req),
+      this.limitRanges,
+    );
+    const config = { ...resolved, resources: fitted.resources };
+    if (fitted.changes.length > 0 && !this.fitReported.has(engine.name)) {
+      this.fitReported.add(engine.name);
+      this.progress(
+        `[kubecache] ${engine.name}: default resources fitted to the LimitRange of namespace ${this.handle.namespace}: ${fitted.changes.join(', ')}`,
+      );
+    }
     this.security.check(engine, config);
     // A bad fixture must fail before any pod exists.
     const fixture = req.seed ? await this.seeder.validate(engine, req.seed, config) : undefined;
@@ -301,6 +346,7 @@ export class Broker {
       leaseMs: this.cluster.timeouts.leaseMs,
       reachability: this.reachability,
       progress: this.progress,
+      claiming: this.claiming,
     });
     if (!adopted) return undefined;
     this.progress(
@@ -317,9 +363,14 @@ export class Broker {
         host: adopted.host,
         port: adopted.port,
         endpoint: adopted.endpoint,
-        url: `${engine.name}://${adopted.host}:${adopted.port}`,
+        url: cacheUrl(engine.name, adopted.host, adopted.port, {
+          ...(adopted.logins ? { login: adopted.logins.user } : {}),
+        }),
         // Empty like a new pod: the worker seeds it as it would seed one.
         reused: false,
+        ...(adopted.logins
+          ? { auth: { ...adopted.logins.user }, admin: { ...adopted.logins.admin } }
+          : {}),
         ...(req.seed ? { seed: req.seed } : {}),
         timings: { created: 0, running: 0, ready: adopted.ms },
       },
@@ -327,6 +378,7 @@ export class Broker {
       container: engine.containerName,
       state: 'ready',
       ...(adopted.forward ? { forward: adopted.forward } : {}),
+      ...(adopted.authSecret ? { authSecret: adopted.authSecret } : {}),
     };
     this.entries.set(entry.lease.id, entry);
     if (this.closed) {
@@ -360,6 +412,14 @@ export class Broker {
         if (e.state !== 'ready' || !e.reuseKey) return;
         try {
           await e.forward?.close();
+          if (e.authSecret) {
+            const logins = e.lease.admin ? { user: e.lease.auth, admin: e.lease.admin } : {};
+            await parkSecret(this.handle, e.authSecret, {
+              reuseKey: e.reuseKey,
+              idleUntil,
+              logins,
+            });
+          }
           await parkPod(this.handle, e.lease.podName, { reuseKey: e.reuseKey, idleUntil });
           e.state = 'released';
           e.kept = true;
@@ -382,6 +442,8 @@ export class Broker {
     config: ReturnType<typeof resolveCacheConfig>,
     fixture: RdbFixtureInfo | undefined,
     forceTransport?: 'exec',
+    /** Set while waiting for room in the namespace's pod quota. */
+    quotaWaitUntil?: number,
   ): Promise<Entry> {
     const engine = getEngine(req.engine);
     this.instance += 1;
@@ -397,24 +459,36 @@ export class Broker {
     });
     // kubecache's own server arguments go before the user's, which win on conflict.
     const args = [...secured.args, ...config.args];
-    let podConfig = { ...config, args };
+    const podConfig = { ...config, args };
     if (req.seed?.kind === 'rdb' && fixture) {
       const transport =
         forceTransport ?? this.seeder.chooseTransport(req.seed.transport, this.knownPodIP);
-      plan = await this.seeder.plan({
-        engine,
-        args,
-        file: fixture,
-        transport,
-        secretName: `kc-seed-${this.runId}-${instance}`,
-        labels,
-      });
-    } else if (req.seed && engine.seededArgs.length > 0) {
-      // JSON and function seeds are applied by the worker, which then keeps
-      // the seeded state (redis: SAVE) so that reset can go back to it.
-      podConfig = { ...config, args: [...engine.seededArgs, ...args] };
+      const planFor = (t: typeof transport): Promise<SeedPlan> =>
+        this.seeder.plan({
+          engine,
+          args,
+          file: fixture,
+          transport: t,
+          secretName: `kc-seed-${this.runId}-${instance}`,
+          labels,
+        });
+      const auto = (req.seed.transport ?? 'auto') === 'auto' && !forceTransport;
+      try {
+        plan = await planFor(transport);
+      } catch (err) {
+        // auto picked http, but the fixture endpoint cannot start here (no
+        // address to bind, port taken): exec needs no endpoint.
+        if (!(auto && transport === 'http')) throw err;
+        this.progress(
+          `[kubecache] cannot serve the RDB fixture over http (${(err as Error).message}); seeding by exec instead`,
+        );
+        plan = await planFor('exec');
+      }
     }
-    const argv = plan?.commandOverride ?? engine.command({ args: [...podConfig.args] });
+    // JSON and function seeds are applied (and on reset applied again) by the worker.
+    // The server runs under the outage helpers' supervisor (engines/supervisor.ts),
+    // inside whatever setup step the engine's security adds (memcached SASL).
+    const argv = plan?.commandOverride ?? supervise(engine.command({ args: [...podConfig.args] }));
     const wrapped = secured.wrapCommand(argv);
     const commandOverride = plan || wrapped !== argv ? wrapped : undefined;
     const pod = buildCachePod({
@@ -482,6 +556,25 @@ export class Broker {
         );
         return this.create(key, req, config, fixture, 'exec');
       }
+      if (isKubecacheError(err, 'QUOTA_EXCEEDED')) {
+        const waitUntil = quotaWaitUntil ?? Date.now() + config.timeouts.podRunningMs;
+        const verdict = quotaVerdict(err.details.serverMessage as string, this.podCount() - 1);
+        if (verdict.waitable && Date.now() < waitUntil && !this.closed) {
+          if (quotaWaitUntil === undefined) {
+            this.progress(
+              `[kubecache] ${label}: the namespace's ResourceQuota is full (${verdict.summary}); waiting up to ${config.timeouts.podRunningMs} ms for other pods to go.`,
+            );
+          }
+          await new Promise((r) => setTimeout(r, 1_000));
+          return this.create(key, req, config, fixture, forceTransport, waitUntil);
+        }
+        throw new KubecacheError(
+          'QUOTA_EXCEEDED',
+          `${err.message}\n  ${verdict.summary}.${verdict.waitable ? ` Waited ${config.timeouts.podRunningMs} ms (timeouts.podRunningMs) for room.` : ''}`,
+          { ...err.details, runPods: this.podCount() - 1 },
+          { cause: err },
+        );
+      }
       throw err;
     } finally {
       plan?.done();
@@ -503,7 +596,7 @@ export class Broker {
       host: started.host,
       port: started.port,
       endpoint: started.endpoint,
-      url: cacheUrl(engine.name, started.host, started.port, {
+      url: cacheUrl(engine.urlScheme, started.host, started.port, {
         ...(secured.logins ? { login: secured.logins.user } : {}),
         tls: Boolean(secured.tls),
       }),
@@ -521,6 +614,7 @@ export class Broker {
       container: engine.containerName,
       state: 'ready',
       ...(started.forward ? { forward: started.forward } : {}),
+      ...(secured.mount ? { authSecret: secured.mount.secretName } : {}),
     };
     this.entries.set(lease.id, entry);
     if (this.closed) {
@@ -545,7 +639,49 @@ export class Broker {
       podName: entry.lease.podName,
       ...(entry.reason ? { reason: entry.reason } : {}),
       ...(entry.code ? { code: entry.code } : {}),
+      ...(entry.outage === 'stop' ? { outage: 'stopped' as const } : {}),
     };
+  }
+
+  /** Stops, starts, restarts or pauses a lease's cache server on purpose (outages.ts). */
+  async outage(id: string, req: OutageRequest): Promise<OutageResult> {
+    const entry = this.entries.get(id);
+    if (entry?.state !== 'ready') {
+      throw new KubecacheError(
+        'BROKER',
+        `no live cache lease ${id} in run ${this.runId} to ${req.action}${entry?.reason ? `: ${entry.reason}` : '.'}`,
+        { id },
+      );
+    }
+    const engine = getEngine(entry.lease.engine);
+    const config = resolveCacheConfig(engine.name, {
+      global: this.kubecacheOptions(),
+      env: this.env,
+    });
+    entry.outage = req.action;
+    try {
+      return await runOutage(
+        {
+          handle: this.handle,
+          engine,
+          podName: entry.lease.podName,
+          container: entry.container,
+          host: entry.lease.host,
+          port: entry.lease.port,
+          execMs: this.cluster.timeouts.execMs,
+          readyMs: config.timeouts.probeMs,
+          // The probe speaks what the cache was started with (TLS, SASL).
+          probe: {
+            auth: entry.lease.auth !== undefined,
+            ...(entry.lease.tls ? { tls: entry.lease.tls } : {}),
+          },
+        },
+        req,
+      );
+    } finally {
+      // stop keeps the flag until start; the others are over once they return.
+      if (req.action !== 'stop' && entry.outage === req.action) entry.outage = undefined;
+    }
   }
 
   /** Events and last log lines of a lease's pod, for failure reports. */
@@ -749,6 +885,34 @@ export class Broker {
     return { deletedPods: [...pods], remaining, ms };
   }
 
+  /** Pods this run holds now: ready ones and those starting. */
+  private podCount(): number {
+    return (
+      [...this.entries.values()].filter((e) => e.state === 'ready').length + this.starting.size
+    );
+  }
+
+  /** The resource values some layer (options, per-engine options, the call, env) sets. */
+  private userSetResources(engine: EngineName, req: AcquireRequest): Set<ResourcePath> {
+    const global = this.kubecacheOptions();
+    const layers = [
+      global.resources,
+      global.engines?.[engine]?.resources,
+      req.options?.resources,
+      readCacheEnv(this.env, ENV_PREFIX).options.resources,
+      readCacheEnv(this.env, engineEnvPrefix(engine)).options.resources,
+    ];
+    const set = new Set<ResourcePath>();
+    for (const layer of layers) {
+      for (const side of ['requests', 'limits'] as const) {
+        for (const kind of ['cpu', 'memory'] as const) {
+          if (layer?.[side]?.[kind] !== undefined) set.add(`${side}.${kind}`);
+        }
+      }
+    }
+    return set;
+  }
+
   private kubecacheOptions(): KubecacheOptions {
     const { progress: _p, env: _e, ...rest } = this.options;
     return rest;
@@ -775,12 +939,14 @@ function poolKey(key: string): string {
  * (`rediss://` with TLS) or `memcached://user:password@host:port`.
  */
 export function cacheUrl(
-  engine: string,
+  scheme: string,
   host: string,
   port: number,
   opts: { login?: { username: string; password: string }; tls?: boolean } = {},
 ): string {
-  const scheme = opts.tls && engine !== 'memcached' ? `${engine}s` : engine;
+  // The engine's scheme (EngineServer.urlScheme); memcached never gets TLS
+  // (the broker refuses it first), redis and valkey get rediss://.
+  scheme = opts.tls && scheme !== 'memcached' ? `${scheme}s` : scheme;
   const url = new URL(`${scheme}://placeholder`);
   url.hostname = host.includes(':') ? `[${host}]` : host;
   url.port = String(port);

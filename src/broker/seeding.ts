@@ -5,6 +5,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1EnvVar, V1Pod, V1Secret } from '@kubernetes/client-node';
 import createDebug from 'debug';
+import { supervise } from '../engines/supervisor.js';
 import type { EngineServer } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import type { KubeHandle } from '../kube/client.js';
@@ -89,13 +90,18 @@ export class Seeder {
       }
       const info = await this.fixtures.validate(seed.path);
       const server = this.servers.get(target.image);
+      // What the engine declares for its default image stands in until the
+      // image's own server is known; the user's maxRdbVersion wins over both.
+      const declared =
+        target.maxRdbVersion ??
+        (!server && target.image === engine.defaultImage ? engine.maxRdbVersion : undefined);
       checkRdbLoadable(
         info.path,
         { magic: info.rdbMagic, version: info.rdbVersion },
         {
           image: target.image,
           ...(server ? { server } : {}),
-          ...(target.maxRdbVersion === undefined ? {} : { maxRdbVersion: target.maxRdbVersion }),
+          ...(declared === undefined ? {} : { maxRdbVersion: declared }),
         },
       );
       return info;
@@ -168,7 +174,10 @@ export class Seeder {
     labels: Record<string, string>;
   }): Promise<SeedPlan> {
     const { file, transport } = input;
-    const redisArgv = input.engine.command({ args: [...input.engine.seededArgs, ...input.args] });
+    // The loader execs the supervised server once the fixture is in place.
+    const redisArgv = supervise(
+      input.engine.command({ args: [...input.engine.seededArgs, ...input.args] }),
+    );
     const commandOverride = buildSeedCommand({
       transport,
       redisArgv,
@@ -245,14 +254,17 @@ export class Seeder {
   ): Promise<void> {
     const deadline = Date.now() + this.timeouts.podRunningMs;
     for (let attempt = 1; ; attempt++) {
+      // One stream per attempt, always closed: an attempt refused before it
+      // read stdin would otherwise leave its file descriptor open.
+      const stdin = createReadStream(file.path);
       try {
         const r = await execInPod(this.handle, {
           pod: podName,
           container,
           command: [...EXEC_PUSH_COMMAND],
-          stdin: createReadStream(file.path),
+          stdin,
           timeoutMs: this.timeouts.execMs,
-        });
+        }).finally(() => stdin.destroy());
         if (r.exitCode !== 0) {
           throw new KubecacheError(
             'EXEC_FAILED',

@@ -53,6 +53,11 @@ const REJECTION_FIX: Record<Rejection, string> = {
     "An admission webhook or policy of the cluster rejected the cache pod; the server's message says which one and why. Ask its owner, or adjust the cache's labels, annotations or resources to satisfy it.",
 };
 
+/** The API server's own message of a failed call (its Status body), else the error's. */
+export function serverMessage(err: unknown): string {
+  return messageOf(err);
+}
+
 function messageOf(err: unknown): string {
   const body = (err as { body?: unknown })?.body;
   if (typeof body === 'string') {
@@ -98,6 +103,14 @@ export function toKubecacheError(err: unknown, call: ApiCall): KubecacheError {
       'FORBIDDEN',
       `${e.message} (server said: ${messageOf(err)})`,
       { ...e.details, status },
+      { cause: plainCause(err) },
+    );
+  }
+  if (status === 404 && /namespaces? "[^"]*" not found/.test(serverSaid)) {
+    return new KubecacheError(
+      'BAD_OPTION',
+      `${what}: namespace "${call.namespace}" does not exist. Create it (kubectl create namespace ${call.namespace}) or set the namespace option / KUBECACHE_NAMESPACE to an existing one.`,
+      { ...call, status, field: 'namespace', value: call.namespace },
       { cause: plainCause(err) },
     );
   }

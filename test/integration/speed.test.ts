@@ -94,7 +94,8 @@ async function deleteAllKubecachePods(): Promise<void> {
   await eventually(pods, (left) => left.length === 0);
 }
 
-const REUSE = { KUBECACHE_REUSE: '1' };
+// Locked caches (auth, the redis default) are never kept: reuse needs open ones.
+const REUSE = { KUBECACHE_REUSE: '1', KUBECACHE_AUTH: 'false' };
 
 describe('prestart and warm reuse on the dev cluster', () => {
   beforeAll(async () => {
@@ -143,9 +144,13 @@ describe('prestart and warm reuse on the dev cluster', () => {
   it('a kept pod whose data changed after the run starts the next run seeded', async () => {
     const first = await startRun(REUSE);
     let podName: string;
+    let login: { username: string; password: string } | undefined;
     try {
       const cache = await openCache('redis', { broker: first.client, worker: '1', seed: SEED });
       podName = cache.podName;
+      // redis is locked by default: the kept pod keeps its logins for the next run.
+      login = cache.lease.auth;
+      expect(login?.password).toBeTruthy();
       await cache.client.set('written-by-test', '1');
       await cache.close();
     } finally {
@@ -155,11 +160,16 @@ describe('prestart and warm reuse on the dev cluster', () => {
     expect(kept.map((p) => p.name)).toEqual([podName]);
     expect(kept[0]?.reuse).toMatch(/^[0-9a-f]{10}$/);
     // Someone changes the data between runs and even saves it to disk.
-    const outside = new Redis({ host: kept[0]?.ip, port: 6379, lazyConnect: true });
+    const outside = new Redis({
+      host: kept[0]?.ip,
+      port: 6379,
+      lazyConnect: true,
+      username: login?.username,
+      password: login?.password,
+    });
     await outside.connect();
     await outside.del('string:1');
     await outside.set('changed-between-runs', '1');
-    await outside.save();
     await outside.quit();
 
     const second = await startRun(REUSE);
@@ -167,6 +177,7 @@ describe('prestart and warm reuse on the dev cluster', () => {
       const cache = await openCache('redis', { broker: second.client, worker: '1', seed: SEED });
       expect(cache.podName).toBe(podName);
       expect(second.lines.join('\n')).toContain(`reusing kept pod ${podName}`);
+      expect(cache.lease.auth).toEqual(login);
       expect(await cache.client.get('changed-between-runs')).toBeNull();
       expect(await cache.client.get('written-by-test')).toBeNull();
       expect(await cache.client.get('string:1')).toBe('hello ada');
@@ -227,7 +238,10 @@ describe('prestart and warm reuse on the dev cluster', () => {
     const first = await startRun(REUSE);
     try {
       await Promise.all(
-        ['1', '2'].map((worker) => first.broker.acquire({ engine: 'redis', worker })),
+        // Unlocked, so that the test can break the servers from outside.
+        ['1', '2'].map((worker) =>
+          first.broker.acquire({ engine: 'redis', worker, options: { auth: false } }),
+        ),
       );
     } finally {
       await endRun(first);
@@ -257,7 +271,11 @@ describe('prestart and warm reuse on the dev cluster', () => {
 
     const second = await startRun(REUSE);
     try {
-      const lease = await second.broker.acquire({ engine: 'redis', worker: '1' });
+      const lease = await second.broker.acquire({
+        engine: 'redis',
+        worker: '1',
+        options: { auth: false },
+      });
       expect([killed.name, wrong.name]).not.toContain(lease.podName);
       const out = second.lines.join('\n');
       expect(out).toContain(`kept pod ${killed.name} is not running`);

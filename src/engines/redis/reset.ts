@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
 import { KubecacheError } from '../../errors.js';
-import { flushRedis } from './client.js';
+import type { RespArg, RespCommander } from './commander.js';
+import { flushRedis } from './flush.js';
 
 /** One key as DUMP serialises it; keys are Buffers so binary names survive. */
 export interface DumpedKey {
@@ -17,37 +17,30 @@ const SCAN_COUNT = 1000;
  * seeded state can be put back between tests without re-running the seed.
  * TTLs are recorded as they stood at capture; a restore restarts them from there.
  */
-export async function captureDumps(client: Redis): Promise<DumpedKey[]> {
+export async function captureDumps(resp: RespCommander): Promise<DumpedKey[]> {
   const keys: Buffer[] = [];
   let cursor = '0';
   do {
-    const [next, batch] = await client.scanBuffer(cursor, 'COUNT', SCAN_COUNT);
-    cursor = next.toString();
-    keys.push(...batch);
+    const [[err, reply]] = (await resp.batch([['SCAN', cursor, 'COUNT', SCAN_COUNT]], {
+      buffers: true,
+    })) as [[Error | null, [Buffer, Buffer[]]]];
+    if (err) throw captureError('SCAN', err);
+    cursor = reply[0].toString();
+    keys.push(...reply[1]);
   } while (cursor !== '0');
   // SCAN may report a key twice when the table is rehashed mid-scan.
   const unique = [...new Map(keys.map((k) => [k.toString('binary'), k])).values()];
   if (unique.length === 0) return [];
 
-  const pipeline = client.pipeline();
-  for (const key of unique) {
-    pipeline.dumpBuffer(key);
-    pipeline.pttl(key);
-  }
-  const results = (await pipeline.exec()) ?? [];
+  const commands: RespArg[][] = [];
+  for (const key of unique) commands.push(['DUMP', key], ['PTTL', key]);
+  const results = await resp.batch(commands, { buffers: true });
   const dumps: DumpedKey[] = [];
   unique.forEach((key, i) => {
     const [dumpErr, payload] = results[2 * i] ?? [];
     const [ttlErr, pttl] = results[2 * i + 1] ?? [];
     const err = dumpErr ?? ttlErr;
-    if (err) {
-      throw new KubecacheError(
-        'INTERNAL',
-        `Capturing key ${JSON.stringify(key.toString())} for reset failed: ${err.message}.`,
-        { key: key.toString() },
-        { cause: err },
-      );
-    }
+    if (err) throw captureError(`key ${JSON.stringify(key.toString())}`, err);
     // Gone between SCAN and DUMP (expired or deleted): nothing to restore.
     if (payload === null || typeof pttl !== 'number' || pttl === -2) return;
     // PTTL answers 0 for a key in its last millisecond; RESTORE would read 0 as "no expiry".
@@ -56,13 +49,25 @@ export async function captureDumps(client: Redis): Promise<DumpedKey[]> {
   return dumps;
 }
 
+function captureError(what: string, err: Error): KubecacheError {
+  return new KubecacheError(
+    'INTERNAL',
+    `Capturing ${what} for reset failed: ${err.message}.`,
+    { what },
+    { cause: err },
+  );
+}
+
 /** Empties the server and writes the captured keys back in one round trip. */
-export async function restoreDumps(client: Redis, dumps: readonly DumpedKey[]): Promise<void> {
-  await flushRedis(client);
+export async function restoreDumps(
+  resp: RespCommander,
+  dumps: readonly DumpedKey[],
+): Promise<void> {
+  await flushRedis(resp);
   if (dumps.length === 0) return;
-  const pipeline = client.pipeline();
-  for (const { key, payload, pttl } of dumps) pipeline.restore(key, pttl, payload, 'REPLACE');
-  const results = (await pipeline.exec()) ?? [];
+  const results = await resp.batch(
+    dumps.map(({ key, payload, pttl }) => ['RESTORE', key, pttl, payload, 'REPLACE']),
+  );
   const index = results.findIndex(([err]) => err !== null);
   if (index !== -1) {
     const err = results[index]?.[0] as Error;
@@ -82,9 +87,9 @@ export async function restoreDumps(client: Redis, dumps: readonly DumpedKey[]): 
  * change since. Fast for large fixtures, but redis only allows DEBUG when
  * started with --enable-debug-command.
  */
-export async function debugReload(client: Redis): Promise<void> {
+export async function debugReload(resp: RespCommander): Promise<void> {
   try {
-    await client.call('DEBUG', 'RELOAD', 'NOSAVE');
+    await resp.call(['DEBUG', 'RELOAD', 'NOSAVE']);
   } catch (err) {
     const message = (err as Error).message;
     if (/DEBUG command not allowed/i.test(message)) {
