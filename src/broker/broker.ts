@@ -245,7 +245,7 @@ export class Broker {
     }
     this.security.check(engine, config);
     // A bad fixture must fail before any pod exists.
-    const fixture = req.seed ? await this.seeder.validate(engine, req.seed) : undefined;
+    const fixture = req.seed ? await this.seeder.validate(engine, req.seed, config) : undefined;
     const key = acquireKey(req, config);
     const existing = this.byKey.get(key);
     if (existing) {
@@ -542,6 +542,9 @@ export class Broker {
       });
     } catch (err) {
       await Promise.all([plan?.cleanup(), secured.cleanup()]);
+      // The image's server refused the fixture's RDB version: say so with both versions.
+      const refused = fixture ? this.seeder.explainFailure(err, fixture, config.image) : undefined;
+      if (refused) throw refused;
       // auto picked http but the pod could not download: fall back to exec once.
       const auto = req.seed?.kind === 'rdb' && (req.seed.transport ?? 'auto') === 'auto';
       if (
@@ -581,6 +584,10 @@ export class Broker {
       settle();
     }
     this.knownPodIP ??= started.podIP || undefined;
+    if (engine.rdbSeeds) {
+      // Learn the image's server for later RDB fixtures; never delays this lease.
+      void this.seeder.learnServer(config.image, started.host, started.port, 2000);
+    }
     const lease: CacheLease = {
       id: randomBytes(8).toString('hex'),
       engine: engine.name,

@@ -21,8 +21,15 @@ import {
   SEED_URL_ENV,
   type SeedTransport,
 } from '../seed/loader-script.js';
+import {
+  checkRdbLoadable,
+  explainRefusal,
+  parseServerIdentity,
+  type ServerIdentity,
+} from '../seed/rdb-compat.js';
 import { RdbEndpoint } from '../seed/rdb-endpoint.js';
 import { FixtureRegistry, type RdbFixtureInfo } from '../seed/rdb-file.js';
+import { queryServerInfo } from '../seed/server-info.js';
 import type { SeedRequest } from './types.js';
 
 type SeedTransportChoice = 'http' | 'exec' | 'auto';
@@ -52,8 +59,10 @@ export interface SeedPlan {
  * them through exec when pods cannot reach this process.
  */
 export class Seeder {
-  /** One registry per engine: each checks fixtures against its engine's RDB version. */
-  private readonly fixtures = new Map<string, FixtureRegistry>();
+  private readonly fixtures = new FixtureRegistry();
+  /** The server in each image, learned from its first ready pod (or a refusal in a failed one's log). */
+  private readonly servers = new Map<string, ServerIdentity>();
+  private readonly learning = new Set<string>();
   private endpoint: Promise<RdbEndpoint> | undefined;
 
   constructor(
@@ -62,8 +71,16 @@ export class Seeder {
     private readonly timeouts: { podRunningMs: number; execMs: number },
   ) {}
 
-  /** Checks a seed before any pod exists, so a bad fixture costs no pod. */
-  async validate(engine: EngineServer, seed: SeedRequest): Promise<RdbFixtureInfo | undefined> {
+  /**
+   * Checks a seed before any pod exists, so a bad fixture costs no pod. An
+   * RDB fixture is also checked against the server that will load it: the
+   * declared maxRdbVersion, or the server learned from the image's pods.
+   */
+  async validate(
+    engine: EngineServer,
+    seed: SeedRequest,
+    target: { image: string; maxRdbVersion?: number } = { image: engine.defaultImage },
+  ): Promise<RdbFixtureInfo | undefined> {
     if (seed.kind === 'rdb') {
       if (!engine.rdbSeeds) {
         throw new KubecacheError(
@@ -72,14 +89,23 @@ export class Seeder {
           { field: 'seed', value: seed },
         );
       }
-      let registry = this.fixtures.get(engine.name);
-      if (!registry) {
-        registry = new FixtureRegistry(
-          engine.maxRdbVersion ? { maxRdbVersion: engine.maxRdbVersion } : {},
-        );
-        this.fixtures.set(engine.name, registry);
-      }
-      return registry.validate(seed.path);
+      const info = await this.fixtures.validate(seed.path);
+      const server = this.servers.get(target.image);
+      // What the engine declares for its default image stands in until the
+      // image's own server is known; the user's maxRdbVersion wins over both.
+      const declared =
+        target.maxRdbVersion ??
+        (!server && target.image === engine.defaultImage ? engine.maxRdbVersion : undefined);
+      checkRdbLoadable(
+        info.path,
+        { magic: info.rdbMagic, version: info.rdbVersion },
+        {
+          image: target.image,
+          ...(server ? { server } : {}),
+          ...(declared === undefined ? {} : { maxRdbVersion: declared }),
+        },
+      );
+      return info;
     }
     if (seed.kind === 'json') {
       // Parsed here for the early error; the worker applies it through its own client.
@@ -263,6 +289,50 @@ export class Seeder {
   }
 
   /**
+   * Learns which server an image runs from one of its ready pods (INFO
+   * server), once per image; later RDB fixtures for it are then checked
+   * before their pod starts. Never fails: unknown just means "not checked yet".
+   */
+  async learnServer(image: string, host: string, port: number, timeoutMs: number): Promise<void> {
+    if (this.servers.has(image) || this.learning.has(image)) return;
+    this.learning.add(image);
+    try {
+      const info = await queryServerInfo(host, port, timeoutMs);
+      const server = info === undefined ? undefined : parseServerIdentity(info);
+      if (server) {
+        this.servers.set(image, server);
+        debug('image %s runs %s %s', image, server.name, server.version);
+      }
+    } finally {
+      this.learning.delete(image);
+    }
+  }
+
+  /** The server learned for an image, if any. */
+  serverOf(image: string): ServerIdentity | undefined {
+    return this.servers.get(image);
+  }
+
+  /**
+   * A seeded pod that failed because its server refused the fixture's RDB
+   * version: the error naming both versions (and the server is remembered,
+   * so the next fixture for the image is checked before its pod).
+   */
+  explainFailure(err: unknown, file: RdbFixtureInfo, image: string): KubecacheError | undefined {
+    const logs = (err as KubecacheError | undefined)?.details?.logs;
+    if (typeof logs !== 'string') return undefined;
+    const found = explainRefusal(
+      file.path,
+      { magic: file.rdbMagic, version: file.rdbVersion },
+      image,
+      logs,
+    );
+    if (!found) return undefined;
+    if (found.server) this.servers.set(image, found.server);
+    return found.error;
+  }
+
+  /**
    * Proves the http seed route for a running pod (kubecache doctor): serves a
    * small file from the same endpoint fixtures use and fetches it with the
    * loader's own wget from inside the pod. `transport` is what "auto" would
@@ -289,6 +359,7 @@ export class Seeder {
       size: Buffer.byteLength(body),
       sha256: createHash('sha256').update(body).digest('hex'),
       rdbVersion: 0,
+      rdbMagic: 'REDIS',
       mtimeMs: Date.now(),
     };
     const reg = endpoint.register({ file, podName, ttlMs: this.timeouts.execMs });

@@ -61,6 +61,10 @@ export function readCacheEnv(env: NodeJS.ProcessEnv, prefix: string): EnvLayer {
   }
   const endpoint = take('ENDPOINT', 'endpoint');
   if (endpoint !== undefined) raw.endpoint = endpoint;
+  const uid = take('UID', 'uid');
+  if (uid !== undefined) raw.uid = uid;
+  const maxRdbVersion = take('MAX_RDB_VERSION', 'maxRdbVersion');
+  if (maxRdbVersion !== undefined) raw.maxRdbVersion = maxRdbVersion;
   for (const [suffix, path] of [
     ['AUTH', 'auth'],
     ['ACL', 'acl'],

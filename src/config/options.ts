@@ -72,6 +72,20 @@ export interface CacheOptions {
   endpoint?: EndpointMode;
   timeouts?: Partial<Timeouts>;
   /**
+   * Which user the cache container runs as. Default: uid/gid/fsGroup 999,
+   * the official images' user. "platform" pins nothing, so a platform that
+   * assigns UIDs (OpenShift's restricted-v2) picks one; a number runs as that
+   * UID with group 0, the way such platforms run images.
+   */
+  uid?: PodUid;
+  /**
+   * The highest RDB version the image's server loads, when the user knows it
+   * better than kubecache (an RDB fixture above it is refused before any pod
+   * starts). Without it kubecache learns the server's version from the image's
+   * first pod.
+   */
+  maxRdbVersion?: number;
+  /**
    * Locks the cache: redis/Valkey get a per-pod password and an ACL, memcached
    * SASL. Default: on for redis, off for memcached. `false` leaves it open.
    */
@@ -89,6 +103,9 @@ export interface CacheOptions {
 }
 
 export type AclProfile = 'app' | 'restricted';
+
+/** See CacheOptions.uid. */
+export type PodUid = 'platform' | number;
 
 export interface KubecacheOptions extends CacheOptions {
   namespace?: string;
@@ -130,6 +147,9 @@ export interface ResolvedCacheConfig {
   imagePullSecrets: string[];
   endpoint: EndpointMode;
   timeouts: Timeouts;
+  /** Absent: the default user (999). */
+  uid?: PodUid;
+  maxRdbVersion?: number;
   auth: boolean;
   acl: AclProfile;
   tls: boolean;
@@ -361,6 +381,8 @@ export function resolveCacheConfig(
     if (o.image !== undefined) out.image = o.image;
     if (o.args !== undefined) out.args = [...o.args];
     if (o.endpoint !== undefined) out.endpoint = o.endpoint;
+    if (o.uid !== undefined) out.uid = o.uid;
+    if (o.maxRdbVersion !== undefined) out.maxRdbVersion = o.maxRdbVersion;
     if (o.auth !== undefined) out.auth = o.auth;
     if (o.acl !== undefined) out.acl = o.acl;
     if (o.tls !== undefined) out.tls = o.tls;

@@ -528,6 +528,8 @@ export const CACHE_OPTION_KEYS: readonly (keyof CacheOptions)[] = [
   'imagePullSecrets',
   'endpoint',
   'timeouts',
+  'uid',
+  'maxRdbVersion',
   'auth',
   'acl',
   'tls',
@@ -567,6 +569,15 @@ export function vCacheOptions(
     if (obj[key] !== undefined) out[key] = vBoolean(origin, at(key), obj[key]);
   }
   if (obj.acl !== undefined) out.acl = vAcl(origin, at('acl'), obj.acl);
+  if (obj.uid !== undefined) out.uid = vUid(origin, at('uid'), obj.uid);
+  if (obj.maxRdbVersion !== undefined) {
+    out.maxRdbVersion = vPositiveInt(
+      origin,
+      at('maxRdbVersion'),
+      obj.maxRdbVersion,
+      'RDB versions (redis 7.0: 10, 7.2 and Valkey 7.2-8.1: 11, 7.4: 12, Valkey 9: 80)',
+    );
+  }
   return out;
 }
 
@@ -688,6 +699,27 @@ export function vUseCacheOptions(
   ) {
     options.checkSeed(obj.seed, `${source}: seed`);
   }
+}
+
+/** "platform", or a UID the container runs as (with group 0). */
+export function vUid(origin: Origin, path: string, value: unknown): 'platform' | number {
+  if (value === 'platform') return value;
+  const number = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+  if (
+    typeof number !== 'number' ||
+    !Number.isSafeInteger(number) ||
+    number <= 0 ||
+    number > 2 ** 31 - 1
+  ) {
+    throw badOption(
+      origin,
+      path,
+      value,
+      '"platform" or a non-root UID (1 to 2147483647)',
+      '"platform" leaves the UID to the cluster (OpenShift restricted-v2); a number runs the cache as that UID with group 0.',
+    );
+  }
+  return number;
 }
 
 /** `prestart`: false, or per engine a positive count or 'workers'. */

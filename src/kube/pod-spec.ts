@@ -85,6 +85,8 @@ export function podConfigHash(
     labels: config.labels,
     imagePullSecrets: config.imagePullSecrets,
     env: input.extraEnv ?? [],
+    // Only when set, so existing pods keep their hash (and stay reusable).
+    ...(config.uid === undefined ? {} : { uid: config.uid }),
   });
 }
 
@@ -178,9 +180,7 @@ export function buildCachePod(input: CachePodInput): V1Pod {
       terminationGracePeriodSeconds: 1,
       securityContext: {
         runAsNonRoot: true,
-        runAsUser: CACHE_UID,
-        runAsGroup: CACHE_UID,
-        fsGroup: CACHE_UID,
+        ...podIdentity(config.uid),
         seccompProfile: { type: 'RuntimeDefault' },
       },
       containers: [container],
@@ -218,6 +218,24 @@ export function buildCachePod(input: CachePodInput): V1Pod {
     ];
   }
   return pod;
+}
+
+/**
+ * The pod's user. By default the official images' 999; "platform" pins
+ * nothing, so a platform that assigns each namespace a UID range (OpenShift's
+ * restricted-v2, which rejects pods pinning a UID outside it) chooses; a
+ * number runs as that UID in group 0, as such platforms do. The images keep
+ * their data dir writable by group 0, and the seeded dump lives in an
+ * emptyDir, so every engine works under any UID.
+ */
+function podIdentity(uid: ResolvedCacheConfig['uid']): {
+  runAsUser?: number;
+  runAsGroup?: number;
+  fsGroup?: number;
+} {
+  if (uid === 'platform') return {};
+  if (typeof uid === 'number') return { runAsUser: uid, runAsGroup: 0, fsGroup: 0 };
+  return { runAsUser: CACHE_UID, runAsGroup: CACHE_UID, fsGroup: CACHE_UID };
 }
 
 function containerCommand(

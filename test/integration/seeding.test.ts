@@ -16,6 +16,7 @@ import {
   adminCore,
   adminKubeconfigPath,
   deleteNamespace,
+  devBridgeIP,
   ensureNamespace,
 } from '../support/cluster.js';
 import { rejection } from '../support/errors.js';
@@ -249,7 +250,7 @@ describe.each(RDB_ENGINES)('seeding %s on the dev cluster', (engine) => {
 describe('the RDB endpoint on the pod network', () => {
   let endpoint: RdbEndpoint;
   beforeAll(async () => {
-    endpoint = await RdbEndpoint.start({ host: '10.244.0.1', advertiseHost: '10.244.0.1' });
+    endpoint = await RdbEndpoint.start({ host: devBridgeIP(), advertiseHost: devBridgeIP() });
   });
   afterAll(async () => {
     await endpoint.close();

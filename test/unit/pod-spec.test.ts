@@ -116,6 +116,29 @@ describe('buildCachePod', () => {
     });
   });
 
+  it('leaves the UID to the platform, or runs a given UID in group 0', () => {
+    const platform = specOf(buildCachePod(input({ config: config('redis', { uid: 'platform' }) })));
+    expect(platform.securityContext).toEqual({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    const high = specOf(buildCachePod(input({ config: config('redis', { uid: 1000680000 }) })));
+    expect(high.securityContext).toEqual({
+      runAsNonRoot: true,
+      runAsUser: 1000680000,
+      runAsGroup: 0,
+      fsGroup: 0,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    // The user shapes the pod: caches with different users never share a hash.
+    const hashes = new Set(
+      [undefined, 'platform' as const, 1000680000].map((uid) =>
+        podConfigHash(input({ config: config('redis', uid === undefined ? {} : { uid }) })),
+      ),
+    );
+    expect(hashes.size).toBe(3);
+  });
+
   it('hardens the container and has no readiness probe', () => {
     const container = containerOf(buildCachePod(input()));
     expect(container.securityContext).toEqual({
