@@ -261,6 +261,8 @@ export function withoutEmptyVars(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 const CACHE_SUFFIXES = [
   'IMAGE',
   'ENDPOINT',
+  'UID',
+  'MAX_RDB_VERSION',
   'AUTH',
   'ACL',
   'TLS',
