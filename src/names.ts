@@ -101,17 +101,6 @@ export function podName(input: PodNameInput): string {
   return `${prefix}${middle}-${hash}`;
 }
 
-/** The Secret that belongs to a pod; also a DNS-1123 label so it can be used as a label value. */
-export function secretName(pod: string): string {
-  const suffix = '-secret';
-  const candidate = `${pod}${suffix}`;
-  if (candidate.length <= NAME_MAX && DNS1123_LABEL.test(candidate)) return candidate;
-  const hash = sha256(pod).slice(0, NAME_HASH_LENGTH);
-  const keep = NAME_MAX - suffix.length - 1 - hash.length;
-  const head = dnsPart(pod).slice(0, keep).replace(/-+$/, '') || 'kc';
-  return `${head}-${hash}${suffix}`;
-}
-
 export function isDns1123Label(value: unknown): value is string {
   return typeof value === 'string' && value.length <= NAME_MAX && DNS1123_LABEL.test(value);
 }

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1LimitRange, V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
+import { ENV_PREFIX, engineEnvPrefix, readCacheEnv } from '../config/env.js';
 import {
   type KubecacheOptions,
   type ResolvedCacheConfig,
@@ -10,15 +11,25 @@ import {
   resolveClusterConfig,
 } from '../config/options.js';
 import { getEngine } from '../engines/registry.js';
+import type { EngineName } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import { parkPod, parkSecret } from '../kube/claim.js';
 import { connectKube, type KubeHandle } from '../kube/client.js';
+import { fitDefaultsToLimitRanges, type ResourcePath } from '../kube/limit-range.js';
 import { findRunnerPod } from '../kube/owner.js';
 import { type PodDeath, podDeath } from '../kube/pod-death.js';
 import { buildCachePod, type PodOwner } from '../kube/pod-spec.js';
 import { watchPods } from '../kube/pod-watch.js';
-import { deleteAllAndWait, deletePod, describePod, readLog, renewLease } from '../kube/pods.js';
+import {
+  deleteAllAndWait,
+  deletePod,
+  describePod,
+  listLimitRanges,
+  readLog,
+  renewLease,
+} from '../kube/pods.js';
 import type { PortForwardEndpoint } from '../kube/port-forward.js';
+import { quotaVerdict } from '../kube/quota.js';
 import { PodNetworkReachability } from '../kube/reachability.js';
 import { reapExpired } from '../kube/reaper.js';
 import { startCachePod } from '../kube/start-cache-pod.js';
@@ -88,6 +99,7 @@ export class Broker {
   /** Pods whose create was sent and that are not ready (or failed) yet. */
   private readonly starting = new Set<Starting>();
   private renewFailureRounds = 0;
+  private readonly fitReported = new Set<string>();
   private readonly abort = new AbortController();
   private readonly stopWatch: () => void;
   private readonly renewTimer: NodeJS.Timeout;
@@ -97,6 +109,8 @@ export class Broker {
   private readonly security: CacheSecurity;
   /** Any cache's IP, so the seed endpoint can find the local address on the pod network. */
   private knownPodIP: string | undefined;
+  /** The namespace's LimitRanges, read once: kubecache's defaults are fitted into them. */
+  private limitRanges: V1LimitRange[] = [];
   private closed: Promise<TeardownReport> | undefined;
   /** Pods started before any worker asked (prestart.ts). */
   private readonly pool = new PrestartPool<Entry>();
@@ -168,6 +182,7 @@ export class Broker {
     const runId = newRunId();
     const owner = await findRunnerPod(handle, env);
     const broker = new Broker({ runId, handle, cluster, options, env, owner });
+    broker.limitRanges = await listLimitRanges(handle);
     const reaped = await reapExpired(handle, {
       graceMs: cluster.timeouts.leaseMs,
       ownRunId: runId,
@@ -195,11 +210,23 @@ export class Broker {
   async acquire(req: AcquireRequest): Promise<CacheLease> {
     if (this.closed) throw new KubecacheError('BROKER', 'the kubecache broker is shutting down.');
     const engine = getEngine(req.engine);
-    const config = resolveCacheConfig(engine.name, {
+    const resolved = resolveCacheConfig(engine.name, {
       global: this.kubecacheOptions(),
       call: req.options,
       env: this.env,
     });
+    const fitted = fitDefaultsToLimitRanges(
+      resolved.resources,
+      this.userSetResources(engine.name, req),
+      this.limitRanges,
+    );
+    const config = { ...resolved, resources: fitted.resources };
+    if (fitted.changes.length > 0 && !this.fitReported.has(engine.name)) {
+      this.fitReported.add(engine.name);
+      this.progress(
+        `[kubecache] ${engine.name}: default resources fitted to the LimitRange of namespace ${this.handle.namespace}: ${fitted.changes.join(', ')}`,
+      );
+    }
     this.security.check(engine, config);
     // A bad fixture must fail before any pod exists.
     const fixture = req.seed ? await this.seeder.validate(engine, req.seed) : undefined;
@@ -401,6 +428,8 @@ export class Broker {
     config: ReturnType<typeof resolveCacheConfig>,
     fixture: RdbFixtureInfo | undefined,
     forceTransport?: 'exec',
+    /** Set while waiting for room in the namespace's pod quota. */
+    quotaWaitUntil?: number,
   ): Promise<Entry> {
     const engine = getEngine(req.engine);
     this.instance += 1;
@@ -416,23 +445,33 @@ export class Broker {
     });
     // kubecache's own server arguments go before the user's, which win on conflict.
     const args = [...secured.args, ...config.args];
-    let podConfig = { ...config, args };
+    const podConfig = { ...config, args };
     if (req.seed?.kind === 'rdb' && fixture) {
       const transport =
         forceTransport ?? this.seeder.chooseTransport(req.seed.transport, this.knownPodIP);
-      plan = await this.seeder.plan({
-        engine,
-        args,
-        file: fixture,
-        transport,
-        secretName: `kc-seed-${this.runId}-${instance}`,
-        labels,
-      });
-    } else if (req.seed && engine.seededArgs.length > 0) {
-      // JSON and function seeds are applied by the worker, which then keeps
-      // the seeded state (redis: SAVE) so that reset can go back to it.
-      podConfig = { ...config, args: [...engine.seededArgs, ...args] };
+      const planFor = (t: typeof transport): Promise<SeedPlan> =>
+        this.seeder.plan({
+          engine,
+          args,
+          file: fixture,
+          transport: t,
+          secretName: `kc-seed-${this.runId}-${instance}`,
+          labels,
+        });
+      const auto = (req.seed.transport ?? 'auto') === 'auto' && !forceTransport;
+      try {
+        plan = await planFor(transport);
+      } catch (err) {
+        // auto picked http, but the fixture endpoint cannot start here (no
+        // address to bind, port taken): exec needs no endpoint.
+        if (!(auto && transport === 'http')) throw err;
+        this.progress(
+          `[kubecache] cannot serve the RDB fixture over http (${(err as Error).message}); seeding by exec instead`,
+        );
+        plan = await planFor('exec');
+      }
     }
+    // JSON and function seeds are applied (and on reset applied again) by the worker.
     const argv = plan?.commandOverride ?? engine.command({ args: [...podConfig.args] });
     const wrapped = secured.wrapCommand(argv);
     const commandOverride = plan || wrapped !== argv ? wrapped : undefined;
@@ -497,6 +536,25 @@ export class Broker {
           `[kubecache] ${label}: the pod did not start from the downloaded fixture (${(err as Error).message.split('\n')[0]}); retrying with exec`,
         );
         return this.create(key, req, config, fixture, 'exec');
+      }
+      if (isKubecacheError(err, 'QUOTA_EXCEEDED')) {
+        const waitUntil = quotaWaitUntil ?? Date.now() + config.timeouts.podRunningMs;
+        const verdict = quotaVerdict(err.details.serverMessage as string, this.podCount() - 1);
+        if (verdict.waitable && Date.now() < waitUntil && !this.closed) {
+          if (quotaWaitUntil === undefined) {
+            this.progress(
+              `[kubecache] ${label}: the namespace's ResourceQuota is full (${verdict.summary}); waiting up to ${config.timeouts.podRunningMs} ms for other pods to go.`,
+            );
+          }
+          await new Promise((r) => setTimeout(r, 1_000));
+          return this.create(key, req, config, fixture, forceTransport, waitUntil);
+        }
+        throw new KubecacheError(
+          'QUOTA_EXCEEDED',
+          `${err.message}\n  ${verdict.summary}.${verdict.waitable ? ` Waited ${config.timeouts.podRunningMs} ms (timeouts.podRunningMs) for room.` : ''}`,
+          { ...err.details, runPods: this.podCount() - 1 },
+          { cause: err },
+        );
       }
       throw err;
     } finally {
@@ -760,6 +818,34 @@ export class Broker {
       );
     }
     return { deletedPods: [...pods], remaining, ms };
+  }
+
+  /** Pods this run holds now: ready ones and those starting. */
+  private podCount(): number {
+    return (
+      [...this.entries.values()].filter((e) => e.state === 'ready').length + this.starting.size
+    );
+  }
+
+  /** The resource values some layer (options, per-engine options, the call, env) sets. */
+  private userSetResources(engine: EngineName, req: AcquireRequest): Set<ResourcePath> {
+    const global = this.kubecacheOptions();
+    const layers = [
+      global.resources,
+      global.engines?.[engine]?.resources,
+      req.options?.resources,
+      readCacheEnv(this.env, ENV_PREFIX).options.resources,
+      readCacheEnv(this.env, engineEnvPrefix(engine)).options.resources,
+    ];
+    const set = new Set<ResourcePath>();
+    for (const layer of layers) {
+      for (const side of ['requests', 'limits'] as const) {
+        for (const kind of ['cpu', 'memory'] as const) {
+          if (layer?.[side]?.[kind] !== undefined) set.add(`${side}.${kind}`);
+        }
+      }
+    }
+    return set;
   }
 
   private kubecacheOptions(): KubecacheOptions {

@@ -216,14 +216,17 @@ export class Seeder {
   ): Promise<void> {
     const deadline = Date.now() + this.timeouts.podRunningMs;
     for (let attempt = 1; ; attempt++) {
+      // One stream per attempt, always closed: an attempt refused before it
+      // read stdin would otherwise leave its file descriptor open.
+      const stdin = createReadStream(file.path);
       try {
         const r = await execInPod(this.handle, {
           pod: podName,
           container,
           command: [...EXEC_PUSH_COMMAND],
-          stdin: createReadStream(file.path),
+          stdin,
           timeoutMs: this.timeouts.execMs,
-        });
+        }).finally(() => stdin.destroy());
         if (r.exitCode !== 0) {
           throw new KubecacheError(
             'EXEC_FAILED',

@@ -4,7 +4,7 @@ import { getEngine, isEngineName } from '../engines/registry.js';
 import { KubecacheError } from '../errors.js';
 import { readPod } from '../kube/pods.js';
 import { startPortForward } from '../kube/port-forward.js';
-import { tcpReachable } from '../kube/reachability.js';
+import { decideReachable } from '../kube/reachability.js';
 import { LABEL_ENGINE, LABEL_MANAGED_BY, MANAGED_BY_VALUE } from '../names.js';
 import { EXIT } from './exit-codes.js';
 import { type CliIO, globalFlags, printJson } from './io.js';
@@ -50,9 +50,10 @@ export function snapshotCommand(io: CliIO): Command {
       }
       // The same choice as endpoint "auto": the pod IP when it answers from
       // here, a port-forward otherwise.
-      const direct = await tcpReachable(
+      const direct = await decideReachable(
         podIP,
         engine.port,
+        ctx.cluster.timeouts.reachabilityProbeMs,
         ctx.cluster.timeouts.reachabilityProbeMs,
       );
       const forward = direct ? undefined : await startPortForward(handle, podName, engine.port);

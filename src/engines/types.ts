@@ -45,8 +45,8 @@ export interface EngineServer {
   /** Whether an RDB fixture can be loaded into the server before it starts. */
   readonly rdbSeeds: boolean;
   /**
-   * Server arguments every seeded cache gets (before the user's), so that the
-   * worker can keep the seeded state and reset back to it.
+   * Server arguments every RDB-seeded cache gets (before the user's), so that
+   * the worker can reset back to the file it started from.
    */
   readonly seededArgs: readonly string[];
   /** Full argv for the container, replacing the image's entrypoint. */
@@ -104,10 +104,9 @@ export interface EngineClientOps<C = unknown, J = unknown> {
   /** Empties the cache. */
   flush(client: C): Promise<void>;
   /**
-   * Engines that can hold on to a seeded state (redis: SAVE to its dump.rdb)
-   * set both; reset then restores it instead of flushing and seeding again.
+   * Engines that load RDB fixtures go back to one in place (redis: DEBUG
+   * RELOAD of the file it started from) instead of flushing and seeding again.
    */
-  keepSeed?(client: C): Promise<void>;
   restoreSeed?(client: C): Promise<void>;
   /** Copies the live dataset to an RDB file on this machine, when the engine has one. */
   snapshot?(endpoint: Endpoint, path: string, access?: CacheAccess): Promise<SnapshotResult>;

@@ -5,7 +5,13 @@ import {
 } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import { KubecacheError } from '../errors.js';
-import { type ApiCall, describeCall, statusOf, toKubecacheError } from './api-error.js';
+import {
+  type ApiCall,
+  describeCall,
+  serverMessage,
+  statusOf,
+  toKubecacheError,
+} from './api-error.js';
 import type { ServerClock } from './server-clock.js';
 
 const debug = createDebug('kubecache:api');
@@ -49,7 +55,7 @@ export function retryAfterMs(value: string | undefined, nowMs: number): number |
   return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
 
-export type Retryable = 'transport' | 'deadline' | 'throttled' | 'server-error';
+export type Retryable = 'transport' | 'deadline' | 'throttled' | 'server-error' | 'not-ready';
 
 /**
  * Whether a failed attempt may be repeated. Only answers that say nothing
@@ -63,6 +69,11 @@ export function retryableFailure(err: unknown): Retryable | undefined {
   if (status === undefined) return 'transport';
   if (status === 429) return 'throttled';
   if (status >= 500) return 'server-error';
+  // A namespace a moment old has no "default" ServiceAccount yet; its
+  // controller creates it within a second or two.
+  if (status === 403 && /error looking up service account/.test(serverMessage(err))) {
+    return 'not-ready';
+  }
   return undefined;
 }
 

@@ -44,7 +44,7 @@ export function classifyForbidden(serverMessage: string): Rejection | 'FORBIDDEN
 
 const REJECTION_FIX: Record<Rejection, string> = {
   QUOTA_EXCEEDED:
-    "The namespace's ResourceQuota has no room for another cache pod. Each test worker gets its own pod per cache (workers × caches pods, each with its requests): run fewer workers, use fewer caches per file, lower resources.requests, set maxPods so kubecache waits for room, or ask the namespace admin to raise the quota (kubectl describe resourcequota -n NS).",
+    "The namespace's ResourceQuota has no room for another cache pod. Each test worker gets its own pod per cache (workers × caches pods, each with its requests): run fewer workers, use fewer caches per file, lower resources.requests, or ask the namespace admin to raise the quota (kubectl describe resourcequota -n NS). When other runs hold the room, kubecache waits up to timeouts.podRunningMs for them to finish.",
   LIMIT_RANGE:
     "A LimitRange in the namespace does not allow the cache container's resources. Set resources.requests / resources.limits (or KUBECACHE_MEMORY_LIMIT, KUBECACHE_CPU_LIMIT, ...) within the namespace's bounds (kubectl describe limitrange -n NS).",
   POD_SECURITY:
@@ -52,6 +52,11 @@ const REJECTION_FIX: Record<Rejection, string> = {
   ADMISSION_DENIED:
     "An admission webhook or policy of the cluster rejected the cache pod; the server's message says which one and why. Ask its owner, or adjust the cache's labels, annotations or resources to satisfy it.",
 };
+
+/** The API server's own message of a failed call (its Status body), else the error's. */
+export function serverMessage(err: unknown): string {
+  return messageOf(err);
+}
 
 function messageOf(err: unknown): string {
   const body = (err as { body?: unknown })?.body;
@@ -98,6 +103,14 @@ export function toKubecacheError(err: unknown, call: ApiCall): KubecacheError {
       'FORBIDDEN',
       `${e.message} (server said: ${messageOf(err)})`,
       { ...e.details, status },
+      { cause: plainCause(err) },
+    );
+  }
+  if (status === 404 && /namespaces? "[^"]*" not found/.test(serverSaid)) {
+    return new KubecacheError(
+      'BAD_OPTION',
+      `${what}: namespace "${call.namespace}" does not exist. Create it (kubectl create namespace ${call.namespace}) or set the namespace option / KUBECACHE_NAMESPACE to an existing one.`,
+      { ...call, status, field: 'namespace', value: call.namespace },
       { cause: plainCause(err) },
     );
   }

@@ -1,5 +1,6 @@
 import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
+import { isKubecacheError } from '../errors.js';
 import {
   ANNOTATION_LEASE,
   IDLE_RUN,
@@ -11,8 +12,9 @@ import {
   sanitizeLabelValue,
   selector,
 } from '../names.js';
-import { isConflict, isNotFound, toKubecacheError } from './api-error.js';
+import { apiCall } from './api-call.js';
 import type { KubeHandle } from './client.js';
+import { listPods } from './pods.js';
 
 // Handing a kept pod from one run to the next. The pod's run label is its
 // lease holder: a run takes an idle pod with an update that carries the
@@ -31,27 +33,30 @@ export function idleSelector(reuseKey: string): string {
 
 /** Kept pods of this reuse key that no run holds, oldest first. */
 export async function listIdlePods(handle: KubeHandle, reuseKey: string): Promise<V1Pod[]> {
-  try {
-    const list = await handle.core.listNamespacedPod({
-      namespace: handle.namespace,
-      labelSelector: idleSelector(reuseKey),
-    });
-    return list.items
-      .filter((p) => !p.metadata?.deletionTimestamp)
-      .sort((a, b) =>
-        String(a.metadata?.creationTimestamp ?? '').localeCompare(
-          String(b.metadata?.creationTimestamp ?? ''),
-        ),
-      );
-  } catch (err) {
-    throw toKubecacheError(err, { verb: 'list', resource: 'pods', namespace: handle.namespace });
-  }
+  const items = await listPods(handle, idleSelector(reuseKey));
+  return items
+    .filter((p) => !p.metadata?.deletionTimestamp)
+    .sort((a, b) =>
+      String(a.metadata?.creationTimestamp ?? '').localeCompare(
+        String(b.metadata?.creationTimestamp ?? ''),
+      ),
+    );
 }
 
+/**
+ * One merge patch, sent once: a claim carries a resourceVersion, and a retry
+ * after a lost answer would meet its own success as a 409.
+ */
 async function patchPod(handle: KubeHandle, name: string, body: object): Promise<V1Pod> {
-  return handle.core.patchNamespacedPod(
-    { name, namespace: handle.namespace, body },
-    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  return apiCall(
+    handle,
+    { verb: 'patch', resource: 'pods', namespace: handle.namespace, name },
+    (options) =>
+      handle.core.patchNamespacedPod(
+        { name, namespace: handle.namespace, body },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch, options),
+      ),
+    { idempotent: false },
   );
 }
 
@@ -77,16 +82,12 @@ export async function claimPod(
       },
     });
   } catch (err) {
-    if (isConflict(err) || isNotFound(err)) {
-      debug('claim of %s lost: %s', name, isConflict(err) ? 'conflict' : 'gone');
+    const status = isKubecacheError(err) ? err.details.status : undefined;
+    if (status === 409 || status === 404) {
+      debug('claim of %s lost: %s', name, status === 409 ? 'conflict' : 'gone');
       return undefined;
     }
-    throw toKubecacheError(err, {
-      verb: 'patch',
-      resource: 'pods',
-      namespace: handle.namespace,
-      name,
-    });
+    throw err;
   }
 }
 
@@ -100,24 +101,15 @@ export async function parkPod(
   name: string,
   park: { reuseKey: string; idleUntil: Date },
 ): Promise<void> {
-  try {
-    await patchPod(handle, name, {
-      metadata: {
-        labels: { [LABEL_RUN]: IDLE_RUN, [LABEL_REUSE]: park.reuseKey },
-        // The pod outlives the run on purpose (a CI runner pod that owned it
-        // would take it along); the idle lease and the deadline bound it.
-        ownerReferences: null,
-        annotations: { [ANNOTATION_LEASE]: park.idleUntil.toISOString() },
-      },
-    });
-  } catch (err) {
-    throw toKubecacheError(err, {
-      verb: 'patch',
-      resource: 'pods',
-      namespace: handle.namespace,
-      name,
-    });
-  }
+  await patchPod(handle, name, {
+    metadata: {
+      labels: { [LABEL_RUN]: IDLE_RUN, [LABEL_REUSE]: park.reuseKey },
+      // The pod outlives the run on purpose (a CI runner pod that owned it
+      // would take it along); the idle lease and the deadline bound it.
+      ownerReferences: null,
+      annotations: { [ANNOTATION_LEASE]: park.idleUntil.toISOString() },
+    },
+  });
 }
 
 /** The key under which a kept pod's Secret carries its logins for the next run. */

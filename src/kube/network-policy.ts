@@ -1,4 +1,5 @@
 import { NetworkingV1Api, type V1NetworkPolicy, type V1Pod } from '@kubernetes/client-node';
+import { isKubecacheError } from '../errors.js';
 import {
   LABEL_CONFIG_HASH,
   LABEL_ENGINE,
@@ -6,7 +7,7 @@ import {
   LABEL_RUN,
   LABEL_WORKER,
 } from '../names.js';
-import { isNotFound, toKubecacheError } from './api-error.js';
+import { apiCall } from './api-call.js';
 import type { KubeHandle } from './client.js';
 
 export interface CachePolicyInput {
@@ -79,32 +80,37 @@ export async function createNetworkPolicy(
   handle: KubeHandle,
   policy: V1NetworkPolicy,
 ): Promise<V1NetworkPolicy> {
-  try {
-    return await api(handle).createNamespacedNetworkPolicy({
-      namespace: handle.namespace,
-      body: policy,
-    });
-  } catch (err) {
-    throw toKubecacheError(err, {
-      verb: 'create',
-      resource: 'networkpolicies',
-      namespace: handle.namespace,
-      name: policy.metadata?.name ?? '',
-    });
-  }
+  const name = policy.metadata?.name ?? '';
+  const networking = api(handle);
+  return apiCall(
+    handle,
+    { verb: 'create', resource: 'networkpolicies', namespace: handle.namespace, name },
+    (options) =>
+      networking.createNamespacedNetworkPolicy(
+        { namespace: handle.namespace, body: policy },
+        options,
+      ),
+    {
+      idempotent: true,
+      // A retried create that met its own first attempt: the name is this run's.
+      onConflict: () =>
+        networking.readNamespacedNetworkPolicy({ name, namespace: handle.namespace }),
+    },
+  );
 }
 
 /** Deletes one policy; already gone (e.g. collected with its pod) is fine. */
 export async function deleteNetworkPolicy(handle: KubeHandle, name: string): Promise<void> {
   try {
-    await api(handle).deleteNamespacedNetworkPolicy({ name, namespace: handle.namespace });
+    await apiCall(
+      handle,
+      { verb: 'delete', resource: 'networkpolicies', namespace: handle.namespace, name },
+      (options) =>
+        api(handle).deleteNamespacedNetworkPolicy({ name, namespace: handle.namespace }, options),
+      { idempotent: true },
+    );
   } catch (err) {
-    if (isNotFound(err)) return;
-    throw toKubecacheError(err, {
-      verb: 'delete',
-      resource: 'networkpolicies',
-      namespace: handle.namespace,
-      name,
-    });
+    if (isKubecacheError(err) && err.details.status === 404) return;
+    throw err;
   }
 }

@@ -2,6 +2,7 @@ import {
   type CoreV1Event,
   PatchStrategy,
   setHeaderOptions,
+  type V1LimitRange,
   type V1Pod,
   type V1Secret,
 } from '@kubernetes/client-node';
@@ -288,6 +289,24 @@ export async function deleteAllAndWait(
       return { remaining: [...pods], remainingSecrets: secretsLeft };
     }
     await new Promise((r) => setTimeout(r, Math.min(250 * round, 1000, left())));
+  }
+}
+
+/** The namespace's LimitRanges, or none when the identity may not list them. */
+export async function listLimitRanges(handle: KubeHandle): Promise<V1LimitRange[]> {
+  try {
+    const list = await apiCall(
+      ctx(handle),
+      { verb: 'list', resource: 'limitranges', namespace: handle.namespace },
+      (options) => handle.core.listNamespacedLimitRange({ namespace: handle.namespace }, options),
+      { idempotent: true },
+    );
+    return list.items;
+  } catch (err) {
+    // Optional: without the permission, defaults are used as they are and a
+    // rejection still names the LimitRange (LIMIT_RANGE).
+    debug('cannot list LimitRanges: %s', (err as Error).message);
+    return [];
   }
 }
 

@@ -1,18 +1,23 @@
 import { connect } from 'node:net';
 
+export type TcpOutcome = 'connected' | 'refused' | 'unreachable';
+
 /**
  * Whether this process can reach pod IPs directly (in-cluster runners, or a
  * dev cluster whose pod network is routed to the host). Decided once per run
- * from the first pod: a refused connection still proves the route exists,
- * while a timeout or "unreachable" means a port-forward is needed.
+ * from the first pod, and only by a completed connection to the cache's own
+ * port: a refusal (RST) proves nothing, since a firewall, a VPN or a proxy
+ * between here and the pod network answers with one too. While the cache is
+ * refused it may simply not listen yet, so it is asked again until `budgetMs`
+ * ends; a timeout or "unreachable" means a port-forward is needed.
  */
 export class PodNetworkReachability {
   private decision: Promise<boolean> | undefined;
   /** The settled answer, once there is one. */
   known: boolean | undefined;
 
-  check(ip: string, port: number, timeoutMs: number): Promise<boolean> {
-    this.decision ??= tcpReachable(ip, port, timeoutMs).then((ok) => {
+  check(ip: string, port: number, attemptMs: number, budgetMs = attemptMs): Promise<boolean> {
+    this.decision ??= decideReachable(ip, port, attemptMs, budgetMs).then((ok) => {
       this.known = ok;
       return ok;
     });
@@ -20,16 +25,33 @@ export class PodNetworkReachability {
   }
 }
 
-export function tcpReachable(host: string, port: number, timeoutMs: number): Promise<boolean> {
+export async function decideReachable(
+  ip: string,
+  port: number,
+  attemptMs: number,
+  budgetMs: number,
+): Promise<boolean> {
+  const deadline = Date.now() + budgetMs;
+  for (let attempt = 1; ; attempt++) {
+    const outcome = await tcpConnect(ip, port, attemptMs);
+    if (outcome === 'connected') return true;
+    if (outcome === 'unreachable' || Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, Math.min(20 * attempt, 200)));
+  }
+}
+
+export function tcpConnect(host: string, port: number, timeoutMs: number): Promise<TcpOutcome> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
-    const done = (ok: boolean): void => {
+    const done = (outcome: TcpOutcome): void => {
       clearTimeout(timer);
       socket.destroy();
-      resolve(ok);
+      resolve(outcome);
     };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    socket.once('connect', () => done(true));
-    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED'));
+    const timer = setTimeout(() => done('unreachable'), timeoutMs);
+    socket.once('connect', () => done('connected'));
+    socket.once('error', (err: NodeJS.ErrnoException) =>
+      done(err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET' ? 'refused' : 'unreachable'),
+    );
   });
 }

@@ -8,15 +8,18 @@ import type { KubeHandle } from './client.js';
 import { watchPodEvents } from './event-watch.js';
 import { execInPod } from './exec.js';
 import { podIPFromHosts } from './hosts-file.js';
-import { podFailure, podProgress } from './pod-status.js';
+import {
+  initialState,
+  type LifecycleEvent,
+  type LifecycleState,
+  transition,
+} from './pod-lifecycle.js';
 import { watchPod } from './pod-watch.js';
 import { createPod, deletePod, describePod } from './pods.js';
 import { type PortForwardEndpoint, startPortForward } from './port-forward.js';
 import type { PodNetworkReachability } from './reachability.js';
 
 const debug = createDebug('kubecache:start');
-
-const CONFIG_ERROR_GRACE_MS = 5_000;
 
 export interface StartCachePodInput {
   handle: KubeHandle;
@@ -72,7 +75,7 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
   debug('%s: created %s in %d ms', input.label, name, timings.created);
 
   let latest: V1Pod = created;
-  let configErrorSince: number | undefined;
+  let state: LifecycleState = initialState(name, engine.containerName);
   let failed: KubecacheError | undefined;
   const waiters = new Set<() => void>();
   const notify = (): void => {
@@ -82,63 +85,43 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
   // answered first) must not keep the process alive for their full timeout.
   const timers = new Set<NodeJS.Timeout>();
   const stopFns: (() => void)[] = [];
-  const checkFailure = (pod: V1Pod): void => {
-    const f = podFailure(pod);
-    if (f?.reason === 'CreateContainerConfigError') {
-      // Usually a Secret the kubelet has not seen yet (the seed Secret is
-      // created just before the pod): the kubelet retries, so it is only
-      // fatal when it persists.
-      configErrorSince ??= Date.now();
-      if (Date.now() - configErrorSince < CONFIG_ERROR_GRACE_MS) {
+  /** Feeds the pure lifecycle machine (pod-lifecycle.ts) and carries out its actions. */
+  const dispatch = (event: LifecycleEvent): void => {
+    const next = transition(state, event);
+    state = next.state;
+    for (const action of next.actions) {
+      if (action.type === 'recheck-after') {
         const recheck = setTimeout(() => {
-          checkFailure(latest);
-          notify();
-        }, CONFIG_ERROR_GRACE_MS);
+          timers.delete(recheck);
+          dispatch({ type: 'recheck', pod: latest, at: Date.now() - t0 });
+        }, action.ms);
         timers.add(recheck);
-        return;
+      } else if (action.type === 'fail') {
+        failed ??= new KubecacheError(action.failure.code, action.failure.message, {
+          pod: name,
+          reason: action.failure.reason,
+        });
       }
-    } else if (!f) configErrorSince = undefined;
-    if (f) {
-      failed ??= new KubecacheError(f.code, `pod ${name}: ${f.message}`, {
-        pod: name,
-        reason: f.reason,
-      });
     }
+    timings.scheduled ??= state.timings.scheduled;
+    timings.ip ??= state.timings.ip;
+    timings.running ??= state.timings.running;
+    notify();
   };
   const stopWatch = watchPod(handle, name, {
     resourceVersion: created.metadata?.resourceVersion,
     onEvent: (type, pod) => {
       latest = pod;
-      const since = Date.now() - t0;
-      const p = podProgress(pod);
-      if (p.scheduled && timings.scheduled === undefined) timings.scheduled = since;
-      if (p.podIP && timings.ip === undefined) timings.ip = since;
-      if (p.running && timings.running === undefined) timings.running = since;
-      if (type === 'DELETED') {
-        failed ??= new KubecacheError(
-          'POD_GONE',
-          `pod ${name} was deleted while it was starting.`,
-          {
-            pod: name,
-          },
-        );
-      } else {
-        checkFailure(pod);
-      }
-      notify();
+      dispatch({ type: 'observed', kind: type, pod, at: Date.now() - t0 });
     },
     // The watch retries on its own; podRunningMs bounds the start if it never recovers.
     onError: (err, n) =>
       debug('%s: watch on %s failed (%d): %s', input.label, name, n, (err as Error)?.message),
   });
 
-  const onAbort = (): void => {
-    failed ??= new KubecacheError('INTERNAL', `start of pod ${name} was cancelled (teardown).`, {
-      pod: name,
-    });
-    notify();
-  };
+  const onAbort = (): void => dispatch({ type: 'cancelled' });
   input.signal?.addEventListener('abort', onAbort, { once: true });
+  if (input.signal?.aborted) onAbort();
 
   /** Resolves when `ready(latest)` holds; rejects on pod failure or after `ms`. */
   const waitFor = (what: string, ms: number, ready: (pod: V1Pod) => boolean): Promise<V1Pod> =>
@@ -210,17 +193,10 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
     if (input.afterCreate) await input.afterCreate(created);
     if (input.duringStart) {
       input.duringStart(name).catch((err: unknown) => {
-        failed ??=
-          err instanceof KubecacheError
-            ? err
-            : new KubecacheError(
-                'INTERNAL',
-                `preparing pod ${name} failed: ${(err as Error).message}`,
-                {
-                  pod: name,
-                },
-              );
-        notify();
+        if (err instanceof KubecacheError) {
+          failed ??= err;
+          notify();
+        } else dispatch({ type: 'prepare-failed', message: (err as Error).message });
       });
     }
     // The kubelet can forward into and exec in a pod as soon as its
@@ -291,6 +267,8 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
           podIP,
           engine.port,
           timeouts.reachabilityProbeMs,
+          // The engine may not listen yet when the IP is known; a refusal is retried this long.
+          timeouts.probeMs,
         );
         if (!reachable) mode = 'port-forward';
       }
@@ -307,6 +285,7 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
       port = engine.port;
       await probeUntilReady(host, port, timeouts.podRunningMs + timeouts.probeMs);
     }
+    dispatch({ type: 'engine-ready', at: Date.now() - t0 });
     timings.ready = Date.now() - t0;
     // An engine that answers is running even if the kubelet has not said so.
     timings.running ??= timings.ready;

@@ -118,32 +118,39 @@ export async function openCache<E extends EngineName>(
     );
   };
 
-  // Seeds that go through the client. Engines that can keep the seeded state
-  // (redis: SAVE to the pod's dump.rdb, which an RDB seed is already) reset
-  // back to it; the others flush and seed again. A reused pod is only reset.
+  // Seeds that go through the client are written again on every reset: a
+  // reload of a SAVEd dump would bring keys back with their absolute expiry
+  // times, so a key seeded with "ttl": 1 was gone after a reset 1.5 s later.
+  // Only an RDB seed, the file the server started with, is restored in place.
   const jsonSeed = seed?.kind === 'json' ? await ops.loadJsonSeed(seed.path) : undefined;
   const applySeed = async (): Promise<void> => {
     if (jsonSeed !== undefined) await ops.applyJsonSeed(client, jsonSeed);
     else if (seedFn) await seedFn(client);
-    else return;
-    await ops.keepSeed?.(own);
   };
   const reset = async (): Promise<void> => {
     try {
-      if (seed && ops.restoreSeed) await ops.restoreSeed(own);
+      if (seed?.kind === 'rdb' && ops.restoreSeed) await ops.restoreSeed(own);
       else {
         await ops.flush(own);
-        if (seed) await applySeed();
+        await applySeed();
       }
     } catch (err) {
       await explain(err);
     }
   };
   try {
+    // A reused pod may hold what another file (or another seed function with
+    // the same source text) left: start from this cache's own seed.
     if (lease.reused) await reset();
     else await applySeed();
   } catch (err) {
-    await explain(err);
+    // A seed that failed leaves the pod half-seeded: give it back to be
+    // deleted, so the slot's next acquire starts a clean pod instead of
+    // reusing this one.
+    const named: unknown = await explain(err).catch((e: unknown) => e);
+    await broker.release(lease.id, { destroy: true }).catch(() => undefined);
+    await Promise.all([ops.close(client), adminClient ? ops.close(adminClient) : undefined]);
+    throw named;
   }
 
   return {

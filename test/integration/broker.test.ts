@@ -93,9 +93,13 @@ describe('broker on the dev cluster', () => {
     expect(err.message).toContain('kubecache.invalid/no-such-image:1');
     expect(err.message).toMatch(/events:/);
     expect(String(err.details.pod)).toMatch(/^kc-redis-badimage-/);
-    expect(await allPodsOf(`${LABEL_RUN}=${broker.runId},kubecache.dev/worker=badimage`)).toEqual(
-      [],
-    );
+    const selector = `${LABEL_RUN}=${broker.runId},kubecache.dev/worker=badimage`;
+    // Deleted with a grace period (not forced): terminating at once, gone soon after.
+    expect(await podsOf(selector)).toEqual([]);
+    for (let i = 0; i < 50 && (await allPodsOf(selector)).length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(await allPodsOf(selector)).toEqual([]);
   });
 
   it('fails with CRASHED and the last log lines when the engine exits', async () => {

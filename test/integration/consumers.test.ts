@@ -220,8 +220,9 @@ describe('interrupting a Vitest run', () => {
   it('leaves 0 pods after SIGINT to the whole process group (Ctrl-C)', async () => {
     const { output, code, signal } = await interrupted('group');
     expect(output).toContain('[kubecache] SIGINT: deleting');
-    expect(code === 0).toBe(false);
-    expect(code !== null || signal !== null).toBe(true);
+    // Ended by the interrupt: Vitest exits with 128 + SIGINT's number, or the
+    // re-raised signal ends it when nothing else handled it.
+    expect(code === 130 || signal === 'SIGINT', `code ${code}, signal ${signal}`).toBe(true);
     expect(await pods(ns)).toEqual([]);
   }, 180_000);
 

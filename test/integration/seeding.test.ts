@@ -100,16 +100,48 @@ describe('seeding on the dev cluster', () => {
     await seeded.close();
   });
 
-  it('restores the same data through the exec fallback', async () => {
-    const seeded = await openCache('redis', {
-      broker: client,
-      worker: 'exec',
-      seed: { kind: 'rdb', path: generated, transport: 'exec' },
+  /** A broker of its own whose fixture endpoint is set up by `seedEnv`; transport auto. */
+  async function autoSeeded(seedEnv: Record<string, string>, worker: string) {
+    const lines: string[] = [];
+    const own = await Broker.start({
+      progress: (line) => lines.push(line),
+      env: { KUBECONFIG: adminKubeconfigPath(), KUBECACHE_NAMESPACE: NS, ...seedEnv },
     });
-    expect(
-      datasetDifferences(expected, await readDataset(seeded.client), TTL_TOLERANCE_MS),
-    ).toEqual([]);
-    await seeded.close();
+    const api = await startBrokerApi(own);
+    try {
+      const seeded = await openCache('redis', {
+        broker: new BrokerClient(api.url, api.token),
+        worker,
+        seed: { kind: 'rdb', path: generated },
+      });
+      const got = await readDataset(seeded.client);
+      await seeded.close();
+      return { got, lines };
+    } finally {
+      await api.close();
+      await own.teardown();
+    }
+  }
+
+  it('falls back to exec when pods cannot download the fixture over http (auto)', async () => {
+    // The endpoint listens on loopback only, but tells pods the bridge address:
+    // their download is refused, for real, and the pod fails to start.
+    const { got, lines } = await autoSeeded(
+      { KUBECACHE_SEED_BIND: '127.0.0.1', KUBECACHE_ADVERTISE_URL: 'http://10.244.0.1:18081' },
+      'http-refused',
+    );
+    expect(datasetDifferences(expected, got, TTL_TOLERANCE_MS)).toEqual([]);
+    expect(lines.join('\n')).toContain('retrying with exec');
+  });
+
+  it('falls back to exec when the http seed endpoint cannot be set up at all (auto)', async () => {
+    // An address of no interface of this machine: the endpoint cannot bind.
+    const { got, lines } = await autoSeeded(
+      { KUBECACHE_ADVERTISE_URL: 'http://192.0.2.1:18082' },
+      'http-unplannable',
+    );
+    expect(datasetDifferences(expected, got, TTL_TOLERANCE_MS)).toEqual([]);
+    expect(lines.join('\n')).toContain('seeding by exec instead');
   });
 
   it('gives back the same data from a snapshot of a changed cache', async () => {

@@ -194,3 +194,34 @@ describe('403: RBAC or admission', () => {
     expect(r.message).toContain('Role');
   });
 });
+
+describe('a namespace created a moment ago', () => {
+  it('retries the 403 of a ServiceAccount not created yet, not other 403s', () => {
+    expect(
+      retryableFailure(
+        apiError(
+          403,
+          'pods "kc-x" is forbidden: error looking up service account ns/default: serviceaccount "default" not found',
+        ),
+      ),
+    ).toBe('not-ready');
+    expect(
+      retryableFailure(apiError(403, 'pods is forbidden: User "u" cannot create resource "pods"')),
+    ).toBeUndefined();
+  });
+});
+
+describe('404 answers', () => {
+  it('tells a missing namespace from a missing pod', () => {
+    const create = { verb: 'create', resource: 'pods', namespace: 'nope' };
+    const ns = toKubecacheError(apiError(404, 'namespaces "nope" not found'), create);
+    expect(ns.code).toBe('BAD_OPTION');
+    expect(ns.message).toContain('kubectl create namespace nope');
+    const pod = toKubecacheError(apiError(404, 'pods "kc-x" not found'), {
+      ...create,
+      verb: 'get',
+      name: 'kc-x',
+    });
+    expect(pod.code).toBe('POD_GONE');
+  });
+});

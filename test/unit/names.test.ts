@@ -18,7 +18,6 @@ import {
   podName,
   runSelector,
   sanitizeLabelValue,
-  secretName,
   selector,
 } from '../../src/names.js';
 
@@ -140,31 +139,6 @@ describe('podName', () => {
     names.add(podName(base));
     names.add(podName({ ...base, instance: '2' }));
     expect(names.size).toBe(508);
-  });
-});
-
-describe('secretName', () => {
-  it('derives a valid, distinct name from the pod name', () => {
-    const short = podName({ runId: 'abc', engine: 'redis', worker: '1', configHash: 'h' });
-    expect(secretName(short)).toBe(`${short}-secret`);
-    const longPod = podName({
-      runId: 'r',
-      engine: 'redis',
-      worker: 'w'.repeat(300),
-      configHash: 'h',
-    });
-    const otherLongPod = podName({
-      runId: 'r',
-      engine: 'redis',
-      worker: 'v'.repeat(300),
-      configHash: 'h',
-    });
-    for (const pod of [longPod, otherLongPod]) {
-      const secret = secretName(pod);
-      expect(secret.length).toBeLessThanOrEqual(63);
-      expect(secret).toMatch(DNS1123_LABEL);
-    }
-    expect(secretName(longPod)).not.toBe(secretName(otherLongPod));
   });
 });
 

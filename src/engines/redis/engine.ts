@@ -19,11 +19,9 @@ export const redis: EngineDefinition<Redis, RedisJsonSeed> = {
     loadJsonSeed: loadRedisJsonSeed,
     applyJsonSeed: applyRedisJsonSeed,
     flush: flushRedis,
-    // The seeded state goes to the pod's dump.rdb (an RDB seed is that file
-    // already), so reset is a DEBUG RELOAD of it.
-    async keepSeed(client) {
-      await client.call('SAVE');
-    },
+    // An RDB seed is the file redis started from, so its reset is a DEBUG
+    // RELOAD of it. JSON and function seeds are written again instead (a
+    // reload would bring back their TTLs as absolute times, long expired).
     restoreSeed: debugReload,
     snapshot: (endpoint, path, access) =>
       snapshotRedis(endpoint, path, {
