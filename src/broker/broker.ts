@@ -391,7 +391,8 @@ export class Broker {
       await Promise.all(unused.map((e) => this.dispose(e, 'released').catch(() => {})));
       return;
     }
-    const idleUntil = new Date(Date.now() + this.cluster.reuseIdleSeconds * 1000);
+    // In the API server's clock, like every lease the reaper judges.
+    const idleUntil = new Date(this.handle.clock.now() + this.cluster.reuseIdleSeconds * 1000);
     const kept: string[] = [];
     await Promise.all(
       [...this.entries.values()].map(async (e) => {
