@@ -11,6 +11,7 @@ import {
   resolveClusterConfig,
 } from '../config/options.js';
 import { getEngine } from '../engines/registry.js';
+import { supervise } from '../engines/supervisor.js';
 import type { EngineName } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import { parkPod, parkSecret } from '../kube/claim.js';
@@ -43,10 +44,18 @@ import {
 } from '../names.js';
 import type { RdbFixtureInfo } from '../seed/rdb-file.js';
 import { CacheSecurity } from './cache-security.js';
+import { runOutage } from './outages.js';
 import { type PrestartItem, PrestartPool } from './prestart.js';
 import { adoptIdlePod, reuseKey } from './reuse.js';
 import { Seeder, type SeedPlan } from './seeding.js';
-import type { AcquireRequest, CacheLease, LeaseStatus, TeardownReport } from './types.js';
+import type {
+  AcquireRequest,
+  CacheLease,
+  LeaseStatus,
+  OutageRequest,
+  OutageResult,
+  TeardownReport,
+} from './types.js';
 
 const debug = createDebug('kubecache:broker');
 
@@ -70,6 +79,11 @@ interface Entry {
   /** The pod's own Secret (logins, ACL), kept along with the pod. */
   authSecret?: string;
   code?: LeaseStatus['code'];
+  /**
+   * An outage the test asked for (outages.ts): the server is down or
+   * restarting on purpose, so the pod is not dying and must not be replaced.
+   */
+  outage?: OutageRequest['action'];
 }
 
 /** A pod between its spec and its ready lease: renewed and torn down like a ready one. */
@@ -474,7 +488,9 @@ export class Broker {
       }
     }
     // JSON and function seeds are applied (and on reset applied again) by the worker.
-    const argv = plan?.commandOverride ?? engine.command({ args: [...podConfig.args] });
+    // The server runs under the outage helpers' supervisor (engines/supervisor.ts),
+    // inside whatever setup step the engine's security adds (memcached SASL).
+    const argv = plan?.commandOverride ?? supervise(engine.command({ args: [...podConfig.args] }));
     const wrapped = secured.wrapCommand(argv);
     const commandOverride = plan || wrapped !== argv ? wrapped : undefined;
     const pod = buildCachePod({
@@ -575,7 +591,7 @@ export class Broker {
       host: started.host,
       port: started.port,
       endpoint: started.endpoint,
-      url: cacheUrl(engine.name, started.host, started.port, {
+      url: cacheUrl(engine.urlScheme, started.host, started.port, {
         ...(secured.logins ? { login: secured.logins.user } : {}),
         tls: Boolean(secured.tls),
       }),
@@ -618,7 +634,49 @@ export class Broker {
       podName: entry.lease.podName,
       ...(entry.reason ? { reason: entry.reason } : {}),
       ...(entry.code ? { code: entry.code } : {}),
+      ...(entry.outage === 'stop' ? { outage: 'stopped' as const } : {}),
     };
+  }
+
+  /** Stops, starts, restarts or pauses a lease's cache server on purpose (outages.ts). */
+  async outage(id: string, req: OutageRequest): Promise<OutageResult> {
+    const entry = this.entries.get(id);
+    if (entry?.state !== 'ready') {
+      throw new KubecacheError(
+        'BROKER',
+        `no live cache lease ${id} in run ${this.runId} to ${req.action}${entry?.reason ? `: ${entry.reason}` : '.'}`,
+        { id },
+      );
+    }
+    const engine = getEngine(entry.lease.engine);
+    const config = resolveCacheConfig(engine.name, {
+      global: this.kubecacheOptions(),
+      env: this.env,
+    });
+    entry.outage = req.action;
+    try {
+      return await runOutage(
+        {
+          handle: this.handle,
+          engine,
+          podName: entry.lease.podName,
+          container: entry.container,
+          host: entry.lease.host,
+          port: entry.lease.port,
+          execMs: this.cluster.timeouts.execMs,
+          readyMs: config.timeouts.probeMs,
+          // The probe speaks what the cache was started with (TLS, SASL).
+          probe: {
+            auth: entry.lease.auth !== undefined,
+            ...(entry.lease.tls ? { tls: entry.lease.tls } : {}),
+          },
+        },
+        req,
+      );
+    } finally {
+      // stop keeps the flag until start; the others are over once they return.
+      if (req.action !== 'stop' && entry.outage === req.action) entry.outage = undefined;
+    }
   }
 
   /** Events and last log lines of a lease's pod, for failure reports. */
@@ -876,12 +934,14 @@ function poolKey(key: string): string {
  * (`rediss://` with TLS) or `memcached://user:password@host:port`.
  */
 export function cacheUrl(
-  engine: string,
+  scheme: string,
   host: string,
   port: number,
   opts: { login?: { username: string; password: string }; tls?: boolean } = {},
 ): string {
-  const scheme = opts.tls && engine !== 'memcached' ? `${engine}s` : engine;
+  // The engine's scheme (EngineServer.urlScheme); memcached never gets TLS
+  // (the broker refuses it first), redis and valkey get rediss://.
+  scheme = opts.tls && scheme !== 'memcached' ? `${scheme}s` : scheme;
   const url = new URL(`${scheme}://placeholder`);
   url.hostname = host.includes(':') ? `[${host}]` : host;
   url.port = String(port);

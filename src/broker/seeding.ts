@@ -5,6 +5,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1EnvVar, V1Pod, V1Secret } from '@kubernetes/client-node';
 import createDebug from 'debug';
+import { supervise } from '../engines/supervisor.js';
 import type { EngineServer } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import type { KubeHandle } from '../kube/client.js';
@@ -50,7 +51,8 @@ export interface SeedPlan {
  * them through exec when pods cannot reach this process.
  */
 export class Seeder {
-  private readonly fixtures = new FixtureRegistry();
+  /** One registry per engine: each checks fixtures against its engine's RDB version. */
+  private readonly fixtures = new Map<string, FixtureRegistry>();
   private endpoint: Promise<RdbEndpoint> | undefined;
 
   constructor(
@@ -69,7 +71,14 @@ export class Seeder {
           { field: 'seed', value: seed },
         );
       }
-      return this.fixtures.validate(seed.path);
+      let registry = this.fixtures.get(engine.name);
+      if (!registry) {
+        registry = new FixtureRegistry(
+          engine.maxRdbVersion ? { maxRdbVersion: engine.maxRdbVersion } : {},
+        );
+        this.fixtures.set(engine.name, registry);
+      }
+      return registry.validate(seed.path);
     }
     if (seed.kind === 'json') {
       // Parsed here for the early error; the worker applies it through its own client.
@@ -139,7 +148,10 @@ export class Seeder {
     labels: Record<string, string>;
   }): Promise<SeedPlan> {
     const { file, transport } = input;
-    const redisArgv = input.engine.command({ args: [...input.engine.seededArgs, ...input.args] });
+    // The loader execs the supervised server once the fixture is in place.
+    const redisArgv = supervise(
+      input.engine.command({ args: [...input.engine.seededArgs, ...input.args] }),
+    );
     const commandOverride = buildSeedCommand({
       transport,
       redisArgv,

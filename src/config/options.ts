@@ -95,7 +95,7 @@ export interface KubecacheOptions extends CacheOptions {
   kubeconfig?: string;
   /** Hard upper bound on a cache pod's life, enforced by the kubelet even if kubecache dies. */
   activeDeadlineSeconds?: number;
-  engines?: { redis?: CacheOptions; memcached?: CacheOptions };
+  engines?: { redis?: CacheOptions; memcached?: CacheOptions; valkey?: CacheOptions };
   /**
    * Pods to start in global setup, before any worker asks: per engine a
    * count or 'workers' (one per test worker). `false` turns it off; unset,
@@ -240,7 +240,12 @@ export function validateKubecacheOptions(
     );
   }
   if (obj.engines !== undefined) {
-    const enginesObj = expectObject(origin, 'engines', obj.engines, 'keys "redis" and "memcached"');
+    const enginesObj = expectObject(
+      origin,
+      'engines',
+      obj.engines,
+      `keys ${ENGINE_NAMES.map((n) => `"${n}"`).join(', ')}`,
+    );
     checkKeys(origin, 'engines', enginesObj, ENGINE_NAMES);
     out.engines = {};
     for (const name of ENGINE_NAMES) {
@@ -300,7 +305,7 @@ export function resolveCacheConfig(
   if (!isEngineName(engine)) {
     throw new KubecacheError(
       'BAD_OPTION',
-      `Unknown cache engine ${show(engine)}. Accepted values: "redis", "memcached".`,
+      `Unknown cache engine ${show(engine)}. Accepted values: ${ENGINE_NAMES.map((n) => `"${n}"`).join(', ')}.`,
       { field: 'engine', value: engine, expected: ENGINE_NAMES },
     );
   }

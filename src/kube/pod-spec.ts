@@ -1,5 +1,6 @@
 import type { V1EnvVar, V1Pod } from '@kubernetes/client-node';
 import type { ResolvedCacheConfig } from '../config/options.js';
+import { supervise } from '../engines/supervisor.js';
 import type { EngineDefinition } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import {
@@ -56,7 +57,8 @@ export interface CachePodInput {
 }
 
 const DATA_VOLUME = 'data';
-const SECRET_VOLUME = 'kubecache-secret';
+/** The volume of a locked cache's Secret; its presence marks a pod as locked. */
+export const SECRET_VOLUME = 'kubecache-secret';
 // Matches the uid/gid of the redis user in the official alpine images; any
 // non-root id works since the engine command is run directly, not via gosu.
 const CACHE_UID = 999;
@@ -221,7 +223,8 @@ export function buildCachePod(input: CachePodInput): V1Pod {
 function containerCommand(
   input: Pick<CachePodInput, 'engine' | 'config' | 'commandOverride'>,
 ): string[] {
+  // The supervisor lets the outage helpers stop, start and pause the server.
   return input.commandOverride
     ? [...input.commandOverride]
-    : input.engine.command({ args: [...input.config.args] });
+    : supervise(input.engine.command({ args: [...input.config.args] }));
 }

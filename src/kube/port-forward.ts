@@ -85,6 +85,7 @@ export async function startPortForward(
     closed: false,
     deadTunnels: 0,
     tunnelsOpened: 0,
+    spare: undefined,
   };
   const server: Server = createServer({ pauseOnConnect: true }, (socket) => {
     state.sockets.add(socket);
@@ -123,6 +124,7 @@ export async function startPortForward(
     close: () =>
       new Promise<void>((resolve) => {
         state.closed = true;
+        dropSpare(state);
         for (const ws of state.tunnels) ws.terminate();
         for (const s of state.sockets) s.destroy();
         server.close(() => resolve());
@@ -141,10 +143,36 @@ interface ForwardState {
   closed: boolean;
   deadTunnels: number;
   tunnelsOpened: number;
+  spare: Spare | undefined;
 }
+
+/**
+ * A tunnel whose client hung up before it opened (a readiness probe attempt
+ * that timed out, typically: on a loaded machine a TLS handshake and upgrade
+ * take longer than one probe attempt). It is kept for a few seconds and given
+ * to the next connection, which then starts at once; otherwise every short
+ * attempt would give up before its own tunnel opened, forever.
+ */
+interface Spare {
+  ws: WebSocket;
+  /** Frames that arrived while no client was attached (the port headers). */
+  frames: { data: Buffer; isBinary: boolean }[];
+  timer: NodeJS.Timeout;
+}
+
+const SPARE_MS = 5000;
 
 /** Opens a tunnel for one local connection, retrying within the healing window. */
 async function serve(state: ForwardState, socket: Socket): Promise<void> {
+  // While its tunnel opens the client's bytes are read and kept, so that a
+  // client that hangs up is noticed (its socket closes) and its tunnel kept
+  // as the spare; past HELD_BYTES the socket is paused instead.
+  const held = holdBytes(socket);
+  const spare = takeSpare(state);
+  if (spare) {
+    wire(state, socket, spare.ws, held, spare.frames);
+    return;
+  }
   const deadline = state.window.deadline(Date.now());
   for (let attempt = 0; attempt < 1000; attempt++) {
     if (socket.destroyed || state.closed) return;
@@ -176,13 +204,17 @@ async function serve(state: ForwardState, socket: Socket): Promise<void> {
       await new Promise((r) => setTimeout(r, wait).unref());
       continue;
     }
-    if (socket.destroyed || state.closed) {
+    state.window.opened();
+    state.tunnelsOpened += 1;
+    if (state.closed) {
       ws.terminate();
       return;
     }
-    state.window.opened();
-    state.tunnelsOpened += 1;
-    wire(state, socket, ws);
+    if (socket.destroyed) {
+      keepSpare(state, ws);
+      return;
+    }
+    wire(state, socket, ws, held);
     return;
   }
   reset(socket);
@@ -247,8 +279,89 @@ async function openTunnel(state: ForwardState): Promise<WebSocket> {
   });
 }
 
+const HELD_BYTES = 1 << 20;
+
+interface HeldBytes {
+  /** Stops holding; returns what was read so far, in order. */
+  release(): Buffer[];
+}
+
+function holdBytes(socket: Socket): HeldBytes {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const onData = (chunk: Buffer): void => {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size > HELD_BYTES) socket.pause();
+  };
+  socket.on('data', onData);
+  socket.resume();
+  return {
+    release: () => {
+      socket.off('data', onData);
+      socket.pause();
+      return chunks;
+    },
+  };
+}
+
+function keepSpare(state: ForwardState, ws: WebSocket): void {
+  if (state.spare) {
+    ws.terminate();
+    return;
+  }
+  const frames: Spare['frames'] = [];
+  const spare: Spare = {
+    ws,
+    frames,
+    timer: setTimeout(() => dropSpare(state), SPARE_MS),
+  };
+  spare.timer.unref();
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    debug('%s spare frame %o', state.pod, data);
+    frames.push({ data, isBinary });
+    // An error frame (the pod port refused) makes the tunnel useless.
+    if (isBinary && data[0] === ERROR_CHANNEL && data.length > 3) dropSpare(state);
+  });
+  ws.on('error', () => {});
+  ws.once('close', (code: number) => {
+    debug('%s spare closed %d', state.pod, code);
+    if (state.spare === spare) {
+      clearTimeout(spare.timer);
+      state.spare = undefined;
+    }
+  });
+  state.spare = spare;
+}
+
+function takeSpare(state: ForwardState): Spare | undefined {
+  const spare = state.spare;
+  if (!spare) return undefined;
+  state.spare = undefined;
+  clearTimeout(spare.timer);
+  spare.ws.removeAllListeners('message');
+  spare.ws.removeAllListeners('close');
+  spare.ws.removeAllListeners('error');
+  if (spare.ws.readyState !== WebSocket.OPEN) {
+    spare.ws.terminate();
+    return undefined;
+  }
+  return spare;
+}
+
+function dropSpare(state: ForwardState): void {
+  const spare = takeSpare(state);
+  spare?.ws.terminate();
+}
+
 /** Joins a local socket and an open tunnel, with a heartbeat on the tunnel. */
-function wire(state: ForwardState, socket: Socket, ws: WebSocket): void {
+function wire(
+  state: ForwardState,
+  socket: Socket,
+  ws: WebSocket,
+  held: HeldBytes,
+  earlier: { data: Buffer; isBinary: boolean }[] = [],
+): void {
   const { pod, targetPort } = state;
   state.tunnels.add(ws);
   const liveness = new TunnelLiveness(state.opts, Date.now());
@@ -267,7 +380,7 @@ function wire(state: ForwardState, socket: Socket, ws: WebSocket): void {
   heartbeat.unref();
 
   ws.on('pong', () => liveness.alive(Date.now()));
-  ws.on('message', (data: Buffer, isBinary: boolean) => {
+  const onMessage = (data: Buffer, isBinary: boolean): void => {
     liveness.alive(Date.now());
     if (!isBinary || data.length === 0) return;
     const channel = data[0] as number;
@@ -286,7 +399,9 @@ function wire(state: ForwardState, socket: Socket, ws: WebSocket): void {
       debug('%s:%d forward error: %s', pod, targetPort, text);
       reset(socket);
     }
-  });
+  };
+  for (const f of earlier) onMessage(f.data, f.isBinary);
+  ws.on('message', onMessage);
   ws.on('error', (err) => debug('%s websocket error: %s', pod, err.message));
   ws.on('close', (code: number) => {
     clearInterval(heartbeat);
@@ -299,6 +414,7 @@ function wire(state: ForwardState, socket: Socket, ws: WebSocket): void {
       reset(socket);
     }
   });
+  for (const chunk of held.release()) ws.send(Buffer.concat([Buffer.from([DATA_CHANNEL]), chunk]));
   socket.on('data', (chunk: Buffer) => {
     if (ws.readyState !== WebSocket.OPEN) return;
     ws.send(Buffer.concat([Buffer.from([DATA_CHANNEL]), chunk]));
@@ -307,7 +423,6 @@ function wire(state: ForwardState, socket: Socket, ws: WebSocket): void {
     clearInterval(heartbeat);
     if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close();
   });
-  // pauseOnConnect held the client's first bytes until the tunnel existed.
   socket.resume();
 }
 

@@ -1,5 +1,11 @@
 import { fromJSON, KubecacheError } from '../errors.js';
-import type { AcquireRequest, CacheLease, LeaseStatus } from './protocol.js';
+import type {
+  AcquireRequest,
+  CacheLease,
+  LeaseStatus,
+  OutageRequest,
+  OutageResult,
+} from './protocol.js';
 
 // Worker side of the broker API. Deliberately free of @kubernetes/client-node
 // (ESM-only, and heavy): Jest's CommonJS workers must be able to load it.
@@ -39,6 +45,11 @@ export class BrokerClient {
 
   release(id: string, opts: { destroy?: boolean } = {}): Promise<{ ok: true }> {
     return this.call('POST', `/v1/leases/${id}/release`, opts);
+  }
+
+  /** A real fault on the lease's cache server (stop/start/restart/pause). */
+  outage(id: string, req: OutageRequest): Promise<OutageResult> {
+    return this.call('POST', `/v1/leases/${id}/outage`, req);
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -1,4 +1,5 @@
 import type { CacheOptions } from '../config/options.js';
+import type { RedisClientKind } from '../engines/registry.js';
 import type { EngineName } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import { BrokerClient } from './broker-client.js';
@@ -22,7 +23,10 @@ export interface PodDescription {
 }
 
 /** Options of useCache and of the Vitest fixtures: the cache's pod settings plus how tests use it. */
-export interface UseCacheOptions<E extends EngineName = EngineName> extends CacheOptions {
+export interface UseCacheOptions<
+  E extends EngineName = EngineName,
+  K extends RedisClientKind = 'ioredis',
+> extends CacheOptions {
   /** Tells apart several caches of one engine used by the same worker. */
   name?: string;
   /**
@@ -31,20 +35,28 @@ export interface UseCacheOptions<E extends EngineName = EngineName> extends Cach
    * data through the client; relative paths are resolved from the working
    * directory. `false` starts empty even when the config sets a default seed.
    */
-  seed?: SeedInput | SeedFunction<E> | false;
+  seed?: SeedInput | SeedFunction<E, K> | false;
   /** Upper bound for getting the cache (pod start, image pull); default 120 000 ms. */
   openTimeoutMs?: number;
+  /**
+   * redis and valkey: the client library handed to tests, "ioredis" (default)
+   * or "node-redis" (the `redis` package). Install the one you pick.
+   */
+  client?: K;
 }
 
 /**
  * The handle tests get from useCache and from the fixtures: a CacheHandle
  * whose client the hooks close, so tests have no close() of their own.
  */
-export type UsedCache<E extends EngineName = EngineName> = Omit<CacheHandle<E>, 'close'>;
+export type UsedCache<
+  E extends EngineName = EngineName,
+  K extends RedisClientKind = 'ioredis',
+> = Omit<CacheHandle<E, K>, 'close'>;
 
 export const DEFAULT_OPEN_TIMEOUT_MS = 120_000;
 
-const OWN_KEYS = ['engine', 'name', 'seed', 'openTimeoutMs', 'reset', 'scope'] as const;
+const OWN_KEYS = ['engine', 'name', 'seed', 'openTimeoutMs', 'reset', 'scope', 'client'] as const;
 
 /** Splits what goes to the broker as pod options from kubecache's own test-side keys. */
 export function podOptions(options: object): CacheOptions {
@@ -58,11 +70,13 @@ export function podOptions(options: object): CacheOptions {
  * runs at collection time) and opened later in a hook or fixture. Accessing
  * the client before that fails with a message saying where to use it.
  */
-export class CacheSlot<E extends EngineName> implements UsedCache<E> {
+export class CacheSlot<E extends EngineName, K extends RedisClientKind = 'ioredis'>
+  implements UsedCache<E, K>
+{
   readonly engine: E;
-  private readonly options: UseCacheOptions<E>;
+  private readonly options: UseCacheOptions<E, K>;
   private readonly where: string;
-  private handle: CacheHandle<E> | undefined;
+  private handle: CacheHandle<E, K> | undefined;
   private opening: Promise<void> | undefined;
   private prefetched: { worker: string; acquired: Promise<CacheLease> } | undefined;
   /** False once a test may have written to the cache since the last reset. */
@@ -70,7 +84,7 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
   /** The test file that last used this cache (worker-scoped caches are reset on change). */
   file: string | undefined;
 
-  constructor(engine: E, options: UseCacheOptions<E>, where: string) {
+  constructor(engine: E, options: UseCacheOptions<E, K>, where: string) {
     this.engine = engine;
     this.options = options;
     this.where = where;
@@ -106,6 +120,7 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
       worker,
       broker: new BrokerClient(connection.url, connection.token),
       ...(this.options.name ? { name: this.options.name } : {}),
+      ...(this.options.client ? { client: this.options.client } : {}),
       ...(Object.keys(pod).length > 0 ? { options: pod } : {}),
       ...(seed ? { seed } : {}),
     };
@@ -128,7 +143,7 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
       ...opts,
       ...(prefetched ? { acquired: prefetched } : {}),
     });
-    let handle: CacheHandle<E>;
+    let handle: CacheHandle<E, K>;
     try {
       handle = await withTimeout(
         pending,
@@ -148,7 +163,7 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
     this.clean = true;
   }
 
-  private seedFor(connection: Connection): SeedRequest | SeedFunction<E> | undefined {
+  private seedFor(connection: Connection): SeedRequest | SeedFunction<E, K> | undefined {
     const seed = this.options.seed;
     if (seed === false) return undefined;
     if (typeof seed === 'function') return seed;
@@ -156,7 +171,7 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
     return connection.seeds[this.engine];
   }
 
-  private current(): CacheHandle<E> {
+  private current(): CacheHandle<E, K> {
     if (!this.handle) {
       throw new KubecacheError(
         'INTERNAL',
@@ -166,7 +181,7 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
     return this.handle;
   }
 
-  get client(): ClientFor<E> {
+  get client(): ClientFor<E, K> {
     return this.current().client;
   }
   get host(): string {
@@ -216,6 +231,26 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
 
   describe(): Promise<PodDescription> {
     return this.current().describe();
+  }
+
+  // Outage helpers: the next prepare() resets, which also starts a stopped server.
+  async stop(): Promise<void> {
+    this.clean = false;
+    await this.current().stop();
+  }
+
+  async start(): Promise<void> {
+    await this.current().start();
+  }
+
+  async restart(opts?: { keepData?: boolean }): Promise<void> {
+    this.clean = false;
+    await this.current().restart(opts);
+  }
+
+  async pause(ms: number): Promise<void> {
+    this.clean = false;
+    await this.current().pause(ms);
   }
 
   async close(): Promise<void> {

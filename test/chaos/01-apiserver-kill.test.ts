@@ -4,7 +4,7 @@ import { closeRedisClient, createRedisClient } from '../../src/engines/redis/cli
 import type { EngineName } from '../../src/engines/types.js';
 import { component, sleep, waitHealthy, withApiserverFault } from './support/control-plane.js';
 import { record } from './support/report.js';
-import { deleteChaosNamespace, startBroker, waitNothingLeft } from './support/runs.js';
+import { deleteChaosNamespace, login, startBroker, waitNothingLeft } from './support/runs.js';
 import { startTraffic } from './support/traffic.js';
 
 // Scenario 1: the API server is SIGKILLed mid-test and started again 5 s
@@ -47,7 +47,8 @@ describe.sequential('scenario 1: API server SIGKILLed mid-test, back after 5 s',
           options: { endpoint: v.endpoint },
         });
         const endpoint = { host: lease.host, port: lease.port };
-        const redis = v.engine === 'redis' ? createRedisClient(endpoint) : undefined;
+        const redis =
+          v.engine === 'redis' ? await createRedisClient(endpoint, login(lease.auth)) : undefined;
         const memcached = v.engine === 'memcached' ? createMemcachedClient(endpoint) : undefined;
         await redis?.connect();
         const traffic = startTraffic(async (i) => {

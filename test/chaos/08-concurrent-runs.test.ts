@@ -9,6 +9,7 @@ import {
   CHAOS_TIMEOUTS,
   chaosOptions,
   deleteChaosNamespace,
+  login,
   spawnRun,
   startBroker,
   waitNothingLeft,
@@ -72,11 +73,14 @@ describe.sequential('scenario 8: three concurrent runs in one namespace, one SIG
       reaped = fourth.lines.find((l) => l.includes('reaped')) ?? 'nothing reaped';
       await fourth.broker.acquire({ engine: 'redis', worker: '1' });
       await fourth.broker.teardown();
-      // The survivors still work: their redis answers through its pod IP.
+      // The survivors still work: their redis answers (pod IP, or the survivor's own port-forward).
       for (const r of ready.slice(0, 2)) {
         const lease = r.leases[0];
         if (!lease) continue;
-        const client = createRedisClient({ host: lease.podIP, port: lease.port });
+        const client = await createRedisClient(
+          { host: lease.host, port: lease.port },
+          login(lease.auth),
+        );
         try {
           await client.connect();
           if ((await client.ping()) === 'PONG') survivorsOk += 1;

@@ -97,7 +97,8 @@ async function deleteAllKubecachePods(): Promise<void> {
   await eventually(pods, (left) => left.length === 0);
 }
 
-const REUSE = { KUBECACHE_REUSE: '1' };
+// Locked caches (auth, the redis default) are never kept: reuse needs open ones.
+const REUSE = { KUBECACHE_REUSE: '1', KUBECACHE_AUTH: 'false' };
 
 describe('prestart and warm reuse on the dev cluster', () => {
   beforeAll(async () => {

@@ -2,6 +2,7 @@ import type { V1Container, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { type ResolvedCacheConfig, resolveCacheConfig } from '../../src/config/options.js';
 import { memcached, redis } from '../../src/engines/registry.js';
+import { supervise } from '../../src/engines/supervisor.js';
 import type { EngineDefinition } from '../../src/engines/types.js';
 import { buildCachePod, type CachePodInput, podConfigHash } from '../../src/kube/pod-spec.js';
 import {
@@ -133,7 +134,9 @@ describe('buildCachePod', () => {
     const container = containerOf(pod);
     expect(container.name).toBe('redis');
     expect(container.image).toBe('redis:7-alpine');
-    expect(container.command).toEqual([
+    expect(container.command?.slice(0, 2)).toEqual(['sh', '-c']);
+    expect(container.command?.[3]).toBe('kubecache-supervise');
+    expect(container.command?.slice(4)).toEqual([
       'redis-server',
       '--port',
       '6379',
@@ -159,7 +162,7 @@ describe('buildCachePod', () => {
     const container = containerOf(pod);
     expect(container.name).toBe('memcached');
     expect(container.image).toBe('memcached:1.6-alpine');
-    expect(container.command).toEqual(['memcached', '-p', '11211', '-U', '0']);
+    expect(container.command).toEqual(supervise(['memcached', '-p', '11211', '-U', '0']));
     expect(container.ports?.[0]?.containerPort).toBe(11211);
     expect(container.workingDir).toBeUndefined();
     expect(container.volumeMounts).toBeUndefined();

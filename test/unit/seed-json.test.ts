@@ -18,7 +18,7 @@ import {
 } from '../../src/engines/redis/seed.js';
 import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
 import { type LocalServer, startMemcached, startRedis } from './helpers/local-servers.js';
-import { removeDir, tempDir, withClient } from './seed-fixtures/dataset.js';
+import { CLIENT_KINDS, removeDir, tempDir, withClient, withResp } from './seed-fixtures/dataset.js';
 
 let redis: LocalServer;
 let memcached: LocalServer;
@@ -146,7 +146,7 @@ describe('parseRedisJsonSeed', () => {
   });
 });
 
-describe('applyRedisJsonSeed', () => {
+describe.each(CLIENT_KINDS)('applyRedisJsonSeed over %s', (kind) => {
   it('writes every type with TTLs and replaces what was there', async () => {
     const seed = parseRedisJsonSeed(
       JSON.stringify({
@@ -166,12 +166,12 @@ describe('applyRedisJsonSeed', () => {
       }),
       'apply.json',
     );
-    await withClient(redis, async (client) => {
+    await withResp(redis, kind, async (resp, client) => {
       // Stale values of other types under the same keys must not cause WRONGTYPE.
       await client.rpush('str', 'old');
       await client.set('l', 'old');
       await client.sadd('s', 'stale');
-      await applyRedisJsonSeed(client, seed);
+      await applyRedisJsonSeed(resp, seed);
       expect(await client.get('str')).toBe('v');
       expect(await client.hget('h', 'a')).toBe('1');
       expect(await client.hget('h', '__proto__')).toBe('x');
@@ -197,8 +197,8 @@ describe('applyRedisJsonSeed', () => {
   it('loads the committed basic.json fixture', async () => {
     const seed = await loadRedisJsonSeed('test/fixtures/basic.json');
     expect(seed.source).toBe(resolve('test/fixtures/basic.json'));
-    await withClient(redis, async (client) => {
-      await applyRedisJsonSeed(client, seed);
+    await withResp(redis, kind, async (resp, client) => {
+      await applyRedisJsonSeed(resp, seed);
       expect(await client.dbsize()).toBe(seed.entries.length);
       for (const type of ['string', 'hash', 'list', 'set', 'zset'] as const) {
         expect(seed.entries.filter((e) => e.type === type).length).toBeGreaterThanOrEqual(10);
@@ -209,9 +209,10 @@ describe('applyRedisJsonSeed', () => {
   it('turns a failed redis write into an UNREACHABLE error naming the source', async () => {
     const down = await startRedis();
     const seed = parseRedisJsonSeed('{"a":"b"}', 'x.json');
-    await down.stop();
-    await withClient(down, async (client) => {
-      const err = await applyRedisJsonSeed(client, seed).catch((e: unknown) => e);
+    // Connected first (node-redis connects eagerly), then the server goes away.
+    await withResp(down, kind, async (resp) => {
+      await down.stop();
+      const err = await applyRedisJsonSeed(resp, seed).catch((e: unknown) => e);
       expect(isKubecacheError(err, 'UNREACHABLE')).toBe(true);
       expect((err as Error).message).toContain('x.json');
     });

@@ -15,6 +15,7 @@ import { memcachedServer } from './server.js';
 export const memcached: EngineDefinition<MemcachedClient, MemcachedJsonSeed> = {
   ...memcachedServer,
   clientOps: {
+    clients: ['memjs'],
     async connect(endpoint, access) {
       // memjs has no TLS; the broker refuses `tls: true` for memcached before any pod.
       return createMemcachedClient(endpoint, access?.login ? { ...access.login } : {});

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import { KubecacheError } from '../../errors.js';
 import {
   badFixture,
@@ -9,9 +8,7 @@ import {
   parseTtl,
   rejectUnknownFields,
 } from '../../seed/json-fixture.js';
-
-/** A programmatic seed: runs against a fresh cache before the suite uses it. */
-export type RedisSeedFunction = (client: Redis) => Promise<void>;
+import type { RespArg, RespCommander } from './commander.js';
 
 export type RedisSeedEntry =
   | { key: string; type: 'string'; value: string; ttl?: number }
@@ -158,43 +155,44 @@ function parseScore(raw: unknown, at: string, source: string): number {
  * Writes a redis JSON seed in a single round trip. Each key is deleted first
  * so the result does not depend on what the cache held before.
  */
-export async function applyRedisJsonSeed(client: Redis, seed: RedisJsonSeed): Promise<void> {
+export async function applyRedisJsonSeed(resp: RespCommander, seed: RedisJsonSeed): Promise<void> {
   if (seed.entries.length === 0) return;
-  const pipeline = client.pipeline();
-  for (const entry of seed.entries) pipeline.del(entry.key);
+  const commands: RespArg[][] = [];
+  for (const entry of seed.entries) commands.push(['DEL', entry.key]);
   for (const entry of seed.entries) {
     switch (entry.type) {
       case 'string':
-        pipeline.set(entry.key, entry.value);
+        commands.push(['SET', entry.key, entry.value]);
         break;
       case 'hash':
-        pipeline.hset(entry.key, ...entry.value.flat());
+        commands.push(['HSET', entry.key, ...entry.value.flat()]);
         break;
       case 'list':
-        pipeline.rpush(entry.key, ...entry.value);
+        commands.push(['RPUSH', entry.key, ...entry.value]);
         break;
       case 'set':
-        pipeline.sadd(entry.key, ...entry.value);
+        commands.push(['SADD', entry.key, ...entry.value]);
         break;
       case 'zset':
-        pipeline.zadd(
+        commands.push([
+          'ZADD',
           entry.key,
           ...entry.value.flatMap(([score, member]) => [zscore(score), member]),
-        );
+        ]);
         break;
     }
   }
   for (const entry of seed.entries) {
-    if (entry.ttl !== undefined) pipeline.pexpire(entry.key, ttlMillis(entry.ttl));
+    if (entry.ttl !== undefined) commands.push(['PEXPIRE', entry.key, ttlMillis(entry.ttl)]);
   }
-  let results: Array<[Error | null, unknown]> | null;
+  let results: Array<[Error | null, unknown]>;
   try {
-    results = await pipeline.exec();
+    results = await resp.batch(commands);
   } catch (err) {
-    throw seedWriteError(client, seed.source, (err as Error).message, err);
+    throw seedWriteError(resp, seed.source, (err as Error).message, err);
   }
-  const failed = results?.find(([err]) => err !== null);
-  if (failed?.[0]) throw seedWriteError(client, seed.source, failed[0].message, failed[0]);
+  const failed = results.find(([err]) => err !== null);
+  if (failed?.[0]) throw seedWriteError(resp, seed.source, failed[0].message, failed[0]);
 }
 
 function zscore(score: number): string {
@@ -210,17 +208,16 @@ function ttlMillis(seconds: number): number {
 }
 
 function seedWriteError(
-  client: Redis,
+  resp: RespCommander,
   source: string,
   message: string,
   cause: unknown,
 ): KubecacheError {
-  const { host, port } = client.options;
   return new KubecacheError(
     'UNREACHABLE',
-    `Writing seed ${source} to redis at ${host}:${port} failed: ${message}. ` +
+    `Writing seed ${source} to redis at ${resp.where} failed: ${message}. ` +
       'Check that the cache pod is still running and has enough memory for the fixture.',
-    { engine: 'redis', source, host, port },
+    { engine: 'redis', source, where: resp.where },
     { cause },
   );
 }

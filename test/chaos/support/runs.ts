@@ -97,8 +97,19 @@ export function processFigures(): { rssMb: number; fds: number } {
 export interface ChildRun {
   child: ChildProcess;
   stderr: () => string;
+  /** The broker is up (it printed its run id): from here on it creates pods. */
+  started: Promise<void>;
   /** The JSON line the run prints once its caches are ready. */
-  ready: Promise<{ runId: string; leases: { podName: string; podIP: string; port: number }[] }>;
+  ready: Promise<{
+    runId: string;
+    leases: {
+      podName: string;
+      podIP: string;
+      host: string;
+      port: number;
+      auth?: { username: string; password: string };
+    }[];
+  }>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -110,8 +121,13 @@ export function spawnRun(options: BrokerOptions, caches: string[]): ChildRun {
   });
   let err = '';
   let out = '';
+  let onStarted: () => void = () => {};
+  const started = new Promise<void>((resolve) => {
+    onStarted = resolve;
+  });
   child.stderr?.on('data', (d) => {
     err += d.toString();
+    if (/(^|\n)run \w+/.test(err)) onStarted();
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
@@ -133,7 +149,7 @@ export function spawnRun(options: BrokerOptions, caches: string[]): ChildRun {
     );
   });
   ready.catch(() => {});
-  return { child, stderr: () => err, ready, exited };
+  return { child, stderr: () => err, started, ready, exited };
 }
 
 /** Resolves with `value` after `ms`, or earlier with the promise's outcome. */
@@ -164,4 +180,12 @@ export function prng(seed: number): () => number {
     s = (s * 1664525 + 1013904223) >>> 0;
     return s / 2 ** 32;
   };
+}
+
+/** ioredis options for a lease's login (redis caches are locked by default). */
+export function login(creds: { username: string; password: string } | undefined): {
+  username?: string;
+  password?: string;
+} {
+  return creds ? { username: creds.username, password: creds.password } : {};
 }
