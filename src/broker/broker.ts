@@ -319,6 +319,7 @@ export class Broker {
         entry.key = key;
         entry.lease = { ...entry.lease, worker: req.worker };
         debug('worker %s adopted prestarted pod %s', req.worker, entry.lease.podName);
+        this.pool.adopted += 1;
         return entry;
       }
       pending = this.pool.take(poolKey(key));
@@ -395,19 +396,20 @@ export class Broker {
 
   /** Prestarted pods that no worker took, and with reuse every live pod, before the run's pods are deleted. */
   private async settlePool(): Promise<void> {
-    const unused = (await Promise.all(this.pool.drain())).filter(
-      (e): e is Entry => e?.state === 'ready',
-    );
+    const drained = await Promise.all(this.pool.drain());
+    const unused = drained.filter((e): e is Entry => e?.state === 'ready');
+    const failed = this.pool.started - this.pool.adopted - unused.length;
     if (this.pool.started > 0) {
       this.progress(
-        `[kubecache] prestart: ${this.pool.started - unused.length} of ${this.pool.started} pod(s) adopted; ${unused.length} unused ${this.cluster.reuse ? 'kept for the next run' : 'deleted'}`,
+        `[kubecache] prestart: ${this.pool.adopted} of ${this.pool.started} pod(s) adopted; ${unused.length} unused ${this.cluster.reuse ? 'kept for the next run' : 'deleted'}${failed > 0 ? `; ${failed} failed to start` : ''}`,
       );
     }
     if (!this.cluster.reuse) {
       await Promise.all(unused.map((e) => this.dispose(e, 'released').catch(() => {})));
       return;
     }
-    const idleUntil = new Date(Date.now() + this.cluster.reuseIdleSeconds * 1000);
+    // In the API server's clock, like every lease the reaper judges.
+    const idleUntil = new Date(this.handle.clock.now() + this.cluster.reuseIdleSeconds * 1000);
     const kept: string[] = [];
     await Promise.all(
       [...this.entries.values()].map(async (e) => {

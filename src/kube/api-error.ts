@@ -44,7 +44,7 @@ export function classifyForbidden(serverMessage: string): Rejection | 'FORBIDDEN
 
 const REJECTION_FIX: Record<Rejection, string> = {
   QUOTA_EXCEEDED:
-    "The namespace's ResourceQuota has no room for another cache pod. Each test worker gets its own pod per cache (workers × caches pods, each with its requests): run fewer workers, use fewer caches per file, lower resources.requests, set maxPods so kubecache waits for room, or ask the namespace admin to raise the quota (kubectl describe resourcequota -n NS).",
+    "The namespace's ResourceQuota has no room for another cache pod. Each test worker gets its own pod per cache (workers × caches pods, each with its requests): run fewer workers, use fewer caches per file, lower resources.requests, or ask the namespace admin to raise the quota (kubectl describe resourcequota -n NS). When other runs hold the room, kubecache waits up to timeouts.podRunningMs for them to finish.",
   LIMIT_RANGE:
     "A LimitRange in the namespace does not allow the cache container's resources. Set resources.requests / resources.limits (or KUBECACHE_MEMORY_LIMIT, KUBECACHE_CPU_LIMIT, ...) within the namespace's bounds (kubectl describe limitrange -n NS).",
   POD_SECURITY:
