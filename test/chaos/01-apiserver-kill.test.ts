@@ -82,7 +82,9 @@ describe.sequential('scenario 1: API server SIGKILLed mid-test, back after 5 s',
         }
       } finally {
         const teardown = await broker.teardown().catch((e: Error) => e);
-        const left = await waitNothingLeft(NS, 30_000, runId);
+        // After an API server restart the kubelet may take a while to see
+        // deletions (its watches back off); teardown's budget plus that.
+        const left = await waitNothingLeft(NS, 90_000, runId);
         const leftOk = left.pods.length === 0;
         row.held += `; pods left after teardown: ${left.pods.length}`;
         if (teardown instanceof Error)

@@ -33,6 +33,15 @@ describe.sequential('scenario 10: ResourceQuota and LimitRange smaller than the 
         body: { metadata: { name: 'pods' }, spec: { hard: { pods: '1' } } },
       })
       .catch(() => undefined);
+    // Until the quota controller has computed the quota's status, admission
+    // treats it as unknown: start once the namespace's quota is in force.
+    for (let i = 0; i < 120; i++) {
+      const q = await adminCore()
+        .readNamespacedResourceQuota({ name: 'pods', namespace: QUOTA_NS })
+        .catch(() => undefined);
+      if (q?.status?.hard?.pods !== undefined) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
     const { broker } = await startBroker(QUOTA_NS, { timeouts: { podRunningMs: 20_000 } });
     const first = await within(broker.acquire({ engine: 'redis', worker: '1' }), 60_000);
     const second = await within(broker.acquire({ engine: 'memcached', worker: '1' }), 60_000);

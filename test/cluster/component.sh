@@ -10,6 +10,12 @@
 # Only the apiserver can be (re)started: its command line is shared with
 # up.sh (apiserver_cmd in lib.sh). Every other component is only signalled.
 source "$(dirname "$0")/lib.sh"
+# A worktree's .kubecache-dev may be a symlink to a shared cluster's state: a
+# restarted apiserver must name the real paths (it reads its kubelet client
+# certificate at every exec and port-forward), never a link that can vanish
+# with the worktree.
+STATE=$(readlink -f "$STATE")
+PKI="$STATE/pki" LOGS="$STATE/logs" PIDS="$STATE/pids" KUBECONFIG_ADMIN="$STATE/admin.kubeconfig"
 
 usage() {
   echo "usage: $0 kill|stop|cont|start|restart NAME | ready [SECONDS]" >&2
