@@ -13,7 +13,6 @@ import {
   selector,
 } from '../names.js';
 import { apiCall } from './api-call.js';
-import { toKubecacheError } from './api-error.js';
 import type { KubeHandle } from './client.js';
 import { listPods } from './pods.js';
 
