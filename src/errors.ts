@@ -15,7 +15,10 @@ export type ErrorCode =
   | 'LIMIT_RANGE'
   | 'POD_SECURITY'
   | 'ADMISSION_DENIED'
-  | 'POD_DIED';
+  | 'POD_DIED'
+  | 'NAMESPACE_NOT_FOUND'
+  | 'NO_CLUSTER'
+  | 'UNSUPPORTED_NODE';
 
 export const ERROR_CODES: readonly ErrorCode[] = [
   'IMAGE_PULL',
@@ -35,7 +38,25 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'POD_SECURITY',
   'ADMISSION_DENIED',
   'POD_DIED',
+  'NAMESPACE_NOT_FOUND',
+  'NO_CLUSTER',
+  'UNSUPPORTED_NODE',
 ];
+
+/**
+ * The code is part of the message (`[POD_GONE] ...`) because test runners
+ * print `name: message` and a stack, not an error's other properties, and
+ * docs/errors.md tells users to look codes up.
+ */
+function withCode(code: string, message: string): string {
+  const prefix = `[${code}] `;
+  return message.startsWith(prefix) ? message : `${prefix}${message}`;
+}
+
+function withoutCode(code: string, message: string): string {
+  const prefix = `[${code}] `;
+  return message.startsWith(prefix) ? message.slice(prefix.length) : message;
+}
 
 /** The wire shape used by the broker's HTTP API; everything in it is JSON-safe. */
 export interface KubecacheErrorJSON {
@@ -58,7 +79,7 @@ export class KubecacheError extends Error {
     details: Record<string, unknown> = {},
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(withCode(code, message), options);
     this.code = code;
     this.details = details;
   }
@@ -67,6 +88,7 @@ export class KubecacheError extends Error {
     const json: KubecacheErrorJSON = {
       name: 'KubecacheError',
       code: this.code,
+      // With the code: Vitest prints an error through its toJSON().
       message: this.message,
       details: jsonSafeRecord(this.details),
     };
@@ -129,9 +151,29 @@ export function fromJSON(json: unknown): KubecacheError {
   // Rebuild the chain innermost first so `error.cause.cause` mirrors the sender.
   let cause: Error | undefined;
   for (let i = causes.length - 1; i >= 0; i--) {
-    cause = new Error(causes[i], cause ? { cause } : undefined);
+    cause = rebuildCause(causes[i] ?? '', cause);
   }
-  return new KubecacheError(code, message, details, cause ? { cause } : undefined);
+  return new KubecacheError(
+    code,
+    withoutCode(code, message),
+    details,
+    cause ? { cause } : undefined,
+  );
+}
+
+/**
+ * A cause travels as "Name: message"; it is rebuilt with that name so it
+ * prints as `Caused by: TypeError: fetch failed`, not `Error: TypeError: ...`.
+ */
+function rebuildCause(text: string, inner: Error | undefined): Error {
+  const match = /^([A-Za-z_$][\w$]*(?: \[[A-Z_]+\])?): ([\s\S]*)$/.exec(text);
+  const err = new Error(match ? (match[2] ?? '') : text, inner ? { cause: inner } : undefined);
+  if (match?.[1] && match[1] !== 'Error') {
+    Object.defineProperty(err, 'name', { value: match[1], configurable: true, writable: true });
+    // The stack's first line was computed with the old name.
+    err.stack = (err.stack ?? '').replace(/^Error/, match[1]);
+  }
+  return err;
 }
 
 /** Serialises any thrown value; non-kubecache errors travel as INTERNAL with their message. */
@@ -148,7 +190,9 @@ export function serializeError(e: unknown): KubecacheErrorJSON {
       cause: foreign.cause,
     }).toJSON();
   }
-  const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  // A plain Error's name adds nothing but a second "Error:" when printed.
+  const message =
+    e instanceof Error ? (e.name === 'Error' ? e.message : `${e.name}: ${e.message}`) : String(e);
   return new KubecacheError('INTERNAL', message, {}, { cause: e }).toJSON();
 }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { V1LimitRange, V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
-import { ENV_PREFIX, engineEnvPrefix, readCacheEnv } from '../config/env.js';
+import { ENV_PREFIX, engineEnvPrefix, readCacheEnv, withoutEmptyVars } from '../config/env.js';
 import {
   type KubecacheOptions,
   type ResolvedCacheConfig,
@@ -11,9 +11,10 @@ import {
   resolveClusterConfig,
 } from '../config/options.js';
 import { getEngine } from '../engines/registry.js';
+import { supervise } from '../engines/supervisor.js';
 import type { EngineName } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
-import { parkPod } from '../kube/claim.js';
+import { parkPod, parkSecret } from '../kube/claim.js';
 import { connectKube, type KubeHandle } from '../kube/client.js';
 import { fitDefaultsToLimitRanges, type ResourcePath } from '../kube/limit-range.js';
 import { findRunnerPod } from '../kube/owner.js';
@@ -43,10 +44,18 @@ import {
 } from '../names.js';
 import type { RdbFixtureInfo } from '../seed/rdb-file.js';
 import { CacheSecurity } from './cache-security.js';
+import { runOutage } from './outages.js';
 import { type PrestartItem, PrestartPool } from './prestart.js';
 import { adoptIdlePod, reuseKey } from './reuse.js';
 import { Seeder, type SeedPlan } from './seeding.js';
-import type { AcquireRequest, CacheLease, LeaseStatus, TeardownReport } from './types.js';
+import type {
+  AcquireRequest,
+  CacheLease,
+  LeaseStatus,
+  OutageRequest,
+  OutageResult,
+  TeardownReport,
+} from './types.js';
 
 const debug = createDebug('kubecache:broker');
 
@@ -67,7 +76,14 @@ interface Entry {
   reuseKey?: string;
   /** Parked for the next run at teardown: not deleted with the run's pods. */
   kept?: boolean;
+  /** The pod's own Secret (logins, ACL), kept along with the pod. */
+  authSecret?: string;
   code?: LeaseStatus['code'];
+  /**
+   * An outage the test asked for (outages.ts): the server is down or
+   * restarting on purpose, so the pod is not dying and must not be replaced.
+   */
+  outage?: OutageRequest['action'];
 }
 
 /** A pod between its spec and its ready lease: renewed and torn down like a ready one. */
@@ -112,6 +128,8 @@ export class Broker {
   private closed: Promise<TeardownReport> | undefined;
   /** Pods started before any worker asked (prestart.ts). */
   private readonly pool = new PrestartPool<Entry>();
+  /** Kept pods this run is claiming right now (reuse.ts). */
+  private readonly claiming = new Set<string>();
   /** Every acquire request of the run, for the next run's default prestart. */
   readonly requests: AcquireRequest[] = [];
   readonly progress: (line: string) => void;
@@ -163,13 +181,15 @@ export class Broker {
    * expired pods of crashed runs, and returns a broker with a fresh run id.
    */
   static async start(options: BrokerOptions = {}): Promise<Broker> {
-    const env = options.env ?? process.env;
+    // CI systems export unset variables as empty strings: read those as unset.
+    const env = withoutEmptyVars(options.env ?? process.env);
     const { progress: _p, env: _e, ...kubecacheOptions } = options;
     const cluster = resolveClusterConfig({ global: kubecacheOptions, env });
     const handle = await connectKube({
       // An explicit env (tests, tools) may name a kubeconfig the process env does not.
       kubeconfig:
-        cluster.kubeconfig ?? (env === process.env ? undefined : env.KUBECONFIG?.split(':')[0]),
+        cluster.kubeconfig ??
+        (options.env === undefined ? undefined : env.KUBECONFIG?.split(':')[0]),
       context: cluster.context,
       namespace: cluster.namespaceSource === 'default' ? undefined : cluster.namespace,
       apiConnectMs: cluster.timeouts.apiConnectMs,
@@ -225,7 +245,7 @@ export class Broker {
     }
     this.security.check(engine, config);
     // A bad fixture must fail before any pod exists.
-    const fixture = req.seed ? await this.seeder.validate(engine, req.seed) : undefined;
+    const fixture = req.seed ? await this.seeder.validate(engine, req.seed, config) : undefined;
     const key = acquireKey(req, config);
     const existing = this.byKey.get(key);
     if (existing) {
@@ -299,6 +319,7 @@ export class Broker {
         entry.key = key;
         entry.lease = { ...entry.lease, worker: req.worker };
         debug('worker %s adopted prestarted pod %s', req.worker, entry.lease.podName);
+        this.pool.adopted += 1;
         return entry;
       }
       pending = this.pool.take(poolKey(key));
@@ -328,6 +349,7 @@ export class Broker {
       leaseMs: this.cluster.timeouts.leaseMs,
       reachability: this.reachability,
       progress: this.progress,
+      claiming: this.claiming,
     });
     if (!adopted) return undefined;
     this.progress(
@@ -344,9 +366,14 @@ export class Broker {
         host: adopted.host,
         port: adopted.port,
         endpoint: adopted.endpoint,
-        url: `${engine.name}://${adopted.host}:${adopted.port}`,
+        url: cacheUrl(engine.name, adopted.host, adopted.port, {
+          ...(adopted.logins ? { login: adopted.logins.user } : {}),
+        }),
         // Empty like a new pod: the worker seeds it as it would seed one.
         reused: false,
+        ...(adopted.logins
+          ? { auth: { ...adopted.logins.user }, admin: { ...adopted.logins.admin } }
+          : {}),
         ...(req.seed ? { seed: req.seed } : {}),
         timings: { created: 0, running: 0, ready: adopted.ms },
       },
@@ -354,6 +381,7 @@ export class Broker {
       container: engine.containerName,
       state: 'ready',
       ...(adopted.forward ? { forward: adopted.forward } : {}),
+      ...(adopted.authSecret ? { authSecret: adopted.authSecret } : {}),
     };
     this.entries.set(entry.lease.id, entry);
     if (this.closed) {
@@ -368,25 +396,34 @@ export class Broker {
 
   /** Prestarted pods that no worker took, and with reuse every live pod, before the run's pods are deleted. */
   private async settlePool(): Promise<void> {
-    const unused = (await Promise.all(this.pool.drain())).filter(
-      (e): e is Entry => e?.state === 'ready',
-    );
+    const drained = await Promise.all(this.pool.drain());
+    const unused = drained.filter((e): e is Entry => e?.state === 'ready');
+    const failed = this.pool.started - this.pool.adopted - unused.length;
     if (this.pool.started > 0) {
       this.progress(
-        `[kubecache] prestart: ${this.pool.started - unused.length} of ${this.pool.started} pod(s) adopted; ${unused.length} unused ${this.cluster.reuse ? 'kept for the next run' : 'deleted'}`,
+        `[kubecache] prestart: ${this.pool.adopted} of ${this.pool.started} pod(s) adopted; ${unused.length} unused ${this.cluster.reuse ? 'kept for the next run' : 'deleted'}${failed > 0 ? `; ${failed} failed to start` : ''}`,
       );
     }
     if (!this.cluster.reuse) {
       await Promise.all(unused.map((e) => this.dispose(e, 'released').catch(() => {})));
       return;
     }
-    const idleUntil = new Date(Date.now() + this.cluster.reuseIdleSeconds * 1000);
+    // In the API server's clock, like every lease the reaper judges.
+    const idleUntil = new Date(this.handle.clock.now() + this.cluster.reuseIdleSeconds * 1000);
     const kept: string[] = [];
     await Promise.all(
       [...this.entries.values()].map(async (e) => {
         if (e.state !== 'ready' || !e.reuseKey) return;
         try {
           await e.forward?.close();
+          if (e.authSecret) {
+            const logins = e.lease.admin ? { user: e.lease.auth, admin: e.lease.admin } : {};
+            await parkSecret(this.handle, e.authSecret, {
+              reuseKey: e.reuseKey,
+              idleUntil,
+              logins,
+            });
+          }
           await parkPod(this.handle, e.lease.podName, { reuseKey: e.reuseKey, idleUntil });
           e.state = 'released';
           e.kept = true;
@@ -453,7 +490,9 @@ export class Broker {
       }
     }
     // JSON and function seeds are applied (and on reset applied again) by the worker.
-    const argv = plan?.commandOverride ?? engine.command({ args: [...podConfig.args] });
+    // The server runs under the outage helpers' supervisor (engines/supervisor.ts),
+    // inside whatever setup step the engine's security adds (memcached SASL).
+    const argv = plan?.commandOverride ?? supervise(engine.command({ args: [...podConfig.args] }));
     const wrapped = secured.wrapCommand(argv);
     const commandOverride = plan || wrapped !== argv ? wrapped : undefined;
     const pod = buildCachePod({
@@ -505,6 +544,9 @@ export class Broker {
       });
     } catch (err) {
       await Promise.all([plan?.cleanup(), secured.cleanup()]);
+      // The image's server refused the fixture's RDB version: say so with both versions.
+      const refused = fixture ? this.seeder.explainFailure(err, fixture, config.image) : undefined;
+      if (refused) throw refused;
       // auto picked http but the pod could not download: fall back to exec once.
       const auto = req.seed?.kind === 'rdb' && (req.seed.transport ?? 'auto') === 'auto';
       if (
@@ -544,6 +586,10 @@ export class Broker {
       settle();
     }
     this.knownPodIP ??= started.podIP || undefined;
+    if (engine.rdbSeeds) {
+      // Learn the image's server for later RDB fixtures; never delays this lease.
+      void this.seeder.learnServer(config.image, started.host, started.port, 2000);
+    }
     const lease: CacheLease = {
       id: randomBytes(8).toString('hex'),
       engine: engine.name,
@@ -554,7 +600,7 @@ export class Broker {
       host: started.host,
       port: started.port,
       endpoint: started.endpoint,
-      url: cacheUrl(engine.name, started.host, started.port, {
+      url: cacheUrl(engine.urlScheme, started.host, started.port, {
         ...(secured.logins ? { login: secured.logins.user } : {}),
         tls: Boolean(secured.tls),
       }),
@@ -572,6 +618,7 @@ export class Broker {
       container: engine.containerName,
       state: 'ready',
       ...(started.forward ? { forward: started.forward } : {}),
+      ...(secured.mount ? { authSecret: secured.mount.secretName } : {}),
     };
     this.entries.set(lease.id, entry);
     if (this.closed) {
@@ -596,7 +643,49 @@ export class Broker {
       podName: entry.lease.podName,
       ...(entry.reason ? { reason: entry.reason } : {}),
       ...(entry.code ? { code: entry.code } : {}),
+      ...(entry.outage === 'stop' ? { outage: 'stopped' as const } : {}),
     };
+  }
+
+  /** Stops, starts, restarts or pauses a lease's cache server on purpose (outages.ts). */
+  async outage(id: string, req: OutageRequest): Promise<OutageResult> {
+    const entry = this.entries.get(id);
+    if (entry?.state !== 'ready') {
+      throw new KubecacheError(
+        'BROKER',
+        `no live cache lease ${id} in run ${this.runId} to ${req.action}${entry?.reason ? `: ${entry.reason}` : '.'}`,
+        { id },
+      );
+    }
+    const engine = getEngine(entry.lease.engine);
+    const config = resolveCacheConfig(engine.name, {
+      global: this.kubecacheOptions(),
+      env: this.env,
+    });
+    entry.outage = req.action;
+    try {
+      return await runOutage(
+        {
+          handle: this.handle,
+          engine,
+          podName: entry.lease.podName,
+          container: entry.container,
+          host: entry.lease.host,
+          port: entry.lease.port,
+          execMs: this.cluster.timeouts.execMs,
+          readyMs: config.timeouts.probeMs,
+          // The probe speaks what the cache was started with (TLS, SASL).
+          probe: {
+            auth: entry.lease.auth !== undefined,
+            ...(entry.lease.tls ? { tls: entry.lease.tls } : {}),
+          },
+        },
+        req,
+      );
+    } finally {
+      // stop keeps the flag until start; the others are over once they return.
+      if (req.action !== 'stop' && entry.outage === req.action) entry.outage = undefined;
+    }
   }
 
   /** Events and last log lines of a lease's pod, for failure reports. */
@@ -854,12 +943,14 @@ function poolKey(key: string): string {
  * (`rediss://` with TLS) or `memcached://user:password@host:port`.
  */
 export function cacheUrl(
-  engine: string,
+  scheme: string,
   host: string,
   port: number,
   opts: { login?: { username: string; password: string }; tls?: boolean } = {},
 ): string {
-  const scheme = opts.tls && engine !== 'memcached' ? `${engine}s` : engine;
+  // The engine's scheme (EngineServer.urlScheme); memcached never gets TLS
+  // (the broker refuses it first), redis and valkey get rediss://.
+  scheme = opts.tls && scheme !== 'memcached' ? `${scheme}s` : scheme;
   const url = new URL(`${scheme}://placeholder`);
   url.hostname = host.includes(':') ? `[${host}]` : host;
   url.port = String(port);

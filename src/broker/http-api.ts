@@ -1,10 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import createDebug from 'debug';
-import { isEngineName } from '../engines/registry.js';
+import { ENGINE_NAMES, isEngineName } from '../engines/registry.js';
 import { KubecacheError, serializeError } from '../errors.js';
 import { bearer, newToken, tokensEqual } from './auth.js';
 import type { Broker } from './broker.js';
+import { checkOutageRequest } from './outages.js';
 import type { AcquireRequest } from './types.js';
 
 const debug = createDebug('kubecache:api');
@@ -67,7 +68,7 @@ async function handle(
     if (!body || !isEngineName(body.engine) || typeof body.worker !== 'string') {
       throw new KubecacheError(
         'BAD_OPTION',
-        'acquire needs {engine: "redis" | "memcached", worker: string}.',
+        `acquire needs {engine: ${ENGINE_NAMES.map((n) => `"${n}"`).join(' | ')}, worker: string}.`,
         {
           field: 'engine',
         },
@@ -76,7 +77,7 @@ async function handle(
     reply(res, 200, await broker.acquire(body));
     return;
   }
-  const m = /^\/v1\/leases\/([0-9a-f]{16})(\/describe|\/release)?$/.exec(url.pathname);
+  const m = /^\/v1\/leases\/([0-9a-f]{16})(\/describe|\/release|\/outage)?$/.exec(url.pathname);
   if (m?.[1]) {
     const id = m[1];
     if (req.method === 'GET' && !m[2]) return reply(res, 200, broker.status(id));
@@ -86,6 +87,9 @@ async function handle(
       const body = (await readJson(req)) as { destroy?: boolean } | undefined;
       await broker.release(id, { destroy: body?.destroy === true });
       return reply(res, 200, { ok: true });
+    }
+    if (req.method === 'POST' && m[2] === '/outage') {
+      return reply(res, 200, await broker.outage(id, checkOutageRequest(await readJson(req))));
     }
   }
   if (route === 'GET /v1/health')

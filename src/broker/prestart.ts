@@ -139,6 +139,7 @@ export function writeRecord(path: string, record: RunRecord): void {
 export class PrestartPool<T> {
   private readonly waiting = new Map<string, Promise<T | undefined>[]>();
   started = 0;
+  /** Pods a worker got (counted by the caller: a taken start may still fail). */
   adopted = 0;
 
   add(key: string, pending: Promise<T | undefined>): void {
@@ -156,7 +157,6 @@ export class PrestartPool<T> {
     const list = this.waiting.get(key);
     const next = list?.shift();
     if (list && list.length === 0) this.waiting.delete(key);
-    if (next) this.adopted += 1;
     return next;
   }
 

@@ -5,12 +5,13 @@ import createDebug from 'debug';
 import type { ResolvedCacheConfig } from '../config/options.js';
 import type { EngineDefinition } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
-import { claimPod, listIdlePods } from '../kube/claim.js';
+import { claimPod, claimSecret, listIdlePods } from '../kube/claim.js';
 import type { KubeHandle } from '../kube/client.js';
 import { deletePod } from '../kube/pods.js';
 import { type PortForwardEndpoint, startPortForward } from '../kube/port-forward.js';
 import type { PodNetworkReachability } from '../kube/reachability.js';
 import { configHash } from '../names.js';
+import type { CacheLogins, Login } from '../security/credentials.js';
 import type { SeedRequest } from './types.js';
 
 // Warm reuse across runs (`reuse: true`): at teardown a run parks its pods
@@ -34,7 +35,9 @@ export async function reuseKey(
   config: ResolvedCacheConfig,
   seed: SeedRequest | undefined,
 ): Promise<string | undefined> {
-  if (seed?.kind === 'rdb') return undefined;
+  // TLS certificates come from a CA of the run that made the pod, which the
+  // next run does not have.
+  if (seed?.kind === 'rdb' || config.tls) return undefined;
   const { timeouts: _t, endpoint: _e, ...pod } = config;
   return configHash({ pod, seed: await seedDigest(seed) });
 }
@@ -55,6 +58,9 @@ export interface AdoptedPod {
   port: number;
   forward?: PortForwardEndpoint;
   ms: number;
+  /** The pod's own Secret (logins, ACL) and the logins it carried. */
+  authSecret?: string;
+  logins?: CacheLogins;
 }
 
 export interface AdoptInput {
@@ -67,6 +73,12 @@ export interface AdoptInput {
   leaseMs: number;
   reachability: PodNetworkReachability;
   progress: (line: string) => void;
+  /**
+   * Pods this run is claiming right now (shared by its adoptions): a run
+   * that starts many pods at once would otherwise send every adoption after
+   * the same first candidate and turn the claims into a queue of conflicts.
+   */
+  claiming: Set<string>;
 }
 
 /**
@@ -80,53 +92,88 @@ export async function adoptIdlePod(input: AdoptInput): Promise<AdoptedPod | unde
   const candidates = await listIdlePods(input.handle, input.key);
   for (const pod of candidates) {
     const name = pod.metadata?.name ?? '';
-    if (!isRunning(pod)) {
-      input.progress(
-        `[kubecache] kept pod ${name} is not running (${pod.status?.phase ?? 'unknown'}); deleting it`,
-      );
-      await deletePod(input.handle, name).catch(() => {});
-      continue;
-    }
-    const claimed = await claimPod(input.handle, pod, {
-      runId: input.runId,
-      worker: input.worker,
-      leaseExpiresAt: new Date(Date.now() + input.leaseMs),
-    });
-    if (!claimed) continue;
-    const podIP = claimed.status?.podIP ?? '';
-    let forward: PortForwardEndpoint | undefined;
+    if (input.claiming.has(name)) continue;
+    input.claiming.add(name);
     try {
-      const direct =
-        input.config.endpoint === 'pod-ip' ||
-        (input.config.endpoint === 'auto' &&
-          (await input.reachability.check(
-            podIP,
-            input.engine.port,
-            input.config.timeouts.reachabilityProbeMs,
-          )));
-      if (!direct) forward = await startPortForward(input.handle, name, input.engine.port);
-      const host = forward?.host ?? podIP;
-      const port = forward?.port ?? input.engine.port;
-      await verifyAndClear(input.engine, { host, port });
-      const ms = Date.now() - t0;
-      debug('adopted %s for worker %s in %d ms', name, input.worker, ms);
-      return {
-        name,
-        uid: claimed.metadata?.uid ?? '',
-        podIP,
-        endpoint: forward ? 'port-forward' : 'pod-ip',
-        host,
-        port,
-        ...(forward ? { forward } : {}),
-        ms,
-      };
-    } catch (err) {
-      await forward?.close();
-      input.progress(
-        `[kubecache] kept pod ${name} did not answer correctly (${(err as Error).message.split('\n')[0]}); deleting it and starting another`,
-      );
-      await deletePod(input.handle, name).catch(() => {});
+      const adopted = await tryPod(input, pod, name, t0);
+      if (adopted) return adopted;
+    } finally {
+      input.claiming.delete(name);
     }
+  }
+  return undefined;
+}
+
+async function tryPod(
+  input: AdoptInput,
+  pod: V1Pod,
+  name: string,
+  t0: number,
+): Promise<AdoptedPod | undefined> {
+  if (!isRunning(pod)) {
+    input.progress(
+      `[kubecache] kept pod ${name} is not running (${pod.status?.phase ?? 'unknown'}); deleting it`,
+    );
+    await deletePod(input.handle, name).catch(() => {});
+    return undefined;
+  }
+  const claimed = await claimPod(input.handle, pod, {
+    runId: input.runId,
+    worker: input.worker,
+    leaseExpiresAt: new Date(Date.now() + input.leaseMs),
+  });
+  if (!claimed) return undefined;
+  const authSecret = pod.spec?.volumes?.find((v) => v.secret?.secretName?.startsWith('kc-auth-'))
+    ?.secret?.secretName;
+  let logins: CacheLogins | undefined;
+  if (input.config.auth) {
+    logins = authSecret
+      ? ((await claimSecret(input.handle, authSecret, {
+          runId: input.runId,
+          leaseExpiresAt: new Date(Date.now() + input.leaseMs),
+        })) as CacheLogins | undefined)
+      : undefined;
+    if (!logins?.admin?.password) {
+      input.progress(`[kubecache] kept pod ${name} has no readable logins; deleting it`);
+      await deletePod(input.handle, name).catch(() => {});
+      return undefined;
+    }
+  }
+  const podIP = claimed.status?.podIP ?? '';
+  let forward: PortForwardEndpoint | undefined;
+  try {
+    const direct =
+      input.config.endpoint === 'pod-ip' ||
+      (input.config.endpoint === 'auto' &&
+        (await input.reachability.check(
+          podIP,
+          input.engine.port,
+          input.config.timeouts.reachabilityProbeMs,
+        )));
+    if (!direct) forward = await startPortForward(input.handle, name, input.engine.port);
+    const host = forward?.host ?? podIP;
+    const port = forward?.port ?? input.engine.port;
+    await verifyAndClear(input.engine, { host, port }, input.config.auth, logins?.admin);
+    const ms = Date.now() - t0;
+    debug('adopted %s for worker %s in %d ms', name, input.worker, ms);
+    return {
+      name,
+      uid: claimed.metadata?.uid ?? '',
+      podIP,
+      endpoint: forward ? 'port-forward' : 'pod-ip',
+      host,
+      port,
+      ...(forward ? { forward } : {}),
+      ms,
+      ...(authSecret ? { authSecret } : {}),
+      ...(logins ? { logins } : {}),
+    };
+  } catch (err) {
+    await forward?.close();
+    input.progress(
+      `[kubecache] kept pod ${name} did not answer correctly (${(err as Error).message.split('\n')[0]}); deleting it and starting another`,
+    );
+    await deletePod(input.handle, name).catch(() => {});
   }
   return undefined;
 }
@@ -144,11 +191,13 @@ function isRunning(pod: V1Pod): boolean {
 async function verifyAndClear(
   engine: EngineDefinition,
   endpoint: { host: string; port: number },
+  auth: boolean,
+  admin: Login | undefined,
 ): Promise<void> {
   const work = (async () => {
-    await engine.probe(endpoint.host, endpoint.port, VERIFY_MS);
+    await engine.probe(endpoint.host, endpoint.port, VERIFY_MS, { auth });
     const ops = engine.clientOps;
-    const client = await ops.connect(endpoint);
+    const client = await ops.connect(endpoint, admin ? { login: admin } : {});
     try {
       await ops.flush(client);
     } finally {

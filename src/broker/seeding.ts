@@ -5,6 +5,8 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1EnvVar, V1Pod, V1Secret } from '@kubernetes/client-node';
 import createDebug from 'debug';
+import { readSeedTransport } from '../config/env.js';
+import { supervise } from '../engines/supervisor.js';
 import type { EngineServer } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import type { KubeHandle } from '../kube/client.js';
@@ -19,8 +21,15 @@ import {
   SEED_URL_ENV,
   type SeedTransport,
 } from '../seed/loader-script.js';
+import {
+  checkRdbLoadable,
+  explainRefusal,
+  parseServerIdentity,
+  type ServerIdentity,
+} from '../seed/rdb-compat.js';
 import { RdbEndpoint } from '../seed/rdb-endpoint.js';
 import { FixtureRegistry, type RdbFixtureInfo } from '../seed/rdb-file.js';
+import { queryServerInfo } from '../seed/server-info.js';
 import type { SeedRequest } from './types.js';
 
 type SeedTransportChoice = 'http' | 'exec' | 'auto';
@@ -51,6 +60,9 @@ export interface SeedPlan {
  */
 export class Seeder {
   private readonly fixtures = new FixtureRegistry();
+  /** The server in each image, learned from its first ready pod (or a refusal in a failed one's log). */
+  private readonly servers = new Map<string, ServerIdentity>();
+  private readonly learning = new Set<string>();
   private endpoint: Promise<RdbEndpoint> | undefined;
 
   constructor(
@@ -59,8 +71,16 @@ export class Seeder {
     private readonly timeouts: { podRunningMs: number; execMs: number },
   ) {}
 
-  /** Checks a seed before any pod exists, so a bad fixture costs no pod. */
-  async validate(engine: EngineServer, seed: SeedRequest): Promise<RdbFixtureInfo | undefined> {
+  /**
+   * Checks a seed before any pod exists, so a bad fixture costs no pod. An
+   * RDB fixture is also checked against the server that will load it: the
+   * declared maxRdbVersion, or the server learned from the image's pods.
+   */
+  async validate(
+    engine: EngineServer,
+    seed: SeedRequest,
+    target: { image: string; maxRdbVersion?: number } = { image: engine.defaultImage },
+  ): Promise<RdbFixtureInfo | undefined> {
     if (seed.kind === 'rdb') {
       if (!engine.rdbSeeds) {
         throw new KubecacheError(
@@ -69,7 +89,23 @@ export class Seeder {
           { field: 'seed', value: seed },
         );
       }
-      return this.fixtures.validate(seed.path);
+      const info = await this.fixtures.validate(seed.path);
+      const server = this.servers.get(target.image);
+      // What the engine declares for its default image stands in until the
+      // image's own server is known; the user's maxRdbVersion wins over both.
+      const declared =
+        target.maxRdbVersion ??
+        (!server && target.image === engine.defaultImage ? engine.maxRdbVersion : undefined);
+      checkRdbLoadable(
+        info.path,
+        { magic: info.rdbMagic, version: info.rdbVersion },
+        {
+          image: target.image,
+          ...(server ? { server } : {}),
+          ...(declared === undefined ? {} : { maxRdbVersion: declared }),
+        },
+      );
+      return info;
     }
     if (seed.kind === 'json') {
       // Parsed here for the early error; the worker applies it through its own client.
@@ -80,13 +116,12 @@ export class Seeder {
 
   /** The transport for `auto`: http when pods can reach an address of this process, else exec. */
   chooseTransport(requested: SeedTransportChoice | undefined, podIP?: string): SeedTransport {
-    const wanted =
-      requested ?? (this.env.KUBECACHE_SEED_TRANSPORT as SeedTransportChoice) ?? 'auto';
+    const wanted = requested ?? readSeedTransport(this.env) ?? 'auto';
     if (wanted === 'http' || wanted === 'exec') return wanted;
     if (wanted !== 'auto') {
       throw new KubecacheError(
         'BAD_OPTION',
-        `seedTransport: ${JSON.stringify(wanted)} is not one of "http", "exec", "auto".`,
+        `the seed transport ${JSON.stringify(wanted)} (seed: {kind: "rdb", path, transport}) is not one of "http", "exec", "auto".`,
         { field: 'seedTransport', value: wanted, accepted: ['http', 'exec', 'auto'] },
       );
     }
@@ -113,7 +148,7 @@ export class Seeder {
   private rdbEndpoint(): Promise<RdbEndpoint> {
     this.endpoint ??= (async () => {
       const choice = this.advertise();
-      const bind = this.env.KUBECACHE_SEED_BIND ?? choice.host;
+      const bind = this.env.KUBECACHE_SEED_BIND || choice.host;
       const ep = await RdbEndpoint.start({
         host: bind,
         ...(choice.port ? { port: choice.port } : {}),
@@ -139,7 +174,10 @@ export class Seeder {
     labels: Record<string, string>;
   }): Promise<SeedPlan> {
     const { file, transport } = input;
-    const redisArgv = input.engine.command({ args: [...input.engine.seededArgs, ...input.args] });
+    // The loader execs the supervised server once the fixture is in place.
+    const redisArgv = supervise(
+      input.engine.command({ args: [...input.engine.seededArgs, ...input.args] }),
+    );
     const commandOverride = buildSeedCommand({
       transport,
       redisArgv,
@@ -251,6 +289,50 @@ export class Seeder {
   }
 
   /**
+   * Learns which server an image runs from one of its ready pods (INFO
+   * server), once per image; later RDB fixtures for it are then checked
+   * before their pod starts. Never fails: unknown just means "not checked yet".
+   */
+  async learnServer(image: string, host: string, port: number, timeoutMs: number): Promise<void> {
+    if (this.servers.has(image) || this.learning.has(image)) return;
+    this.learning.add(image);
+    try {
+      const info = await queryServerInfo(host, port, timeoutMs);
+      const server = info === undefined ? undefined : parseServerIdentity(info);
+      if (server) {
+        this.servers.set(image, server);
+        debug('image %s runs %s %s', image, server.name, server.version);
+      }
+    } finally {
+      this.learning.delete(image);
+    }
+  }
+
+  /** The server learned for an image, if any. */
+  serverOf(image: string): ServerIdentity | undefined {
+    return this.servers.get(image);
+  }
+
+  /**
+   * A seeded pod that failed because its server refused the fixture's RDB
+   * version: the error naming both versions (and the server is remembered,
+   * so the next fixture for the image is checked before its pod).
+   */
+  explainFailure(err: unknown, file: RdbFixtureInfo, image: string): KubecacheError | undefined {
+    const logs = (err as KubecacheError | undefined)?.details?.logs;
+    if (typeof logs !== 'string') return undefined;
+    const found = explainRefusal(
+      file.path,
+      { magic: file.rdbMagic, version: file.rdbVersion },
+      image,
+      logs,
+    );
+    if (!found) return undefined;
+    if (found.server) this.servers.set(image, found.server);
+    return found.error;
+  }
+
+  /**
    * Proves the http seed route for a running pod (kubecache doctor): serves a
    * small file from the same endpoint fixtures use and fetches it with the
    * loader's own wget from inside the pod. `transport` is what "auto" would
@@ -277,6 +359,7 @@ export class Seeder {
       size: Buffer.byteLength(body),
       sha256: createHash('sha256').update(body).digest('hex'),
       rdbVersion: 0,
+      rdbMagic: 'REDIS',
       mtimeMs: Date.now(),
     };
     const reg = endpoint.register({ file, podName, ttlMs: this.timeouts.execMs });

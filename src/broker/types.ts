@@ -3,6 +3,8 @@ export type {
   CacheLease,
   LeaseState,
   LeaseStatus,
+  OutageRequest,
+  OutageResult,
   SeedRequest,
 } from '../worker/protocol.js';
 

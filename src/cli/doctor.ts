@@ -36,6 +36,9 @@ function accessImpact(v: AccessVerdict): { status: 'warn' | 'fail'; without: str
   }
   if (v.resource === 'pods' && sub === 'log')
     return { status: 'warn', without: 'failure reports lack log lines' };
+  if (v.resource === 'networkpolicies') {
+    return { status: 'warn', without: 'the networkPolicy option cannot be used' };
+  }
   if (v.resource === 'events')
     return { status: 'warn', without: 'failure reports lack events and starts are slower' };
   return { status: 'fail', without: 'kubecache cannot run' };

@@ -19,6 +19,8 @@ function holder(p: { host?: string; pid?: number }): string {
 
 function notes(pod: CachePodInfo): string {
   const parts = Object.entries(pod.extra).map(([k, v]) => (v === '' ? k : `${k}=${v}`));
+  if (pod.reuse !== 'none')
+    parts.unshift(pod.reuse === 'idle' ? 'idle (kept for reuse)' : 'reused');
   if (pod.deleting) parts.unshift('deleting');
   return parts.join(',') || '-';
 }

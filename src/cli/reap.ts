@@ -105,7 +105,11 @@ export function reapCommand(io: CliIO): Command {
         io.out(
           `${verb} ${plural(report.pods.length, 'pod')} and ${plural(report.secrets.length, 'secret')} ${describeScope(scope)} in namespace ${handle.namespace}:`,
         );
-        for (const name of report.pods) io.out(`  pod/${name}`);
+        const idle = new Set(report.idle);
+        for (const name of report.pods)
+          io.out(
+            `  pod/${name}${idle.has(name) ? ' (kept for reuse, idle past its idle time)' : ''}`,
+          );
         for (const name of report.secrets) io.out(`  secret/${name}`);
       }
       io.exitCode = EXIT.OK;

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
 import { Command } from 'commander';
 import { getEngine, isEngineName } from '../engines/registry.js';
 import { KubecacheError } from '../errors.js';
@@ -10,12 +11,36 @@ import { EXIT } from './exit-codes.js';
 import { type CliIO, globalFlags, printJson } from './io.js';
 import { connect, loadCliContext } from './target.js';
 
+export interface SnapshotFlags {
+  user?: string;
+  passwordStdin?: boolean;
+}
+
+/**
+ * Pure: how a cache pod is locked, read from its container args (the redis
+ * ACL file and TLS port that kubecache's security plan adds).
+ */
+export function podLocks(pod: V1Pod): { auth: boolean; tls: boolean } {
+  const args =
+    pod.spec?.containers?.flatMap((c) => [...(c.command ?? []), ...(c.args ?? [])]) ?? [];
+  const text = args.join(' ');
+  return { auth: /--aclfile\b|--requirepass\b/.test(text), tls: /--tls-port\b/.test(text) };
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) text += chunk.toString();
+  return text;
+}
+
 export function snapshotCommand(io: CliIO): Command {
   return new Command('snapshot')
     .description("stream a redis cache pod's dataset into an RDB file (usable as a fixture)")
     .argument('<pod>', 'a kubecache redis pod, as "kubecache ls" lists it')
     .argument('<file>', 'where to write the RDB file')
-    .action(async (podName: string, file: string, _opts: unknown, cmd: Command) => {
+    .option('--user <name>', 'login for a locked cache (auth on); needs the right to run SYNC')
+    .option('--password-stdin', "read that login's password from standard input")
+    .action(async (podName: string, file: string, opts: SnapshotFlags, cmd: Command) => {
       const flags = globalFlags(cmd);
       const ctx = await loadCliContext(flags, io.cwd, io.env);
       const handle = await connect(ctx);
@@ -40,6 +65,33 @@ export function snapshotCommand(io: CliIO): Command {
           { pod: podName, engine: label },
         );
       }
+      const locks = podLocks(pod);
+      if (locks.tls) {
+        throw new KubecacheError(
+          'BAD_OPTION',
+          `pod ${podName} serves TLS only, with a certificate from its run's in-memory CA that nothing outside the run can verify. Snapshot it from the test with cache.snapshot(path).`,
+          { pod: podName },
+        );
+      }
+      if (opts.passwordStdin && opts.user === undefined) {
+        throw new KubecacheError('BAD_OPTION', '--password-stdin needs --user.', {
+          field: '--user',
+        });
+      }
+      if (locks.auth && opts.user === undefined) {
+        throw new KubecacheError(
+          'BAD_OPTION',
+          `pod ${podName} is locked (auth on): its admin password exists only in the run that created it, and the Secret holds only hashes. Snapshot it from the test with cache.snapshot(path), or pass --user and --password-stdin with a login allowed to run SYNC (the lease's admin login).`,
+          { pod: podName },
+        );
+      }
+      const login =
+        opts.user === undefined
+          ? undefined
+          : {
+              username: opts.user,
+              password: opts.passwordStdin ? (await readAll(io.stdin)).replace(/\r?\n$/, '') : '',
+            };
       const podIP = pod.status?.podIP;
       if (pod.status?.phase !== 'Running' || !podIP) {
         throw new KubecacheError(
@@ -64,7 +116,11 @@ export function snapshotCommand(io: CliIO): Command {
         // The engine's own snapshot, as cache.snapshot() in a test: for redis
         // a diskless SYNC, which never overwrites the dump.rdb a seeded cache
         // resets to.
-        const result = await snapshot(endpoint, resolve(io.cwd, file));
+        const result = await snapshot(
+          endpoint,
+          resolve(io.cwd, file),
+          login ? { login } : undefined,
+        );
         const via = forward ? 'port-forward' : 'pod-ip';
         if (flags.json)
           printJson(io, { pod: podName, namespace: handle.namespace, file, via, ...result });

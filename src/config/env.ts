@@ -61,6 +61,10 @@ export function readCacheEnv(env: NodeJS.ProcessEnv, prefix: string): EnvLayer {
   }
   const endpoint = take('ENDPOINT', 'endpoint');
   if (endpoint !== undefined) raw.endpoint = endpoint;
+  const uid = take('UID', 'uid');
+  if (uid !== undefined) raw.uid = uid;
+  const maxRdbVersion = take('MAX_RDB_VERSION', 'maxRdbVersion');
+  if (maxRdbVersion !== undefined) raw.maxRdbVersion = maxRdbVersion;
   for (const [suffix, path] of [
     ['AUTH', 'auth'],
     ['ACL', 'acl'],
@@ -237,4 +241,129 @@ function pickTimeoutVars(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
     if (name.startsWith(`${ENV_PREFIX}TIMEOUT_`)) out[name] = value;
   }
   return out;
+}
+
+/**
+ * A copy of `env` without the KUBECACHE_* variables that are empty or blank:
+ * CI systems often export unset variables as empty strings, which must read
+ * as "not set", never as a value.
+ */
+export function withoutEmptyVars(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (name.startsWith(ENV_PREFIX) && (value === undefined || value.trim() === '')) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/** Suffixes read for every engine (KUBECACHE_X) and per engine (KUBECACHE_REDIS_X). */
+const CACHE_SUFFIXES = [
+  'IMAGE',
+  'ENDPOINT',
+  'UID',
+  'MAX_RDB_VERSION',
+  'AUTH',
+  'ACL',
+  'TLS',
+  'NETWORK_POLICY',
+  'NODE_SELECTOR',
+  'ANNOTATIONS',
+  'LABELS',
+  'TOLERATIONS',
+  'IMAGE_PULL_SECRETS',
+  'CPU_REQUEST',
+  'CPU_LIMIT',
+  'MEMORY_REQUEST',
+  'MEMORY_LIMIT',
+];
+
+/** Only per engine: server args differ between engines, and so do seeds. */
+const ENGINE_ONLY_SUFFIXES = ['ARGS', 'SEED'];
+
+/**
+ * Every other KUBECACHE_* variable kubecache reads or writes. A new variable
+ * gets a line here (and a row in docs/configuration.md), or its users get a
+ * "did you mean" warning.
+ */
+export const OTHER_ENV_VARS: readonly string[] = [
+  'NAMESPACE',
+  'CONTEXT',
+  'KUBECONFIG',
+  'ACTIVE_DEADLINE_SECONDS',
+  'REUSE',
+  'REUSE_IDLE_SECONDS',
+  'CONFIG',
+  'SEED_TRANSPORT',
+  'ADVERTISE_URL',
+  'SEED_BIND',
+  'POD_NAME',
+  'POD_IP',
+  'QUIET',
+  // Written by kubecache itself: the broker's address for workers, and the
+  // download variables of a seeding container.
+  'BROKER_URL',
+  'BROKER_TOKEN',
+  'BROKER_SEEDS',
+  'SEED_URL',
+  'SEED_TOKEN',
+].map((suffix) => `${ENV_PREFIX}${suffix}`);
+
+/** Prefixes of variables other tools of this family own (kubecache's own dev tooling). */
+const FOREIGN_PREFIXES = [
+  'KUBECACHE_K8S_',
+  'KUBECACHE_CACHE_DIR',
+  'KUBECACHE_STATE_DIR',
+  'KUBECACHE_CONSUMER_',
+  'KUBECACHE_DOCS_',
+];
+
+/** Every KUBECACHE_* name kubecache knows, TIMEOUT_*_MS variables included. */
+export function knownEnvVars(engines: readonly string[] = ['redis', 'memcached']): string[] {
+  const out = new Set<string>(OTHER_ENV_VARS);
+  const prefixes = [ENV_PREFIX, ...engines.map((e) => `${ENV_PREFIX}${e.toUpperCase()}_`)];
+  for (const prefix of prefixes) {
+    for (const suffix of CACHE_SUFFIXES) out.add(`${prefix}${suffix}`);
+    for (const key of TIMEOUT_KEYS) out.add(`${prefix}TIMEOUT_${timeoutEnvName(key)}_MS`);
+    if (prefix !== ENV_PREFIX)
+      for (const suffix of ENGINE_ONLY_SUFFIXES) out.add(`${prefix}${suffix}`);
+  }
+  return [...out];
+}
+
+/**
+ * Warnings for KUBECACHE_* variables kubecache does not know, each with the
+ * closest known name: a misspelled variable would otherwise be ignored
+ * without a word (KUBECACHE_NAMSPACE leaves the namespace at its default).
+ */
+export function unknownEnvWarnings(env: NodeJS.ProcessEnv): string[] {
+  const known = knownEnvVars();
+  const warnings: string[] = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith(ENV_PREFIX) || known.includes(name)) continue;
+    if (FOREIGN_PREFIXES.some((p) => name.startsWith(p))) continue;
+    // Unknown timeouts are errors already (readTimeouts).
+    if (/^KUBECACHE_(?:[A-Z]+_)?TIMEOUT_.+_MS$/.test(name)) continue;
+    const suggestion = closest(name, known);
+    warnings.push(
+      `kubecache does not know the environment variable ${name}, so it has no effect.` +
+        (suggestion ? ` Did you mean ${suggestion}?` : '') +
+        ' The variables are listed in docs/configuration.md of the kubecache package.',
+    );
+  }
+  return warnings;
+}
+
+/** KUBECACHE_SEED_TRANSPORT, validated: "http", "exec" or "auto"; undefined when unset or empty. */
+export function readSeedTransport(env: NodeJS.ProcessEnv): 'http' | 'exec' | 'auto' | undefined {
+  const name = `${ENV_PREFIX}SEED_TRANSPORT`;
+  const value = read(env, name);
+  if (value === undefined) return undefined;
+  if (value === 'http' || value === 'exec' || value === 'auto') return value;
+  throw badOption(
+    envOrigin({ seedTransport: name }),
+    'seedTransport',
+    value,
+    '"http", "exec" or "auto"',
+  );
 }

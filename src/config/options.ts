@@ -7,6 +7,7 @@ import {
   CACHE_OPTION_KEYS,
   checkKeys,
   expectObject,
+  GLOBAL_ONLY_KEYS,
   type Origin,
   optionOrigin,
   quantityValue,
@@ -71,6 +72,20 @@ export interface CacheOptions {
   endpoint?: EndpointMode;
   timeouts?: Partial<Timeouts>;
   /**
+   * Which user the cache container runs as. Default: uid/gid/fsGroup 999,
+   * the official images' user. "platform" pins nothing, so a platform that
+   * assigns UIDs (OpenShift's restricted-v2) picks one; a number runs as that
+   * UID with group 0, the way such platforms run images.
+   */
+  uid?: PodUid;
+  /**
+   * The highest RDB version the image's server loads, when the user knows it
+   * better than kubecache (an RDB fixture above it is refused before any pod
+   * starts). Without it kubecache learns the server's version from the image's
+   * first pod.
+   */
+  maxRdbVersion?: number;
+  /**
    * Locks the cache: redis/Valkey get a per-pod password and an ACL, memcached
    * SASL. Default: on for redis, off for memcached. `false` leaves it open.
    */
@@ -89,13 +104,16 @@ export interface CacheOptions {
 
 export type AclProfile = 'app' | 'restricted';
 
+/** See CacheOptions.uid. */
+export type PodUid = 'platform' | number;
+
 export interface KubecacheOptions extends CacheOptions {
   namespace?: string;
   context?: string;
   kubeconfig?: string;
   /** Hard upper bound on a cache pod's life, enforced by the kubelet even if kubecache dies. */
   activeDeadlineSeconds?: number;
-  engines?: { redis?: CacheOptions; memcached?: CacheOptions };
+  engines?: { redis?: CacheOptions; memcached?: CacheOptions; valkey?: CacheOptions };
   /**
    * Pods to start in global setup, before any worker asks: per engine a
    * count or 'workers' (one per test worker). `false` turns it off; unset,
@@ -129,6 +147,9 @@ export interface ResolvedCacheConfig {
   imagePullSecrets: string[];
   endpoint: EndpointMode;
   timeouts: Timeouts;
+  /** Absent: the default user (999). */
+  uid?: PodUid;
+  maxRdbVersion?: number;
   auth: boolean;
   acl: AclProfile;
   tls: boolean;
@@ -186,16 +207,6 @@ export const DEFAULT_AUTH: Readonly<Record<string, boolean>> = Object.freeze({
   memcached: false,
 });
 
-const GLOBAL_ONLY_KEYS = [
-  'namespace',
-  'context',
-  'kubeconfig',
-  'activeDeadlineSeconds',
-  'engines',
-  'prestart',
-  'reuse',
-  'reuseIdleSeconds',
-];
 const GLOBAL_SOURCE = 'global kubecache options';
 const CALL_SOURCE = 'per-call options';
 
@@ -207,7 +218,9 @@ export function validateKubecacheOptions(
   if (value === undefined) return {};
   const origin = optionOrigin('', source);
   const obj = expectObject(origin, '', value, 'kubecache options');
-  const out: KubecacheOptions = vCacheOptions(origin, '', obj, GLOBAL_ONLY_KEYS);
+  // `seeds` is split off by the config loader before this runs; listing it
+  // here makes a "seed" typo suggest it.
+  const out: KubecacheOptions = vCacheOptions(origin, '', obj, [...GLOBAL_ONLY_KEYS, 'seeds']);
   if (obj.namespace !== undefined) out.namespace = vNamespace(origin, 'namespace', obj.namespace);
   for (const key of ['context', 'kubeconfig'] as const) {
     const raw = obj[key];
@@ -240,7 +253,12 @@ export function validateKubecacheOptions(
     );
   }
   if (obj.engines !== undefined) {
-    const enginesObj = expectObject(origin, 'engines', obj.engines, 'keys "redis" and "memcached"');
+    const enginesObj = expectObject(
+      origin,
+      'engines',
+      obj.engines,
+      `keys ${ENGINE_NAMES.map((n) => `"${n}"`).join(', ')}`,
+    );
     checkKeys(origin, 'engines', enginesObj, ENGINE_NAMES);
     out.engines = {};
     for (const name of ENGINE_NAMES) {
@@ -300,7 +318,7 @@ export function resolveCacheConfig(
   if (!isEngineName(engine)) {
     throw new KubecacheError(
       'BAD_OPTION',
-      `Unknown cache engine ${show(engine)}. Accepted values: "redis", "memcached".`,
+      `Unknown cache engine ${show(engine)}. Accepted values: ${ENGINE_NAMES.map((n) => `"${n}"`).join(', ')}.`,
       { field: 'engine', value: engine, expected: ENGINE_NAMES },
     );
   }
@@ -363,6 +381,8 @@ export function resolveCacheConfig(
     if (o.image !== undefined) out.image = o.image;
     if (o.args !== undefined) out.args = [...o.args];
     if (o.endpoint !== undefined) out.endpoint = o.endpoint;
+    if (o.uid !== undefined) out.uid = o.uid;
+    if (o.maxRdbVersion !== undefined) out.maxRdbVersion = o.maxRdbVersion;
     if (o.auth !== undefined) out.auth = o.auth;
     if (o.acl !== undefined) out.acl = o.acl;
     if (o.tls !== undefined) out.tls = o.tls;

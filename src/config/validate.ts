@@ -1,4 +1,4 @@
-import { ENGINE_NAMES } from '../engines/types.js';
+import { ENGINE_NAMES, type EngineName } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import {
   isDns1123Label,
@@ -528,6 +528,8 @@ export const CACHE_OPTION_KEYS: readonly (keyof CacheOptions)[] = [
   'imagePullSecrets',
   'endpoint',
   'timeouts',
+  'uid',
+  'maxRdbVersion',
   'auth',
   'acl',
   'tls',
@@ -567,7 +569,157 @@ export function vCacheOptions(
     if (obj[key] !== undefined) out[key] = vBoolean(origin, at(key), obj[key]);
   }
   if (obj.acl !== undefined) out.acl = vAcl(origin, at('acl'), obj.acl);
+  if (obj.uid !== undefined) out.uid = vUid(origin, at('uid'), obj.uid);
+  if (obj.maxRdbVersion !== undefined) {
+    out.maxRdbVersion = vPositiveInt(
+      origin,
+      at('maxRdbVersion'),
+      obj.maxRdbVersion,
+      'RDB versions (redis 7.0: 10, 7.2 and Valkey 7.2-8.1: 11, 7.4: 12, Valkey 9: 80)',
+    );
+  }
   return out;
+}
+
+/** Keys only the top-level kubecache options may hold (the cluster, not one cache). */
+export const GLOBAL_ONLY_KEYS: readonly string[] = [
+  'namespace',
+  'context',
+  'kubeconfig',
+  'activeDeadlineSeconds',
+  'engines',
+  'prestart',
+  'reuse',
+  'reuseIdleSeconds',
+];
+
+/** The engine names useCache accepts; kept here so worker code need not load the engines. */
+export const USE_CACHE_ENGINES = ENGINE_NAMES;
+
+/** useCache's own keys, next to the pod options of CACHE_OPTION_KEYS. */
+export const USE_CACHE_KEYS: readonly string[] = [
+  'name',
+  'seed',
+  'reset',
+  'openTimeoutMs',
+  'client',
+  'clientOptions',
+  'env',
+];
+
+/** What cacheFixtures()/withCaches() definitions add to useCache's keys. */
+export const FIXTURE_KEYS: readonly string[] = ['engine', 'scope'];
+
+/**
+ * Checks the engine name the moment useCache (or a fixture definition) is
+ * called, so a typo fails at the line that has it, not later in a hook.
+ */
+export function vEngineName(value: unknown, call: string): EngineName {
+  if ((USE_CACHE_ENGINES as readonly unknown[]).includes(value)) {
+    return value as EngineName;
+  }
+  const suggestion = typeof value === 'string' ? closest(value, USE_CACHE_ENGINES) : undefined;
+  throw new KubecacheError(
+    'BAD_OPTION',
+    `${call}: unknown cache engine ${show(value)}. kubecache has the engines ${quoteList(USE_CACHE_ENGINES)}.` +
+      `${suggestion ? ` Did you mean "${suggestion}"?` : ''}`,
+    { field: 'engine', value: jsonable(value), expected: USE_CACHE_ENGINES, suggestion },
+  );
+}
+
+const CACHE_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,38}[A-Za-z0-9])?$/;
+
+/**
+ * Validates useCache's (or a fixture's) options synchronously: every key is
+ * checked against the full list (pod options and useCache's own), with a
+ * "did you mean" for typos, and every value is checked before any pod exists.
+ * `checkSeed` validates the seed's shape (kept outside so this file does not
+ * load the seed parser).
+ */
+export function vUseCacheOptions(
+  value: unknown,
+  source: string,
+  options: { fixture?: boolean; checkSeed?: (seed: unknown, where: string) => void } = {},
+): void {
+  if (value === undefined) return;
+  const origin = optionOrigin('', source);
+  const own = options.fixture ? [...USE_CACHE_KEYS, ...FIXTURE_KEYS] : USE_CACHE_KEYS;
+  const obj = expectObject(
+    origin,
+    '',
+    value,
+    `keys among ${quoteList([...own, ...CACHE_OPTION_KEYS])}`,
+  );
+  vCacheOptions(origin, '', obj, own, GLOBAL_ONLY_KEYS);
+  if (obj.name !== undefined && (typeof obj.name !== 'string' || !CACHE_NAME.test(obj.name))) {
+    throw badOption(
+      origin,
+      'name',
+      obj.name,
+      'a short name of letters, digits, ".", "_" and "-" (at most 40), e.g. "sessions"',
+      'It tells apart two caches of one engine in a worker, and becomes part of a pod label.',
+    );
+  }
+  if (obj.reset !== undefined && obj.reset !== 'test' && obj.reset !== 'file') {
+    throw badOption(
+      origin,
+      'reset',
+      obj.reset,
+      '"test" (reset before every test, the default) or "file" (reset once, when the file starts)',
+    );
+  }
+  if (obj.openTimeoutMs !== undefined) vTimeoutMs(origin, 'openTimeoutMs', obj.openTimeoutMs);
+  if (obj.scope !== undefined && !['test', 'file', 'worker'].includes(obj.scope as string)) {
+    throw badOption(origin, 'scope', obj.scope, '"test", "file" or "worker"');
+  }
+  if (obj.client !== undefined && typeof obj.client !== 'string') {
+    throw badOption(origin, 'client', obj.client, '"ioredis" or "node-redis" (redis, valkey)');
+  }
+  if (obj.clientOptions !== undefined && !isPlainObject(obj.clientOptions)) {
+    throw badOption(
+      origin,
+      'clientOptions',
+      obj.clientOptions,
+      'a plain object of client options (ioredis RedisOptions, or memjs ClientOptions)',
+    );
+  }
+  if (obj.env !== undefined && obj.env !== false && typeof obj.env !== 'string') {
+    throw badOption(
+      origin,
+      'env',
+      obj.env,
+      'the name of an environment variable to set to the cache URL (e.g. "REDIS_URL"), or false',
+    );
+  }
+  if (
+    obj.seed !== undefined &&
+    obj.seed !== false &&
+    typeof obj.seed !== 'function' &&
+    options.checkSeed
+  ) {
+    options.checkSeed(obj.seed, `${source}: seed`);
+  }
+}
+
+/** "platform", or a UID the container runs as (with group 0). */
+export function vUid(origin: Origin, path: string, value: unknown): 'platform' | number {
+  if (value === 'platform') return value;
+  const number = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+  if (
+    typeof number !== 'number' ||
+    !Number.isSafeInteger(number) ||
+    number <= 0 ||
+    number > 2 ** 31 - 1
+  ) {
+    throw badOption(
+      origin,
+      path,
+      value,
+      '"platform" or a non-root UID (1 to 2147483647)',
+      '"platform" leaves the UID to the cluster (OpenShift restricted-v2); a number runs the cache as that UID with group 0.',
+    );
+  }
+  return number;
 }
 
 /** `prestart`: false, or per engine a positive count or 'workers'. */

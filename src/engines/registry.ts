@@ -2,10 +2,15 @@ import type { Redis } from 'ioredis';
 import { KubecacheError } from '../errors.js';
 import type { MemcachedClient } from './memcached/client.js';
 import { memcached } from './memcached/engine.js';
-import { redis } from './redis/engine.js';
+import type { NodeRedisClient } from './redis/commander.js';
+import { type RedisClientKind, redis } from './redis/engine.js';
 import { ENGINE_NAMES, type EngineDefinition, type EngineName } from './types.js';
+import { valkey } from './valkey/engine.js';
 
 export { memcached } from './memcached/engine.js';
+export type { NodeRedisClient } from './redis/commander.js';
+/** The client libraries a test can choose for redis and valkey (`client` option). */
+export type { RedisClientKind } from './redis/engine.js';
 export { redis } from './redis/engine.js';
 export type {
   EngineClientOps,
@@ -15,27 +20,25 @@ export type {
   EngineServer,
 } from './types.js';
 export { ENGINE_NAMES } from './types.js';
+export { valkey } from './valkey/engine.js';
 
-/** The client a test gets for each engine. */
-export interface EngineClients {
-  redis: Redis;
-  memcached: MemcachedClient;
-}
-
-/** The client type a test gets from useCache(engine). */
-// Spelled as a conditional over the names, not EngineClients[E]: TypeScript
-// then still sees CacheSlot<'redis'> as a CacheSlot<EngineName>.
-export type ClientFor<E extends EngineName> = E extends 'redis'
-  ? EngineClients['redis']
-  : E extends 'memcached'
-    ? EngineClients['memcached']
-    : never;
+/**
+ * The client type a test gets from useCache(engine, {client}): memjs for
+ * memcached; ioredis (the default) or node-redis for redis and valkey.
+ * Spelled as conditionals, not a lookup table: TypeScript then still sees
+ * CacheSlot<'redis'> as a CacheSlot<EngineName>.
+ */
+export type ClientFor<
+  E extends EngineName,
+  K extends RedisClientKind = 'ioredis',
+> = E extends 'memcached' ? MemcachedClient : K extends 'node-redis' ? NodeRedisClient : Redis;
 
 /** Every engine by name: adding one is a folder under src/engines/ and a line here. */
-export const engines: Readonly<{ [E in EngineName]: EngineDefinition<EngineClients[E]> }> = {
+export const engines: Readonly<Record<EngineName, EngineDefinition>> = {
   redis,
   memcached,
-};
+  valkey,
+} as Readonly<Record<EngineName, EngineDefinition>>;
 
 export function isEngineName(value: unknown): value is EngineName {
   return typeof value === 'string' && (ENGINE_NAMES as readonly string[]).includes(value);
@@ -49,5 +52,5 @@ export function getEngine(name: string): EngineDefinition {
       { field: 'engine', value: name, accepted: ENGINE_NAMES },
     );
   }
-  return engines[name] as EngineDefinition;
+  return engines[name];
 }

@@ -2,9 +2,9 @@ import type { AclProfile } from '../config/options.js';
 import type { CacheLogins } from '../security/credentials.js';
 import type { ProbeOptions } from './probe.js';
 
-export type EngineName = 'redis' | 'memcached';
+export type EngineName = 'redis' | 'memcached' | 'valkey';
 
-export const ENGINE_NAMES: readonly EngineName[] = ['redis', 'memcached'];
+export const ENGINE_NAMES: readonly EngineName[] = ['redis', 'memcached', 'valkey'];
 
 export interface Endpoint {
   host: string;
@@ -22,6 +22,23 @@ export interface EngineCommandOptions {
   args: string[];
 }
 
+export interface ConnectHooks {
+  /**
+   * While true (an outage the test asked for is in progress) the client keeps
+   * reconnecting instead of giving up after its usual few attempts.
+   */
+  keepRetrying(): boolean;
+}
+
+/** Test-side choices for a client, beside the access the broker hands out. */
+export interface ConnectOptions {
+  hooks?: ConnectHooks;
+  /** The client library (one of EngineClientOps.clients); the first is the default. */
+  client?: string;
+  /** The user's own client options (useCache's `clientOptions`), passed through; access options win. */
+  clientOptions?: Record<string, unknown>;
+}
+
 export interface SnapshotResult {
   bytes: number;
   rdbVersion: number;
@@ -36,6 +53,8 @@ export interface EngineServer {
   readonly defaultImage: string;
   readonly port: number;
   readonly containerName: string;
+  /** Scheme of the `url` handed to tests (what clients of this protocol accept). */
+  readonly urlScheme: string;
   /**
    * Working directory backed by an emptyDir. Set for engines that may write
    * files there (redis dumps when a user re-enables persistence); the image's
@@ -44,6 +63,8 @@ export interface EngineServer {
   readonly dataDir?: string;
   /** Whether an RDB fixture can be loaded into the server before it starts. */
   readonly rdbSeeds: boolean;
+  /** Highest RDB format version the default image loads (checked before any pod starts). */
+  readonly maxRdbVersion?: number;
   /**
    * Server arguments every RDB-seeded cache gets (before the user's), so that
    * the worker can reset back to the file it started from.
@@ -95,8 +116,29 @@ export interface EngineSecurity {
  * cache handle does. Never imports client-node (Jest's CJS workers load it).
  */
 export interface EngineClientOps<C = unknown, J = unknown> {
-  /** A client connected (or connecting on first use) to the cache. */
-  connect(endpoint: Endpoint, access?: CacheAccess): Promise<C>;
+  /** The client libraries a test may choose (the `client` option); the first is the default. */
+  readonly clients: readonly string[];
+  /** A client of the chosen library, connected (or connecting on first use) to the cache. */
+  connect(endpoint: Endpoint, access?: CacheAccess, options?: ConnectOptions): Promise<C>;
+  /** Resolves once the client talks to the server again after an outage. */
+  reconnected?(client: C, timeoutMs: number): Promise<void>;
+  /**
+   * restart({keepData: true}): the dataset read before the server goes down
+   * and written back once it is up. Engines that cannot list their keys
+   * (memcached) leave these out.
+   */
+  captureData?(client: C): Promise<unknown>;
+  restoreData?(client: C, data: unknown): Promise<void>;
+  /**
+   * The environment variable a cache's address goes to while it is open (for
+   * application code that reads its config from the environment, as
+   * jest-mongodb's MONGO_URL), and the value in the form that engine's
+   * clients read.
+   */
+  readonly addressEnv: {
+    readonly name: string;
+    value(cache: { url: string; host: string; port: number }): string;
+  };
   /** Closes the client without hanging on a vanished pod. */
   close(client: C): Promise<void>;
   loadJsonSeed(path: string): Promise<J>;

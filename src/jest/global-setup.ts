@@ -1,3 +1,5 @@
+// First: fail with a clear message on a Node too old for the Kubernetes client.
+import '../runner/node-version.js';
 import type { Session } from '../runner/session.js';
 
 /** The parts of Jest's ProjectConfig this setup reads. */

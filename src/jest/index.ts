@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, beforeEach } from '@jest/globals';
+import type { RedisClientKind } from '../engines/registry.js';
 import type { EngineName } from '../engines/types.js';
 import {
   CacheSlot,
+  callSite,
+  checkUseCache,
   DEFAULT_OPEN_TIMEOUT_MS,
   type UseCacheOptions,
   type UsedCache,
@@ -24,7 +27,10 @@ export { CachePodReport } from '../worker/report.js';
 export type { SeedInput } from '../worker/seed-input.js';
 
 /** Reset caches before every test (default) or only when the file starts. */
-export interface JestUseCacheOptions<E extends EngineName = EngineName> extends UseCacheOptions<E> {
+export interface JestUseCacheOptions<
+  E extends EngineName = EngineName,
+  K extends RedisClientKind = 'ioredis',
+> extends UseCacheOptions<E, K> {
   reset?: 'test' | 'file';
 }
 
@@ -40,11 +46,12 @@ function connection(): Connection {
  * the client is closed in afterAll. Pods are kept per Jest worker
  * (JEST_WORKER_ID), so the worker's next file reuses the pod after a reset.
  */
-export function useCache<E extends EngineName>(
+export function useCache<E extends EngineName, K extends RedisClientKind = 'ioredis'>(
   engine: E,
-  options: JestUseCacheOptions<E> = {},
-): UsedCache<E> {
-  const slot = new CacheSlot(engine, options, 'this test file');
+  options: JestUseCacheOptions<E, K> = {},
+): UsedCache<E, K> {
+  checkUseCache(engine, options, `useCache(${JSON.stringify(engine)})`);
+  const slot = new CacheSlot(engine, options, 'this test file', callSite(useCache));
   const timeout = (options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS) + 5_000;
   // Ask for the pod at collection time: every cache of the file (and of
   // every worker) starts concurrently; the beforeAll below only connects.

@@ -44,7 +44,7 @@ export function classifyForbidden(serverMessage: string): Rejection | 'FORBIDDEN
 
 const REJECTION_FIX: Record<Rejection, string> = {
   QUOTA_EXCEEDED:
-    "The namespace's ResourceQuota has no room for another cache pod. Each test worker gets its own pod per cache (workers × caches pods, each with its requests): run fewer workers, use fewer caches per file, lower resources.requests, set maxPods so kubecache waits for room, or ask the namespace admin to raise the quota (kubectl describe resourcequota -n NS).",
+    "The namespace's ResourceQuota has no room for another cache pod. Each test worker gets its own pod per cache (workers × caches pods, each with its requests): run fewer workers, use fewer caches per file, lower resources.requests, or ask the namespace admin to raise the quota (kubectl describe resourcequota -n NS). When other runs hold the room, kubecache waits up to timeouts.podRunningMs for them to finish.",
   LIMIT_RANGE:
     "A LimitRange in the namespace does not allow the cache container's resources. Set resources.requests / resources.limits (or KUBECACHE_MEMORY_LIMIT, KUBECACHE_CPU_LIMIT, ...) within the namespace's bounds (kubectl describe limitrange -n NS).",
   POD_SECURITY:
@@ -72,6 +72,38 @@ function messageOf(err: unknown): string {
     return String((body as { message: unknown }).message);
   }
   return err instanceof Error ? err.message : String(err);
+}
+
+/** The `details.kind` of a Kubernetes Status body: what was not found. */
+function missingKind(err: unknown): string | undefined {
+  let body = (err as { body?: unknown })?.body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      return undefined;
+    }
+  }
+  const kind = (body as { details?: { kind?: unknown } } | undefined)?.details?.kind;
+  if (typeof kind === 'string') return kind;
+  // Some answers (and proxies) carry only the message: `namespaces "x" not found`.
+  return /^namespaces "[^"]*" not found/.test(messageOf(err)) ? 'namespaces' : undefined;
+}
+
+/** kubecache never creates namespaces: it needs nothing cluster-wide. */
+export function namespaceNotFound(
+  namespace: string,
+  serverSaid: string,
+  cause?: unknown,
+): KubecacheError {
+  return new KubecacheError(
+    'NAMESPACE_NOT_FOUND',
+    `the namespace "${namespace}" does not exist, so kubecache cannot create cache pods in it (${serverSaid}). ` +
+      `Create it (kubectl create namespace ${namespace}), or choose an existing one with the namespace option or KUBECACHE_NAMESPACE. ` +
+      'kubecache does not create namespaces, so it needs no cluster-wide permission.',
+    { namespace },
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 export function isNotFound(err: unknown): boolean {
@@ -106,13 +138,8 @@ export function toKubecacheError(err: unknown, call: ApiCall): KubecacheError {
       { cause: plainCause(err) },
     );
   }
-  if (status === 404 && /namespaces? "[^"]*" not found/.test(serverSaid)) {
-    return new KubecacheError(
-      'BAD_OPTION',
-      `${what}: namespace "${call.namespace}" does not exist. Create it (kubectl create namespace ${call.namespace}) or set the namespace option / KUBECACHE_NAMESPACE to an existing one.`,
-      { ...call, status, field: 'namespace', value: call.namespace },
-      { cause: plainCause(err) },
-    );
+  if (status === 404 && missingKind(err) === 'namespaces') {
+    return namespaceNotFound(call.namespace, `${what}: ${messageOf(err)}`, plainCause(err));
   }
   if (status === 404) {
     return new KubecacheError(

@@ -111,3 +111,76 @@ export async function parkPod(
     },
   });
 }
+
+/** The key under which a kept pod's Secret carries its logins for the next run. */
+export const REUSE_LOGINS_KEY = 'kubecache-reuse-logins.json';
+
+/** One merge patch of a Secret through the one API call helper (idempotent: no precondition). */
+async function patchSecret(handle: KubeHandle, name: string, body: object): Promise<void> {
+  await apiCall(
+    handle,
+    { verb: 'patch', resource: 'secrets', namespace: handle.namespace, name },
+    (options) =>
+      handle.core.patchNamespacedSecret(
+        { name, namespace: handle.namespace, body },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch, options),
+      ),
+    { idempotent: true },
+  );
+}
+
+/**
+ * Keeps a pod's own Secret (logins, ACL) with it: out of the run's label so
+ * teardown leaves it, with the logins the next run needs to talk to the pod
+ * (the ACL file holds only password hashes). The Secret is owned by the pod,
+ * so it goes when the pod goes.
+ */
+export async function parkSecret(
+  handle: KubeHandle,
+  name: string,
+  park: { reuseKey: string; idleUntil: Date; logins: unknown },
+): Promise<void> {
+  await patchSecret(handle, name, {
+    metadata: {
+      labels: { [LABEL_RUN]: IDLE_RUN, [LABEL_REUSE]: park.reuseKey },
+      annotations: { [ANNOTATION_LEASE]: park.idleUntil.toISOString() },
+    },
+    stringData: { [REUSE_LOGINS_KEY]: JSON.stringify(park.logins) },
+  });
+}
+
+/**
+ * The logins a kept pod's Secret carries, and takes the Secret into the
+ * claiming run (so its teardown or reaper handles it like the run's own).
+ * Undefined when the Secret or the logins are missing.
+ */
+export async function claimSecret(
+  handle: KubeHandle,
+  name: string,
+  claim: { runId: string; leaseExpiresAt: Date },
+): Promise<unknown> {
+  try {
+    const list = await apiCall(
+      handle,
+      { verb: 'list', resource: 'secrets', namespace: handle.namespace },
+      (options) =>
+        handle.core.listNamespacedSecret(
+          { namespace: handle.namespace, fieldSelector: `metadata.name=${name}` },
+          options,
+        ),
+      { idempotent: true },
+    );
+    const raw = list.items[0]?.data?.[REUSE_LOGINS_KEY];
+    if (!raw) return undefined;
+    await patchSecret(handle, name, {
+      metadata: {
+        labels: { [LABEL_RUN]: sanitizeLabelValue(claim.runId) },
+        annotations: { [ANNOTATION_LEASE]: claim.leaseExpiresAt.toISOString() },
+      },
+    });
+    return JSON.parse(Buffer.from(raw, 'base64').toString('utf8'));
+  } catch (err) {
+    debug('kept secret %s unreadable: %s', name, (err as Error).message);
+    return undefined;
+  }
+}

@@ -37,7 +37,10 @@ export interface KubeHandle {
   clock: ServerClock;
 }
 
-export function loadKubeConfig(target: Pick<KubeTarget, 'kubeconfig' | 'context'>): {
+export function loadKubeConfig(
+  target: Pick<KubeTarget, 'kubeconfig' | 'context'>,
+  env: NodeJS.ProcessEnv = process.env,
+): {
   kc: KubeConfig;
   inCluster: boolean;
 } {
@@ -47,9 +50,12 @@ export function loadKubeConfig(target: Pick<KubeTarget, 'kubeconfig' | 'context'
     try {
       kc.loadFromFile(target.kubeconfig);
     } catch (err) {
+      const enoent = (err as NodeJS.ErrnoException).code === 'ENOENT';
       throw new KubecacheError(
-        'BAD_OPTION',
-        `kubeconfig: cannot read ${target.kubeconfig} (${(err as Error).message}). Point KUBECACHE_KUBECONFIG or the kubeconfig option at a readable kubeconfig file.`,
+        enoent ? 'NO_CLUSTER' : 'BAD_OPTION',
+        enoent
+          ? `the kubeconfig ${target.kubeconfig} does not exist. Point KUBECACHE_KUBECONFIG or the kubeconfig option at your cluster's kubeconfig file.`
+          : `kubeconfig: cannot read ${target.kubeconfig} (${(err as Error).message}). Point KUBECACHE_KUBECONFIG or the kubeconfig option at a readable kubeconfig file.`,
         { field: 'kubeconfig', value: target.kubeconfig },
         { cause: err },
       );
@@ -57,19 +63,40 @@ export function loadKubeConfig(target: Pick<KubeTarget, 'kubeconfig' | 'context'
   } else {
     // client-node silently falls back to http://localhost:8080 when it finds
     // nothing; say plainly that no cluster is configured instead.
-    const env = process.env;
-    if (
-      !env.KUBECONFIG &&
-      !existsSync(join(homedir(), '.kube', 'config')) &&
-      !env.KUBERNETES_SERVICE_HOST
-    ) {
+    const home = join(env.HOME || homedir(), '.kube', 'config');
+    if (!env.KUBECONFIG && !existsSync(home) && !env.KUBERNETES_SERVICE_HOST) {
       throw new KubecacheError(
-        'UNREACHABLE',
-        'no Kubernetes cluster configured: KUBECONFIG is unset, ~/.kube/config does not exist and this is not a pod. Set KUBECONFIG (or KUBECACHE_KUBECONFIG), or start the dev cluster with "npm run cluster:up".',
+        'NO_CLUSTER',
+        'kubecache found no Kubernetes cluster to start caches in: KUBECONFIG is unset, ' +
+          `${home} does not exist, and this process is not running in a pod. ` +
+          'Point KUBECONFIG (or KUBECACHE_KUBECONFIG, or the kubeconfig option) at the kubeconfig of your cluster; ' +
+          'for a local one, kind, k3d and minikube each write ~/.kube/config when they create a cluster.',
         {},
       );
     }
-    kc.loadFromDefault();
+    // KUBECONFIG may list several files; client-node throws a bare ENOENT
+    // when one is missing.
+    const listed = (env.KUBECONFIG ?? '').split(':').filter((f) => f !== '');
+    const missing = listed.filter((f) => !existsSync(f));
+    if (missing.length > 0) {
+      throw new KubecacheError(
+        'NO_CLUSTER',
+        `KUBECONFIG names ${missing.join(', ')}, which does not exist. ` +
+          'Fix the path (or unset KUBECONFIG to use ~/.kube/config).',
+        { field: 'KUBECONFIG', value: env.KUBECONFIG, missing },
+      );
+    }
+    try {
+      kc.loadFromDefault();
+    } catch (err) {
+      throw new KubecacheError(
+        'BAD_OPTION',
+        `kubeconfig: cannot load ${listed.join(', ') || home} (${(err as Error).message}). ` +
+          'Check that it is a valid kubeconfig file.',
+        { field: 'KUBECONFIG' },
+        { cause: err },
+      );
+    }
     inCluster = kc.getCurrentContext() === 'inClusterContext';
   }
   if (target.context) {

@@ -3,10 +3,12 @@ import {
   ANNOTATION_HOST,
   ANNOTATION_LEASE,
   ANNOTATION_PID,
+  IDLE_RUN,
   LABEL_CONFIG_HASH,
   LABEL_ENGINE,
   LABEL_MANAGED_BY,
   LABEL_PREFIX,
+  LABEL_REUSE,
   LABEL_RUN,
   LABEL_WORKER,
   managedSelector,
@@ -16,6 +18,13 @@ import { listPods, listSecrets } from './pods.js';
 import { leaseExpired } from './reaper.js';
 
 export type LeaseState = 'live' | 'expired';
+
+/**
+ * A pod's place in warm reuse (kube/claim.ts): `none` for a pod its run
+ * deletes at teardown, `idle` for a kept pod waiting for the next matching
+ * run (its lease is its idle time), `reused` for a kept pod a run now holds.
+ */
+export type ReuseState = 'none' | 'idle' | 'reused';
 
 export interface CachePodInfo {
   name: string;
@@ -36,6 +45,9 @@ export interface CachePodInfo {
   host?: string;
   pid?: number;
   deleting: boolean;
+  reuse: ReuseState;
+  /** The reuse key (a hash of what makes kept pods interchangeable), for kept pods. */
+  reuseKey?: string;
   /**
    * Any other kubecache.dev/ labels and annotations, such as reuse state,
    * shown as they are so new keys appear without a CLI change.
@@ -65,6 +77,7 @@ const KNOWN_KEYS = new Set([
   LABEL_WORKER,
   LABEL_ENGINE,
   LABEL_CONFIG_HASH,
+  LABEL_REUSE,
   ANNOTATION_LEASE,
   ANNOTATION_HOST,
   ANNOTATION_PID,
@@ -103,8 +116,14 @@ export function describeCachePod(pod: V1Pod, now: Date, graceMs: number): CacheP
     ready: pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
     lease: leaseExpired(meta, now, graceMs) ? 'expired' : 'live',
     deleting: Boolean(meta?.deletionTimestamp),
+    reuse: 'none',
     extra: extras(meta),
   };
+  const reuseKey = meta?.labels?.[LABEL_REUSE];
+  if (reuseKey) {
+    info.reuseKey = reuseKey;
+    info.reuse = info.run === IDLE_RUN ? 'idle' : 'reused';
+  }
   if (pod.status?.podIP) info.podIP = pod.status.podIP;
   if (pod.spec?.nodeName) info.node = pod.spec.nodeName;
   if (created !== undefined) {

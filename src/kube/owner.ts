@@ -18,7 +18,8 @@ export async function findRunnerPod(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<PodOwner | undefined> {
   if (!handle.inCluster && !env.KUBECACHE_POD_NAME) return undefined;
-  const name = env.KUBECACHE_POD_NAME ?? env.POD_NAME ?? hostname();
+  // || rather than ??: an empty variable is unset (CI exports unset ones as "").
+  const name = env.KUBECACHE_POD_NAME || env.POD_NAME || hostname();
   try {
     const pod = await readPod(handle, name);
     const uid = pod?.metadata?.uid;

@@ -1,5 +1,6 @@
 import type { V1EnvVar, V1Pod } from '@kubernetes/client-node';
 import type { ResolvedCacheConfig } from '../config/options.js';
+import { supervise } from '../engines/supervisor.js';
 import type { EngineDefinition } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import {
@@ -56,7 +57,8 @@ export interface CachePodInput {
 }
 
 const DATA_VOLUME = 'data';
-const SECRET_VOLUME = 'kubecache-secret';
+/** The volume of a locked cache's Secret; its presence marks a pod as locked. */
+export const SECRET_VOLUME = 'kubecache-secret';
 // Matches the uid/gid of the redis user in the official alpine images; any
 // non-root id works since the engine command is run directly, not via gosu.
 const CACHE_UID = 999;
@@ -83,6 +85,8 @@ export function podConfigHash(
     labels: config.labels,
     imagePullSecrets: config.imagePullSecrets,
     env: input.extraEnv ?? [],
+    // Only when set, so existing pods keep their hash (and stay reusable).
+    ...(config.uid === undefined ? {} : { uid: config.uid }),
   });
 }
 
@@ -176,9 +180,7 @@ export function buildCachePod(input: CachePodInput): V1Pod {
       terminationGracePeriodSeconds: 1,
       securityContext: {
         runAsNonRoot: true,
-        runAsUser: CACHE_UID,
-        runAsGroup: CACHE_UID,
-        fsGroup: CACHE_UID,
+        ...podIdentity(config.uid),
         seccompProfile: { type: 'RuntimeDefault' },
       },
       containers: [container],
@@ -218,10 +220,29 @@ export function buildCachePod(input: CachePodInput): V1Pod {
   return pod;
 }
 
+/**
+ * The pod's user. By default the official images' 999; "platform" pins
+ * nothing, so a platform that assigns each namespace a UID range (OpenShift's
+ * restricted-v2, which rejects pods pinning a UID outside it) chooses; a
+ * number runs as that UID in group 0, as such platforms do. The images keep
+ * their data dir writable by group 0, and the seeded dump lives in an
+ * emptyDir, so every engine works under any UID.
+ */
+function podIdentity(uid: ResolvedCacheConfig['uid']): {
+  runAsUser?: number;
+  runAsGroup?: number;
+  fsGroup?: number;
+} {
+  if (uid === 'platform') return {};
+  if (typeof uid === 'number') return { runAsUser: uid, runAsGroup: 0, fsGroup: 0 };
+  return { runAsUser: CACHE_UID, runAsGroup: CACHE_UID, fsGroup: CACHE_UID };
+}
+
 function containerCommand(
   input: Pick<CachePodInput, 'engine' | 'config' | 'commandOverride'>,
 ): string[] {
+  // The supervisor lets the outage helpers stop, start and pause the server.
   return input.commandOverride
     ? [...input.commandOverride]
-    : input.engine.command({ args: [...input.config.args] });
+    : supervise(input.engine.command({ args: [...input.config.args] }));
 }

@@ -138,6 +138,7 @@ export function seedsFromEnv(
   for (const engine of ENGINE_NAMES) {
     const name = `KUBECACHE_${engine.toUpperCase()}_SEED`;
     const value = env[name]?.trim();
+    // Empty counts as unset (CI exports unset variables as "").
     if (!value) continue;
     out[engine] = value === 'none' ? null : toSeedRequest(value, base, name);
   }
@@ -153,6 +154,16 @@ export function mergeOptions(base: KubecacheOptions, over: KubecacheOptions): Ku
   const out: KubecacheOptions = { ...base, ...over };
   for (const key of ['timeouts', 'nodeSelector', 'annotations', 'labels'] as const) {
     if (base[key] && over[key]) Object.assign(out, { [key]: { ...base[key], ...over[key] } });
+  }
+  // resources merges per side and quantity, like the layers of resolveCacheConfig:
+  // a runner option that sets only limits.memory keeps the file's requests.
+  if (base.resources && over.resources) {
+    out.resources = { ...base.resources, ...over.resources };
+    for (const side of ['requests', 'limits'] as const) {
+      const b = base.resources[side];
+      const o = over.resources[side];
+      if (b && o) out.resources[side] = { ...b, ...o };
+    }
   }
   if (base.engines && over.engines) {
     out.engines = { ...base.engines };

@@ -2,6 +2,7 @@ import { Broker } from '../broker/broker.js';
 import { type BrokerApi, startBrokerApi } from '../broker/http-api.js';
 import { planPrestart, readRecord, recordOf, recordPath, writeRecord } from '../broker/prestart.js';
 import type { AcquireRequest, CacheLease } from '../broker/types.js';
+import { unknownEnvWarnings } from '../config/env.js';
 import { stableStringify } from '../names.js';
 import { ENV_BROKER_TOKEN, ENV_BROKER_URL } from '../worker/broker-client.js';
 import { type Connection, ENV_BROKER_SEEDS } from '../worker/connection.js';
@@ -110,6 +111,10 @@ async function start(
   // From here on a signal must delete what the run creates, startup included.
   const stopEarly = teardownBeforeSignalExit(() => broker.teardown(), broker.progress);
   if (config.file) broker.progress(`[kubecache] using ${config.file}`);
+  // Printed even with KUBECACHE_QUIET: a misspelled variable changes nothing silently.
+  for (const warning of unknownEnvWarnings(process.env)) {
+    process.stderr.write(`[kubecache] warning: ${warning}\n`);
+  }
   // Pods start now, while the runner boots its workers and collects tests.
   if (prestart.workers !== undefined) {
     broker.prestart(

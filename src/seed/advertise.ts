@@ -21,7 +21,7 @@ export const ADVERTISE_URL_ENV = 'KUBECACHE_ADVERTISE_URL';
 
 const NEXT_STEP =
   `Set ${ADVERTISE_URL_ENV} (e.g. http://10.0.0.5:8080) to an address of this machine ` +
-  'that pods can reach, or use seedTransport "exec", which streams the fixture through ' +
+  'that pods can reach, or set KUBECACHE_SEED_TRANSPORT=exec, which streams the fixture through ' +
   'the Kubernetes API instead.';
 
 /**

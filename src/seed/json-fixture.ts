@@ -133,3 +133,13 @@ export function describe(value: unknown): string {
 function truncate(text: string): string {
   return text.length > 40 ? `${text.slice(0, 40)}...` : text;
 }
+
+/** An editor's schema reference (see schema/ in the package), not a key. */
+export const SCHEMA_KEY = '$schema';
+
+/** JSON numbers are written as redis/memcached store them: as their decimal text. */
+export function scalar(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  return undefined;
+}

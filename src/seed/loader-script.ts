@@ -68,7 +68,7 @@ export function buildSeedCommand(input: SeedCommandInput): string[] {
   if (input.transport !== 'http' && input.transport !== 'exec') {
     throw new KubecacheError(
       'BAD_OPTION',
-      `seedTransport must be "http" or "exec", got ${JSON.stringify(input.transport)}.`,
+      `the seed transport must be "http" or "exec", got ${JSON.stringify(input.transport)}.`,
     );
   }
   if (
@@ -116,7 +116,7 @@ function httpFetch(): string[] {
     'tries=0',
     `until wget -q -O "$part" --header "Authorization: Bearer $${SEED_TOKEN_ENV}" "$${SEED_URL_ENV}"; do`,
     '  tries=$((tries + 1))',
-    `  [ "$tries" -lt ${DOWNLOAD_TRIES} ] || fail "downloading the RDB fixture from $${SEED_URL_ENV} failed; check that pods can reach the test runner (KUBECACHE_ADVERTISE_URL) or use seedTransport exec"`,
+    `  [ "$tries" -lt ${DOWNLOAD_TRIES} ] || fail "downloading the RDB fixture from $${SEED_URL_ENV} failed; check that pods can reach the test runner (KUBECACHE_ADVERTISE_URL) or set KUBECACHE_SEED_TRANSPORT=exec"`,
     '  sleep 1',
     'done',
   ];

@@ -84,7 +84,7 @@ export class RdbEndpoint {
       throw new KubecacheError(
         'BAD_OPTION',
         'The RDB endpoint needs an advertiseHost that pods can reach; ' +
-          'set KUBECACHE_ADVERTISE_URL or use seedTransport "exec".',
+          'set KUBECACHE_ADVERTISE_URL, or KUBECACHE_SEED_TRANSPORT=exec (or seed: {kind: "rdb", path, transport: "exec"}).',
       );
     }
     let endpoint: RdbEndpoint | undefined;
@@ -106,7 +106,7 @@ export class RdbEndpoint {
       throw new KubecacheError(
         'UNREACHABLE',
         `Could not listen for RDB downloads on ${host}:${port}: ${(err as Error).message}. ` +
-          'Free the port or pick another one, or use seedTransport "exec", which needs no listener.',
+          'Free the port or pick another one, or set KUBECACHE_SEED_TRANSPORT=exec, which needs no listener.',
         { host, port },
         { cause: err },
       );

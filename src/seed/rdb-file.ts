@@ -3,6 +3,7 @@ import { type FileHandle, open, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import { Crc64 } from './crc64.js';
+import { type RdbMagic, rdbLabel } from './rdb-compat.js';
 
 export interface RdbFixtureInfo {
   /** Absolute path of the fixture on the runner. */
@@ -11,30 +12,44 @@ export interface RdbFixtureInfo {
   /** Lowercase hex SHA-256 of the whole file; the pod re-checks it before loading. */
   sha256: string;
   rdbVersion: number;
+  /** "REDIS" (every redis and Valkey up to 8) or "VALKEY" (Valkey 9's own format). */
+  rdbMagic: RdbMagic;
   mtimeMs: number;
 }
 
 export interface ValidateRdbOptions {
-  /** Highest RDB format version the target redis image loads; see DEFAULT_MAX_RDB_VERSION. */
+  /**
+   * Highest RDB format version the target server loads, when declared (the
+   * maxRdbVersion option). Without it only the file itself is checked here;
+   * the server's own limit is checked against the image (rdb-compat.ts).
+   */
   maxRdbVersion?: number;
   /** Read size; only tests change it, to put chunk boundaries inside the header and trailer. */
   readChunkBytes?: number;
 }
 
-/** What redis 7.0 (the default redis:7-alpine line at the time of writing) writes and loads. */
+/**
+ * What redis 7.0 (the default redis:7-alpine at the time of writing) loads:
+ * the assumption of offline checks (kubecache check) that have no server to
+ * ask. Seeding itself checks against the image's own server (rdb-compat.ts).
+ */
 export const DEFAULT_MAX_RDB_VERSION = 10;
 
-const MAGIC = 'REDIS';
-const HEADER_LENGTH = 9; // "REDIS" + four ASCII digits
+// "REDIS" + four ASCII digits, or Valkey 9's "VALKEY" + three: 9 bytes either way.
+const MAGICS: readonly { magic: RdbMagic; digits: number }[] = [
+  { magic: 'REDIS', digits: 4 },
+  { magic: 'VALKEY', digits: 3 },
+];
+const HEADER_LENGTH = 9;
 const EOF_OPCODE = 0xff;
 const CHECKSUM_LENGTH = 8;
 const EOF_TRAILER_LENGTH = 1 + CHECKSUM_LENGTH;
 // RDB 5 (redis 2.6) added the trailing checksum; older files end at the EOF opcode.
 const FIRST_CHECKSUMMED_VERSION = 5;
 const VERSION_HINT =
-  'Redis 7.0 loads RDB versions up to 10, 7.2 up to 11 and 7.4 up to 12; the redis image ' +
-  'decides, so either re-save the fixture with a redis as old as the image or use a newer ' +
-  'image and raise maxRdbVersion to match.';
+  'Redis 7.0 loads RDB versions up to 10, 7.2 up to 11 and 7.4 up to 12 (Valkey 7.2-8.1: 11, ' +
+  'Valkey 9: VALKEY080); the image decides, so either re-save the fixture with a server as old ' +
+  'as the image or use a newer image and raise maxRdbVersion to match.';
 
 /**
  * Checks that `path` is a complete RDB file the target redis will load, and
@@ -46,8 +61,8 @@ export async function validateRdbFixture(
   opts: ValidateRdbOptions = {},
 ): Promise<RdbFixtureInfo> {
   const absolute = resolve(path);
-  const maxRdbVersion = opts.maxRdbVersion ?? DEFAULT_MAX_RDB_VERSION;
-  if (!Number.isInteger(maxRdbVersion) || maxRdbVersion < 1) {
+  const maxRdbVersion = opts.maxRdbVersion;
+  if (maxRdbVersion !== undefined && (!Number.isInteger(maxRdbVersion) || maxRdbVersion < 1)) {
     throw new KubecacheError(
       'BAD_OPTION',
       `maxRdbVersion must be a positive integer, got ${String(maxRdbVersion)}. ` +
@@ -78,6 +93,7 @@ export async function validateRdbFixture(
   const trailer = Buffer.alloc(Math.min(size, EOF_TRAILER_LENGTH));
   const trailerStart = size - trailer.length;
   let rdbVersion = 0;
+  let rdbMagic: RdbMagic = 'REDIS';
   let checksummed = false;
   let offset = 0;
 
@@ -104,7 +120,7 @@ export async function validateRdbFixture(
       if (chunkStart < HEADER_LENGTH) {
         data.copy(header, chunkStart, 0, Math.min(data.length, HEADER_LENGTH - chunkStart));
         if (chunkEnd >= HEADER_LENGTH) {
-          rdbVersion = parseHeader(header, maxRdbVersion, bad);
+          ({ magic: rdbMagic, version: rdbVersion } = parseHeader(header, maxRdbVersion, bad));
           checksummed = rdbVersion >= FIRST_CHECKSUMMED_VERSION;
         }
       }
@@ -163,32 +179,45 @@ export async function validateRdbFixture(
     );
   }
 
-  return { path: absolute, size, sha256: sha.digest('hex'), rdbVersion, mtimeMs: stats.mtimeMs };
+  return {
+    path: absolute,
+    size,
+    sha256: sha.digest('hex'),
+    rdbVersion,
+    rdbMagic,
+    mtimeMs: stats.mtimeMs,
+  };
 }
 
 function parseHeader(
   header: Buffer,
-  maxRdbVersion: number,
+  maxRdbVersion: number | undefined,
   bad: (problem: string, details?: Record<string, unknown>) => KubecacheError,
-): number {
-  const magic = header.subarray(0, MAGIC.length).toString('latin1');
-  const digits = header.subarray(MAGIC.length, HEADER_LENGTH).toString('latin1');
-  if (magic !== MAGIC || !/^[0-9]{4}$/.test(digits)) {
+): { magic: RdbMagic; version: number } {
+  const text = header.toString('latin1');
+  const known = MAGICS.find(({ magic }) => text.startsWith(magic));
+  const digits = known ? text.slice(known.magic.length) : '';
+  if (!known || !new RegExp(`^[0-9]{${known.digits}}$`).test(digits)) {
     throw bad(
-      `is not an RDB file: it should start with "REDIS" and a 4-digit version, ` +
-        `but starts with ${JSON.stringify(header.toString('latin1'))}. ` +
+      'is not an RDB file: it should start with "REDIS" and a 4-digit version ' +
+        `(or Valkey 9's "VALKEY" and a 3-digit one), but starts with ${JSON.stringify(text)}. ` +
         'Point the fixture option at a dump.rdb written by SAVE or BGSAVE.',
     );
   }
-  const version = Number(digits);
-  if (version < 1 || version > maxRdbVersion) {
+  const format = { magic: known.magic, version: Number(digits) };
+  if (format.version < 1) {
+    throw bad(`has RDB version ${format.version}, which no server writes: it is corrupt.`, {
+      rdbVersion: format.version,
+    });
+  }
+  if (maxRdbVersion !== undefined && format.version > maxRdbVersion) {
     throw bad(
-      `has RDB version ${version}, but the target redis loads versions 1 to ${maxRdbVersion}. ` +
-        VERSION_HINT,
-      { rdbVersion: version, maxRdbVersion },
+      `is ${rdbLabel(format)} (RDB version ${format.version}), but maxRdbVersion is ${maxRdbVersion}: ` +
+        `the image is declared to load versions 1 to ${maxRdbVersion}. ${VERSION_HINT}`,
+      { rdbVersion: format.version, rdbMagic: format.magic, maxRdbVersion },
     );
   }
-  return version;
+  return format;
 }
 
 async function statFixture(absolute: string) {

@@ -1,3 +1,5 @@
+// First: fail with a clear message on a Node too old for the Kubernetes client.
+import '../runner/node-version.js';
 import type { TestProject } from 'vitest/node';
 import type { KubecacheConfig } from '../runner/config-file.js';
 import { openSession } from '../runner/session.js';

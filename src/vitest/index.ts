@@ -1,13 +1,19 @@
 import { afterAll, beforeAll, beforeEach, inject, type TestAPI, type TestContext } from 'vitest';
+import type { RedisClientKind } from '../engines/registry.js';
 import type { EngineName } from '../engines/types.js';
 import {
   CacheSlot,
+  callSite,
+  checkUseCache,
   DEFAULT_OPEN_TIMEOUT_MS,
   type UseCacheOptions,
   type UsedCache,
 } from '../worker/cache-slot.js';
 import { type Connection, connectionFromEnv, missingBroker } from '../worker/connection.js';
 import { cachePodReport } from '../worker/report.js';
+
+/** A slot of any engine and client, for the per-file and per-worker registries. */
+type AnySlot = CacheSlot<EngineName, RedisClientKind>;
 
 export type { CacheLease, SeedRequest } from '../broker/types.js';
 export type { CacheOptions } from '../config/options.js';
@@ -22,14 +28,16 @@ export type { SeedInput } from '../worker/seed-input.js';
 export type { KubecacheConnection } from './provided.js';
 
 /** Reset caches before every test (default) or only when the file starts. */
-export interface VitestUseCacheOptions<E extends EngineName = EngineName>
-  extends UseCacheOptions<E> {
+export interface VitestUseCacheOptions<
+  E extends EngineName = EngineName,
+  K extends RedisClientKind = 'ioredis',
+> extends UseCacheOptions<E, K> {
   reset?: 'test' | 'file';
 }
 
 export type CacheScope = 'test' | 'file' | 'worker';
 
-export interface CacheFixtureOptions extends UseCacheOptions {
+export interface CacheFixtureOptions extends UseCacheOptions<EngineName, RedisClientKind> {
   engine: EngineName;
   /**
    * How long one cache lives and when it is reset. "test": reset before each
@@ -41,9 +49,9 @@ export interface CacheFixtureOptions extends UseCacheOptions {
 }
 
 /** Caches opened by useCache in the running file. */
-const fileCaches = new Set<CacheSlot<EngineName>>();
+const fileCaches = new Set<AnySlot>();
 /** Worker-scoped fixture caches that are open in this worker. */
-const workerCaches = new Set<CacheSlot<EngineName>>();
+const workerCaches = new Set<AnySlot>();
 const watchedTests = new WeakSet<object>();
 
 function connection(): Connection {
@@ -62,8 +70,8 @@ function workerId(): string {
   return process.env.VITEST_POOL_ID ?? '1';
 }
 
-function cachesIn(context: object): CacheSlot<EngineName>[] {
-  const out: CacheSlot<EngineName>[] = [];
+function cachesIn(context: object): AnySlot[] {
+  const out: AnySlot[] = [];
   for (const key of Object.keys(context)) {
     try {
       const value = (context as Record<string, unknown>)[key];
@@ -91,11 +99,12 @@ function reportFailures(context: TestContext): void {
  * the client is closed in afterAll. The pod stays with the worker's pool
  * slot, so the next file of the slot reuses it after a reset.
  */
-export function useCache<E extends EngineName>(
+export function useCache<E extends EngineName, K extends RedisClientKind = 'ioredis'>(
   engine: E,
-  options: VitestUseCacheOptions<E> = {},
-): UsedCache<E> {
-  const slot = new CacheSlot(engine, options, 'this test file');
+  options: VitestUseCacheOptions<E, K> = {},
+): UsedCache<E, K> {
+  checkUseCache(engine, options, `useCache(${JSON.stringify(engine)})`);
+  const slot = new CacheSlot(engine, options, 'this test file', callSite(useCache));
   const timeout = (options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS) + 5_000;
   // Ask for the pod at collection time: every cache of the file (and of
   // every worker) starts concurrently; the beforeAll below only connects.
@@ -128,11 +137,14 @@ type ScopedFixture<T> = [FixtureFn<T>, { scope: CacheScope; auto?: boolean }];
 
 /** The context keys the cache fixtures add: one handle per definition. */
 export type CacheFixtureValues<D extends Record<string, CacheFixtureOptions>> = {
-  [K in keyof D]: UsedCache<D[K]['engine']>;
+  [K in keyof D]: UsedCache<D[K]['engine'], ClientOf<D[K]>>;
 } & { kubecacheHooks: undefined };
 
+/** The client library a fixture definition picks (ioredis unless it says node-redis). */
+type ClientOf<O> = O extends { client: infer C extends RedisClientKind } ? C : 'ioredis';
+
 export type CacheFixtures<D extends Record<string, CacheFixtureOptions>> = {
-  [K in keyof D]: ScopedFixture<UsedCache<D[K]['engine']>>;
+  [K in keyof D]: ScopedFixture<UsedCache<D[K]['engine'], ClientOf<D[K]>>>;
 } & {
   /** Runs for every test: resets worker caches between files and reports failures. */
   kubecacheHooks: [
@@ -141,21 +153,23 @@ export type CacheFixtures<D extends Record<string, CacheFixtureOptions>> = {
   ];
 };
 
-function cacheFixture<E extends EngineName>(
+function cacheFixture<E extends EngineName, K extends RedisClientKind = 'ioredis'>(
   name: string,
-  options: CacheFixtureOptions & { engine: E },
-): ScopedFixture<UsedCache<E>> {
+  options: CacheFixtureOptions & { engine: E; client?: K },
+  site: string | undefined,
+): ScopedFixture<UsedCache<E, K>> {
+  checkUseCache(options.engine, options, `the cache fixture "${name}"`, true);
   const scope = options.scope ?? 'test';
   const where = `the ${scope}-scoped fixture "${name}"`;
   // biome-ignore lint/correctness/noEmptyPattern: Vitest reads a fixture's dependencies from this pattern; it has none.
-  const fn = async ({}: object, use: Use<UsedCache<E>>): Promise<void> => {
-    const slot = new CacheSlot<E>(options.engine, options, where);
+  const fn = async ({}: object, use: Use<UsedCache<E, K>>): Promise<void> => {
+    const slot = new CacheSlot<E, K>(options.engine, options as UseCacheOptions<E, K>, where, site);
     await slot.open(connection(), workerId());
-    if (scope === 'worker') workerCaches.add(slot as CacheSlot<EngineName>);
+    if (scope === 'worker') workerCaches.add(slot as AnySlot);
     try {
       await use(slot);
     } finally {
-      workerCaches.delete(slot as CacheSlot<EngineName>);
+      workerCaches.delete(slot as AnySlot);
       await slot.close();
     }
   };
@@ -179,7 +193,9 @@ export function cacheFixtures<const D extends Record<string, CacheFixtureOptions
   defs: D,
 ): CacheFixtures<D> {
   const out: Record<string, unknown> = {};
-  for (const [name, options] of Object.entries(defs)) out[name] = cacheFixture(name, options);
+  // Where the fixtures were defined: an open failure points there.
+  const site = callSite(cacheFixtures);
+  for (const [name, options] of Object.entries(defs)) out[name] = cacheFixture(name, options, site);
   out.kubecacheHooks = [
     // Vitest requires the destructuring pattern here too; the context itself is task.context.
     async ({ task }: Pick<TestContext, 'task'>, use: Use<undefined>): Promise<void> => {

@@ -1,5 +1,12 @@
+import { request } from 'node:http';
 import { fromJSON, KubecacheError } from '../errors.js';
-import type { AcquireRequest, CacheLease, LeaseStatus } from './protocol.js';
+import type {
+  AcquireRequest,
+  CacheLease,
+  LeaseStatus,
+  OutageRequest,
+  OutageResult,
+} from './protocol.js';
 
 // Worker side of the broker API. Deliberately free of @kubernetes/client-node
 // (ESM-only, and heavy): Jest's CommonJS workers must be able to load it.
@@ -41,27 +48,73 @@ export class BrokerClient {
     return this.call('POST', `/v1/leases/${id}/release`, opts);
   }
 
+  /** A real fault on the lease's cache server (stop/start/restart/pause). */
+  outage(id: string, req: OutageRequest): Promise<OutageResult> {
+    return this.call('POST', `/v1/leases/${id}/outage`, req);
+  }
+
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let res: Response;
+    let res: { status: number; text: string };
     try {
-      res = await fetch(`${this.url}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${this.token}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
+      res = await httpCall(`${this.url}${path}`, method, this.token, body);
     } catch (err) {
       throw new KubecacheError(
         'BROKER',
-        `the kubecache broker at ${this.url} is gone (${(err as Error).message}); did the runner's global setup exit?`,
+        `the kubecache broker at ${this.url} did not answer (${(err as Error).message}). ` +
+          "It runs in the test runner's main process and stops when the run ends; check the runner's " +
+          "output above for an error from kubecache's global setup.",
         {},
         { cause: err },
       );
     }
-    const json: unknown = await res.json().catch(() => undefined);
-    if (!res.ok) throw fromJSON(json);
+    let json: unknown;
+    try {
+      json = JSON.parse(res.text);
+    } catch {
+      json = undefined;
+    }
+    if (res.status < 200 || res.status >= 300) throw fromJSON(json ?? res.text);
     return json as T;
   }
+}
+
+/**
+ * node:http rather than fetch: test environments such as jsdom replace the
+ * globals a worker sees, and jsdom's has no fetch. node:http is the same
+ * module in every environment, and the broker is always on loopback.
+ */
+function httpCall(
+  url: string,
+  method: string,
+  token: string,
+  body: unknown,
+): Promise<{ status: number; text: string }> {
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method,
+        // A fresh loopback connection per call: no pooled socket outlives the
+        // test file (Jest's --detectOpenHandles would report one).
+        agent: false,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(payload
+            ? { 'content-type': 'application/json', 'content-length': String(payload.length) }
+            : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
 }

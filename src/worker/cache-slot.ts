@@ -1,4 +1,6 @@
 import type { CacheOptions } from '../config/options.js';
+import { vEngineName, vUseCacheOptions } from '../config/validate.js';
+import { engines, type RedisClientKind } from '../engines/registry.js';
 import type { EngineName } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import { BrokerClient } from './broker-client.js';
@@ -7,8 +9,10 @@ import {
   acquireRequest,
   type CacheHandle,
   type ClientFor,
+  type ClientOptionsFor,
   openCache,
   type SeedFunction,
+  type SnapshotFor,
 } from './open-cache.js';
 import type { CacheLease, SeedRequest } from './protocol.js';
 import { type SeedInput, toSeedRequest } from './seed-input.js';
@@ -22,7 +26,10 @@ export interface PodDescription {
 }
 
 /** Options of useCache and of the Vitest fixtures: the cache's pod settings plus how tests use it. */
-export interface UseCacheOptions<E extends EngineName = EngineName> extends CacheOptions {
+export interface UseCacheOptions<
+  E extends EngineName = EngineName,
+  K extends RedisClientKind = 'ioredis',
+> extends CacheOptions {
   /** Tells apart several caches of one engine used by the same worker. */
   name?: string;
   /**
@@ -31,20 +38,83 @@ export interface UseCacheOptions<E extends EngineName = EngineName> extends Cach
    * data through the client; relative paths are resolved from the working
    * directory. `false` starts empty even when the config sets a default seed.
    */
-  seed?: SeedInput | SeedFunction<E> | false;
+  seed?: SeedInput | SeedFunction<E, K> | false;
   /** Upper bound for getting the cache (pod start, image pull); default 120 000 ms. */
   openTimeoutMs?: number;
+  /**
+   * redis and valkey: the client library handed to tests, "ioredis" (default)
+   * or "node-redis" (the `redis` package). Install the one you pick.
+   */
+  client?: K;
+  /**
+   * Options for the client kubecache connects (ioredis RedisOptions, memjs
+   * client and server options); host and port are kubecache's.
+   */
+  clientOptions?: ClientOptionsFor<E>;
+  /**
+   * An environment variable set to the cache's address while the cache is
+   * open, for application code that reads its config from the environment.
+   * Default: REDIS_URL / VALKEY_URL (the cache's url) or MEMCACHED_SERVERS (host:port)
+   * for a cache without `name`; none for a named cache. `false`: none.
+   */
+  env?: string | false;
 }
 
 /**
  * The handle tests get from useCache and from the fixtures: a CacheHandle
  * whose client the hooks close, so tests have no close() of their own.
  */
-export type UsedCache<E extends EngineName = EngineName> = Omit<CacheHandle<E>, 'close'>;
+export type UsedCache<
+  E extends EngineName = EngineName,
+  K extends RedisClientKind = 'ioredis',
+> = Omit<CacheHandle<E, K>, 'close'>;
 
 export const DEFAULT_OPEN_TIMEOUT_MS = 120_000;
 
-const OWN_KEYS = ['engine', 'name', 'seed', 'openTimeoutMs', 'reset', 'scope'] as const;
+const OWN_KEYS = [
+  'engine',
+  'name',
+  'seed',
+  'openTimeoutMs',
+  'reset',
+  'scope',
+  'client',
+  'clientOptions',
+  'env',
+] as const;
+
+/** The variable a cache's address goes to by default (see UseCacheOptions.env). */
+export function defaultEnvVar(engine: EngineName, options: { name?: string }): string | undefined {
+  if (options.name) return undefined;
+  return engines[engine].clientOps.addressEnv.name;
+}
+
+/**
+ * Validates what useCache / a fixture definition was given, at the call, so
+ * a mistake fails on the line that has it. `call` names the call in messages.
+ */
+export function checkUseCache(
+  engine: unknown,
+  options: unknown,
+  call: string,
+  fixture = false,
+): void {
+  vEngineName(engine, call);
+  vUseCacheOptions(options, `${call} options`, {
+    fixture,
+    checkSeed: (seed, where) => {
+      toSeedRequest(seed, process.cwd(), where);
+    },
+  });
+}
+
+/** The caller's stack frames, captured where useCache was called. */
+export function callSite(skip: (...args: never) => unknown): string | undefined {
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, skip);
+  const frames = holder.stack?.split('\n').slice(1).join('\n');
+  return frames ? frames : undefined;
+}
 
 /** Splits what goes to the broker as pod options from kubecache's own test-side keys. */
 export function podOptions(options: object): CacheOptions {
@@ -58,22 +128,28 @@ export function podOptions(options: object): CacheOptions {
  * runs at collection time) and opened later in a hook or fixture. Accessing
  * the client before that fails with a message saying where to use it.
  */
-export class CacheSlot<E extends EngineName> implements UsedCache<E> {
+export class CacheSlot<E extends EngineName, K extends RedisClientKind = 'ioredis'>
+  implements UsedCache<E, K>
+{
   readonly engine: E;
-  private readonly options: UseCacheOptions<E>;
+  private readonly options: UseCacheOptions<E, K>;
   private readonly where: string;
-  private handle: CacheHandle<E> | undefined;
+  private handle: CacheHandle<E, K> | undefined;
   private opening: Promise<void> | undefined;
   private prefetched: { worker: string; acquired: Promise<CacheLease> } | undefined;
   /** False once a test may have written to the cache since the last reset. */
   private clean = false;
   /** The test file that last used this cache (worker-scoped caches are reset on change). */
   file: string | undefined;
+  /** Stack frames of the useCache call, added to open failures so the report points at it. */
+  private readonly site: string | undefined;
+  private restoreEnv: (() => void) | undefined;
 
-  constructor(engine: E, options: UseCacheOptions<E>, where: string) {
+  constructor(engine: E, options: UseCacheOptions<E, K>, where: string, site?: string) {
     this.engine = engine;
     this.options = options;
     this.where = where;
+    this.site = site;
   }
 
   get opened(): boolean {
@@ -106,8 +182,10 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
       worker,
       broker: new BrokerClient(connection.url, connection.token),
       ...(this.options.name ? { name: this.options.name } : {}),
+      ...(this.options.client ? { client: this.options.client } : {}),
       ...(Object.keys(pod).length > 0 ? { options: pod } : {}),
       ...(seed ? { seed } : {}),
+      ...(this.options.clientOptions ? { clientOptions: this.options.clientOptions } : {}),
     };
     return { broker: opts.broker, opts, request: acquireRequest(this.engine, opts) };
   }
@@ -115,9 +193,16 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
   open(connection: Connection, worker: string): Promise<void> {
     this.opening ??= this.doOpen(connection, worker).catch((err: unknown) => {
       this.opening = undefined;
-      throw err;
+      throw this.withSite(err);
     });
     return this.opening;
+  }
+
+  /** Appends the useCache call's frames: the runner then shows the user's line. */
+  private withSite(err: unknown): unknown {
+    if (!this.site || !(err instanceof Error) || err.stack?.includes(this.site)) return err;
+    err.stack = `${err.stack ?? `${err.name}: ${err.message}`}\n${this.site}`;
+    return err;
   }
 
   private async doOpen(connection: Connection, worker: string): Promise<void> {
@@ -128,7 +213,7 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
       ...opts,
       ...(prefetched ? { acquired: prefetched } : {}),
     });
-    let handle: CacheHandle<E>;
+    let handle: CacheHandle<E, K>;
     try {
       handle = await withTimeout(
         pending,
@@ -146,9 +231,24 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
     // openCache resets a reused pod itself, so the handle starts clean either way.
     this.handle = handle;
     this.clean = true;
+    this.exportEnv(handle);
   }
 
-  private seedFor(connection: Connection): SeedRequest | SeedFunction<E> | undefined {
+  private exportEnv(handle: CacheHandle<E, K>): void {
+    const name =
+      this.options.env === false
+        ? undefined
+        : (this.options.env ?? defaultEnvVar(this.engine, this.options));
+    if (!name) return;
+    const before = process.env[name];
+    process.env[name] = engines[this.engine].clientOps.addressEnv.value(handle);
+    this.restoreEnv = () => {
+      if (before === undefined) delete process.env[name];
+      else process.env[name] = before;
+    };
+  }
+
+  private seedFor(connection: Connection): SeedRequest | SeedFunction<E, K> | undefined {
     const seed = this.options.seed;
     if (seed === false) return undefined;
     if (typeof seed === 'function') return seed;
@@ -156,7 +256,7 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
     return connection.seeds[this.engine];
   }
 
-  private current(): CacheHandle<E> {
+  private current(): CacheHandle<E, K> {
     if (!this.handle) {
       throw new KubecacheError(
         'INTERNAL',
@@ -166,7 +266,7 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
     return this.handle;
   }
 
-  get client(): ClientFor<E> {
+  get client(): ClientFor<E, K> {
     return this.current().client;
   }
   get host(): string {
@@ -210,12 +310,33 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
     this.clean = false;
   }
 
-  async snapshot(path: string): Promise<{ bytes: number; rdbVersion: number }> {
-    return this.current().snapshot(path);
+  get snapshot(): SnapshotFor<E> {
+    return ((path: string) =>
+      (this.current().snapshot as (p: string) => Promise<unknown>)(path)) as SnapshotFor<E>;
   }
 
   describe(): Promise<PodDescription> {
     return this.current().describe();
+  }
+
+  // Outage helpers: the next prepare() resets, which also starts a stopped server.
+  async stop(): Promise<void> {
+    this.clean = false;
+    await this.current().stop();
+  }
+
+  async start(): Promise<void> {
+    await this.current().start();
+  }
+
+  async restart(opts?: { keepData?: boolean }): Promise<void> {
+    this.clean = false;
+    await this.current().restart(opts);
+  }
+
+  async pause(ms: number): Promise<void> {
+    this.clean = false;
+    await this.current().pause(ms);
   }
 
   async close(): Promise<void> {
@@ -223,6 +344,8 @@ export class CacheSlot<E extends EngineName> implements UsedCache<E> {
     this.handle = undefined;
     this.opening = undefined;
     this.file = undefined;
+    this.restoreEnv?.();
+    this.restoreEnv = undefined;
     await handle?.close();
   }
 }
@@ -235,7 +358,10 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
         reject(
           new KubecacheError(
             'TIMEOUT',
-            `${what} took more than ${ms} ms. The runner's output shows the pod's progress; raise openTimeoutMs (and the hook timeout) if the cluster is just slow to pull images.`,
+            `${what} took more than openTimeoutMs (${ms} ms), so the test stopped waiting. ` +
+              "The pod may still be pulling its image or waiting for a node; the runner's [kubecache] lines say how far each pod got, and none means it had not started yet. " +
+              'Raise openTimeoutMs (default 120000) if the cluster is slow, or look at `kubectl get events` in the namespace for what holds the pod.',
+            { openTimeoutMs: ms },
           ),
         ),
       ms,

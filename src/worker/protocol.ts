@@ -37,7 +37,7 @@ export interface CacheLease {
   host: string;
   port: number;
   endpoint: 'pod-ip' | 'port-forward';
-  /** redis://host:port or memcached://host:port */
+  /** redis://:password@host:port (rediss:// with TLS) or memcached://[user:password@]host:port */
   url: string;
   /** True when an existing pod of this slot was handed out again. */
   reused: boolean;
@@ -64,4 +64,18 @@ export interface LeaseStatus {
   reason?: string;
   /** With state `gone`: POD_GONE (deleted from outside) or POD_DIED (OOMKilled, exited, evicted). */
   code?: 'POD_GONE' | 'POD_DIED';
+  /** Set while a test keeps the cache down on purpose (stop() without start()). */
+  outage?: 'stopped';
+}
+
+/** A fault a test asks for on its own cache (cache.stop(), restart(), ...). */
+export interface OutageRequest {
+  action: 'stop' | 'start' | 'restart' | 'pause';
+  /** pause only: how long the server stays frozen. */
+  ms?: number;
+}
+
+export interface OutageResult {
+  action: OutageRequest['action'];
+  ms: number;
 }

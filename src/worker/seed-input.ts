@@ -23,6 +23,8 @@ export type FileSeedRequest = Extract<SeedRequest, { path: string }>;
 export function toSeedRequest(value: unknown, base: string, where: string): FileSeedRequest {
   const asPath = (p: unknown): string | undefined => {
     if (p instanceof URL) return fileURLToPath(p);
+    // A file URL as a string, e.g. new URL('./users.rdb', import.meta.url).href.
+    if (typeof p === 'string' && /^file:/i.test(p)) return fileURLToPath(p);
     if (typeof p === 'string' && p !== '') return isAbsolute(p) ? p : resolve(base, p);
     return undefined;
   };

@@ -48,7 +48,7 @@ describe.sequential('scenario 1: API server SIGKILLed mid-test, back after 5 s',
         });
         const endpoint = { host: lease.host, port: lease.port };
         const redis =
-          v.engine === 'redis' ? createRedisClient(endpoint, login(lease.auth)) : undefined;
+          v.engine === 'redis' ? await createRedisClient(endpoint, login(lease.auth)) : undefined;
         const memcached = v.engine === 'memcached' ? createMemcachedClient(endpoint) : undefined;
         await redis?.connect();
         const traffic = startTraffic(async (i) => {

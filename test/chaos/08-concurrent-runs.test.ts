@@ -77,7 +77,10 @@ describe.sequential('scenario 8: three concurrent runs in one namespace, one SIG
       for (const r of ready.slice(0, 2)) {
         const lease = r.leases[0];
         if (!lease) continue;
-        const client = createRedisClient({ host: lease.host, port: lease.port }, login(lease.auth));
+        const client = await createRedisClient(
+          { host: lease.host, port: lease.port },
+          login(lease.auth),
+        );
         try {
           await client.connect();
           if ((await client.ping()) === 'PONG') survivorsOk += 1;

@@ -1,8 +1,26 @@
 #!/usr/bin/env bash
 # Builds the cluster binaries (kc multi-call: apiserver, controller-manager,
 # scheduler, kubelet, kubectl; and etcd) for $KUBECACHE_K8S_VERSION into the
-# cache dir, unless they are there already.
+# cache dir, unless they are there already; and containerd 2 (containerd, its
+# runc v2 shim, ctr) when the configuration uses it.
 source "$(dirname "$0")/lib.sh"
+if [ -n "$CONTAINERD_BIN" ] && ! [ -x "$CONTAINERD_BIN/containerd-shim-runc-v2" ]; then
+  command -v go >/dev/null || { echo "go is required to build containerd for the dev cluster" >&2; exit 1; }
+  log "building containerd v$CONTAINERD_VERSION into $CONTAINERD_BIN"
+  # Static, without the snapshotters that need cgo or kernel headers; the
+  # shim is written last, so its presence marks a complete build.
+  tmp="$CONTAINERD_BIN.tmp"
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  for c in containerd ctr containerd-shim-runc-v2; do
+    (cd / && CGO_ENABLED=0 GOBIN="$tmp" go install -trimpath -ldflags "-s -w" \
+      -tags "no_btrfs no_devmapper no_zfs" "github.com/containerd/containerd/v2/cmd/$c@v$CONTAINERD_VERSION")
+  done
+  mkdir -p "$CONTAINERD_BIN"
+  mv "$tmp/containerd" "$tmp/ctr" "$CONTAINERD_BIN/"
+  mv "$tmp/containerd-shim-runc-v2" "$CONTAINERD_BIN/"
+  rmdir "$tmp"
+fi
 if [ -x "$KC" ] && [ -x "$BIN/etcd" ]; then
   exit 0
 fi

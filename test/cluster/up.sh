@@ -21,8 +21,22 @@ healthy() {
     kubectl_admin get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True
 }
 
-if healthy; then
-  log "already up: node $NODE_NAME is Ready"
+# The running instance must also be the configuration asked for: after a
+# change of versions (a checkout that moved newest to another release) it is
+# restarted on the new ones.
+runs_configuration() {
+  local info want_rt
+  info=$(kubectl_admin get node "$NODE_NAME" -o jsonpath='{.status.nodeInfo.kubeletVersion} {.status.nodeInfo.containerRuntimeVersion}' 2>/dev/null) || return 1
+  if [ "$CONTAINERD_VERSION" = debian ]; then want_rt="containerd://1."; else want_rt="containerd://$CONTAINERD_VERSION"; fi
+  case "$info" in
+    "v$K8S_VERSION $want_rt"*) return 0 ;;
+  esac
+  log "the running instance is $info; $CLUSTER wants v$K8S_VERSION on containerd $CONTAINERD_VERSION: restarting it"
+  return 1
+}
+
+if healthy && runs_configuration; then
+  log "already up ($CLUSTER): node $NODE_NAME is Ready"
   echo "export KUBECONFIG=$KUBECONFIG_ADMIN"
   exit 0
 fi
@@ -97,7 +111,7 @@ mkdir -p "$VARDIR/cni/net.d" "$VARDIR/cni/ipam"
 cat >"$VARDIR/cni/net.d/10-kubecache.conflist" <<JSON
 {
   "cniVersion": "0.4.0",
-  "name": "kubecache-dev",
+  "name": "$CNI_NETWORK",
   "plugins": [
     {
       "type": "bridge",
@@ -108,7 +122,7 @@ cat >"$VARDIR/cni/net.d/10-kubecache.conflist" <<JSON
       "ipam": {
         "type": "host-local",
         "dataDir": "$VARDIR/cni/ipam",
-        "ranges": [[{ "subnet": "$POD_CIDR", "rangeStart": "10.244.0.10", "gateway": "$BRIDGE_IP" }]],
+        "ranges": [[{ "subnet": "$POD_CIDR", "rangeStart": "$POD_RANGE_START", "gateway": "$BRIDGE_IP" }]],
         "routes": [{ "dst": "$SERVICE_CIDR" }]
       }
     }
@@ -145,6 +159,41 @@ phase_start
 start etcd "$BIN/etcd" --data-dir "$VARDIR/etcd" \
   --listen-client-url "http://127.0.0.1:$ETCD_PORT" --listen-peer-url "http://127.0.0.1:$((ETCD_PORT + 1))"
 
+if [ -n "$CONTAINERD_BIN" ]; then
+  # containerd 2 (config version 3: the CRI plugin is split into images and
+  # runtime sections). Its netns bind mounts go under its own state dir, so
+  # down.sh removes exactly this instance's.
+  cat >"$STATE/containerd.toml" <<TOML
+version = 3
+root = "$VARDIR/containerd"
+state = "$RUNDIR/containerd/state"
+disabled_plugins = ["io.containerd.snapshotter.v1.blockfile", "io.containerd.snapshotter.v1.erofs"]
+[grpc]
+  address = "$CONTAINERD_SOCK"
+[ttrpc]
+  address = "$CONTAINERD_SOCK.ttrpc"
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "overlayfs"
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "registry.k8s.io/pause:3.10"
+[plugins."io.containerd.cri.v1.runtime"]
+  # See the version 2 config below.
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    bin_dirs = ["/usr/lib/cni"]
+    conf_dir = "$VARDIR/cni/net.d"
+  [plugins."io.containerd.cri.v1.runtime".containerd]
+    default_runtime_name = "runc"
+    [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+[plugins."io.containerd.grpc.v1.cri"]
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+TOML
+else
 cat >"$STATE/containerd.toml" <<TOML
 version = 2
 root = "$VARDIR/containerd"
@@ -173,16 +222,19 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
 TOML
+fi
 # As containerd's unit file does: enough open files for many shims.
 ulimit -n 1048576 2>/dev/null || true
 # There is no registry to pull from, and containerd must never reach past this
 # machine: every pull goes through a proxy address on loopback where nothing
 # listens, so a missing image fails at once (ErrImagePull) instead of hanging.
-start containerd env HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY= \
+# containerd finds its shim on PATH: a containerd 2 must find its own shim
+# first, not Debian's 1.6 one ("io.containerd.runc.v2: ... not found").
+start containerd env PATH="${CONTAINERD_BIN:+$CONTAINERD_BIN:}$PATH" HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY= \
   http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 no_proxy= \
-  containerd --config "$STATE/containerd.toml"
+  "${CONTAINERD_BIN:+$CONTAINERD_BIN/}containerd" --config "$STATE/containerd.toml"
 wait_for "etcd" 60 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
-wait_for "containerd" 60 ctr -a "$CONTAINERD_SOCK" version
+wait_for "containerd" 60 "$CTR" -a "$CONTAINERD_SOCK" version
 phase_end "etcd + containerd"
 
 phase_start
@@ -202,13 +254,14 @@ start kube-controller-manager "$KC" kube-controller-manager \
   --authorization-kubeconfig="$PKI/controller-manager.kubeconfig" \
   --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
   --use-service-account-credentials=true --leader-elect=false --bind-address=127.0.0.1 \
+  --secure-port="$CONTROLLER_MANAGER_PORT" \
   --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
   --profiling=false --v=1
 start kube-scheduler "$KC" kube-scheduler \
   --kubeconfig="$PKI/scheduler.kubeconfig" \
   --authentication-kubeconfig="$PKI/scheduler.kubeconfig" \
   --authorization-kubeconfig="$PKI/scheduler.kubeconfig" \
-  --leader-elect=false --bind-address=127.0.0.1 --profiling=false --v=1
+  --leader-elect=false --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --profiling=false --v=1
 
 cat >"$STATE/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
@@ -217,7 +270,7 @@ address: $BRIDGE_IP
 port: 10250
 readOnlyPort: 0
 healthzBindAddress: 127.0.0.1
-healthzPort: 10248
+healthzPort: $KUBELET_HEALTHZ_PORT
 tlsCertFile: $PKI/kubelet-serving.crt
 tlsPrivateKeyFile: $PKI/kubelet-serving.key
 authentication:
@@ -231,7 +284,10 @@ cgroupDriver: cgroupfs
 failCgroupV1: false
 failSwapOn: false
 cgroupsPerQOS: true
-cgroupRoot: /kubecache
+cgroupRoot: /$CGROUP_ROOT
+# Its own pod log dir: a kubelet deletes the directories there of pods it does
+# not know, which would be another instance's.
+podLogsDir: $POD_LOGS_DIR
 enforceNodeAllocatable: []
 # Images are imported locally and can never be pulled again: never collect them.
 imageGCHighThresholdPercent: 100
@@ -249,7 +305,7 @@ YAML
 # each cgroup v1 hierarchy; down.sh kills what is left in it.
 for ctl in /sys/fs/cgroup/*/; do
   case $ctl in */unified/) continue ;; esac
-  mkdir -p "${ctl}kubecache"
+  mkdir -p "${ctl}$CGROUP_ROOT"
 done
 start kubelet "$KC" kubelet --config="$STATE/kubelet.yaml" \
   --kubeconfig="$PKI/kubelet.kubeconfig" --node-ip="$BRIDGE_IP" \
@@ -259,5 +315,5 @@ wait_for "node $NODE_NAME Ready" 120 sh -c "'$KUBECTL' --kubeconfig '$KUBECONFIG
 wait_for "default ServiceAccount" 60 kubectl_admin -n default get serviceaccount default
 phase_end "controller-manager, scheduler, kubelet, node Ready"
 
-log "up in $(($(now_ms) - T_ALL)) ms: Kubernetes v$K8S_VERSION, node $NODE_NAME Ready"
+log "up in $(($(now_ms) - T_ALL)) ms: $CLUSTER, Kubernetes v$K8S_VERSION on containerd $CONTAINERD_VERSION, node $NODE_NAME Ready"
 echo "export KUBECONFIG=$KUBECONFIG_ADMIN"

@@ -5,13 +5,16 @@
 //
 //   sh test/tools/with-node.sh node test/consumers/build-dist.mjs
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 export function buildDist() {
+  // From scratch: files of moved or deleted sources would otherwise stay in
+  // dist/ and ship in the tarball, with source maps naming missing files.
+  rmSync(join(repo, 'dist'), { recursive: true, force: true });
   const tsc = join(repo, 'node_modules', 'typescript', 'bin', 'tsc');
   for (const config of ['tsconfig.build.json', 'tsconfig.cjs.json']) {
     execFileSync(process.execPath, [tsc, '-p', config], { cwd: repo, stdio: 'inherit' });

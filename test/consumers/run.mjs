@@ -150,6 +150,11 @@ export async function prepare(name, tarball) {
   console.log(`[consumers] ${name}: installed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
+/** The dev cluster instance's admin kubeconfig (test.sh names the instance's). */
+function devKubeconfig() {
+  return process.env.KUBECACHE_TEST_KUBECONFIG ?? join(repo, '.kubecache-dev', 'admin.kubeconfig');
+}
+
 /** Environment for a consumer run against the dev cluster. */
 export function consumerEnv(name, extra = {}) {
   const env = { ...process.env };
@@ -161,7 +166,7 @@ export function consumerEnv(name, extra = {}) {
     ...env,
     CI: 'true',
     FORCE_COLOR: '0',
-    KUBECONFIG: join(repo, '.kubecache-dev', 'admin.kubeconfig'),
+    KUBECONFIG: devKubeconfig(),
     KUBECACHE_NAMESPACE: namespaceFor(name),
     ...extra,
   };
@@ -272,7 +277,7 @@ export function capture(cmd, args, opts) {
 async function demo(name, tarball) {
   await prepare(name, tarball);
   const env = { ...process.env };
-  env.KUBECONFIG ??= join(repo, '.kubecache-dev', 'admin.kubeconfig');
+  env.KUBECONFIG ??= devKubeconfig();
   const [cmd, argv] = runnerCommand(name, ['run', '--reporter=verbose']);
   console.log(
     `[demo] running the ${name} consumer suite with kubecache (namespace ${env.KUBECACHE_NAMESPACE ?? 'from the kubeconfig'})`,

@@ -33,6 +33,7 @@ interface Run {
 function kubecache(
   args: string[],
   env: Record<string, string> = {},
+  input = '',
   timeoutMs = 150_000,
 ): Promise<Run> {
   return new Promise((resolvePromise, reject) => {
@@ -42,7 +43,7 @@ function kubecache(
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, KUBECONFIG: adminKubeconfigPath(), CI: '', ...env },
     });
-    child.stdin.end();
+    child.stdin.end(input);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -223,10 +224,14 @@ describe('kubecache ls, snapshot and reap', () => {
       env: { KUBECONFIG: adminKubeconfigPath(), ...env },
     });
     [redis, memcached] = await Promise.all([
-      broker.acquire({ engine: 'redis', worker: '1' }),
+      // Open (auth: false): the CLI cannot log in to a locked cache; see the refusal below.
+      broker.acquire({ engine: 'redis', worker: '1', options: { auth: false } }),
       broker.acquire({ engine: 'memcached', worker: '1' }),
     ]);
-    const client = createRedisClient({ host: redis.host, port: redis.port });
+    const client = await createRedisClient(
+      { host: redis.host, port: redis.port },
+      { username: redis.auth?.username, password: redis.auth?.password },
+    );
     try {
       await client.set('s', 'v');
       await client.hset('h', { a: '1' });
@@ -299,7 +304,27 @@ describe('kubecache ls, snapshot and reap', () => {
 
   it('snapshot writes the dataset as an RDB file that check reads back', async () => {
     const file = join(dir, 'snap.rdb');
-    const snap = await kubecache(['-n', NS, 'snapshot', redis.podName, file, '--json']);
+    // A locked cache needs a login allowed to SYNC; only the run knows it.
+    const refused = await kubecache(['-n', NS, 'snapshot', redis.podName, file]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('is locked (auth on)');
+    const admin = redis.admin;
+    expect(admin).toBeDefined();
+    const snap = await kubecache(
+      [
+        '-n',
+        NS,
+        'snapshot',
+        redis.podName,
+        file,
+        '--json',
+        '--user',
+        admin?.username ?? '',
+        '--password-stdin',
+      ],
+      {},
+      `${admin?.password}\n`,
+    );
     expect(snap.code, snap.stderr).toBe(0);
     expect(json<{ bytes: number; via: string }>(snap)).toMatchObject({ via: 'pod-ip' });
     const check = await kubecache(['check', file, '--json']);
@@ -320,6 +345,18 @@ describe('kubecache ls, snapshot and reap', () => {
     const missing = await kubecache(['snapshot', 'kc-no-such-pod', join(dir, 'y.rdb')], env);
     expect(missing.code).toBe(5);
     expect(missing.stderr).toContain('no kubecache pod kc-no-such-pod');
+  });
+
+  it('snapshot refuses a locked cache (2), saying how to snapshot it instead', async () => {
+    const locked = await broker.acquire({ engine: 'redis', worker: 'locked' });
+    try {
+      const r = await kubecache(['snapshot', locked.podName, join(dir, 'z.rdb')], env);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('locked cache');
+      expect(r.stderr).toContain('cache.snapshot(path)');
+    } finally {
+      await broker.release(locked.id, { destroy: true });
+    }
   });
 
   it('reap deletes expired leases only, --run one run, and --all only when confirmed', async () => {
@@ -364,5 +401,62 @@ describe('kubecache ls, snapshot and reap', () => {
     expect(await livePods()).toEqual([]);
     const empty = await kubecache(['ls'], env);
     expect(empty.stdout).toContain('0 runs, 0 pods');
+  });
+});
+
+describe('the shell examples of README.md and docs/cli.md', () => {
+  /** Every ```sh block using the CLI, unless marked `<!-- doc-test: skip ... -->`. */
+  async function examples(doc: string): Promise<{ where: string; script: string }[]> {
+    const lines = (await readFile(join(repo, doc), 'utf8')).split('\n');
+    const out: { where: string; script: string }[] = [];
+    for (let i = 0; i < lines.length; i++) {
+      if (lines[i]?.trim() !== '```sh') continue;
+      const skipped = /<!--\s*doc-test:\s*skip/.test(lines[i - 1] ?? '');
+      const body: string[] = [];
+      let j = i + 1;
+      for (; j < lines.length && lines[j]?.trim() !== '```'; j++) body.push(lines[j] ?? '');
+      const script = body.join('\n');
+      // Only the CLI's examples; the developer commands (npm test, ...) are not for here.
+      if (!skipped && script.includes('npx kubecache'))
+        out.push({ where: `${doc}:${i + 1}`, script });
+      i = j;
+    }
+    return out;
+  }
+
+  it('run against the dev cluster and exit 0', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kubecache-cli-doc-'));
+    try {
+      const blocks = [...(await examples('README.md')), ...(await examples('docs/cli.md'))];
+      expect(blocks.length).toBeGreaterThanOrEqual(4);
+      for (const block of blocks) {
+        // As in a project with kubecache installed: `npx kubecache` is the built bin.
+        const script = `set -e\nkubecache() { "${process.execPath}" "${bin}" "$@"; }\n${block.script.replaceAll('npx kubecache', 'kubecache')}`;
+        const run = await new Promise<Run>((res) => {
+          const child = spawn('sh', ['-c', script], {
+            cwd: dir,
+            env: {
+              ...process.env,
+              KUBECONFIG: adminKubeconfigPath(),
+              KUBECACHE_NAMESPACE: NS,
+              CI: 'true',
+            },
+            stdio: ['ignore', 'pipe', 'pipe'],
+          });
+          let stdout = '';
+          let stderr = '';
+          child.stdout.on('data', (d: Buffer) => {
+            stdout += d.toString();
+          });
+          child.stderr.on('data', (d: Buffer) => {
+            stderr += d.toString();
+          });
+          child.on('exit', (code) => res({ code, stdout, stderr }));
+        });
+        expect(run.code, `${block.where}\n${run.stdout}\n${run.stderr}`).toBe(0);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

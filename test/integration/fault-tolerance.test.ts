@@ -2,12 +2,13 @@ import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { V1Pod } from '@kubernetes/client-node';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
 import { type BrokerApi, startBrokerApi } from '../../src/broker/http-api.js';
 import { Seeder } from '../../src/broker/seeding.js';
 import { getEngine } from '../../src/engines/registry.js';
+import { execInPod } from '../../src/kube/exec.js';
 import { watchPods } from '../../src/kube/pod-watch.js';
 import { DELETE_GRACE_SECONDS } from '../../src/kube/pods.js';
 import { runSelector } from '../../src/names.js';
@@ -83,18 +84,15 @@ describe('fault tolerance on the dev cluster', () => {
     const opts = { resources: { limits: { memory: '48Mi' }, requests: { memory: '32Mi' } } };
     const cache = await openCache('redis', { worker: 'oom', options: opts, broker: client });
     const first = cache.podName;
-    const filler = new Redis({ host: cache.host, port: cache.port, retryStrategy: () => null });
-    filler.on('error', () => {});
     const chunk = 'x'.repeat(1 << 20);
     // 48 MiB of memory holds well under 100 one-MiB values: bounded.
     for (let i = 0; i < 100; i++) {
-      const ok = await filler.set(`k${i}`, chunk).then(
+      const ok = await cache.client.set(`k${i}`, chunk).then(
         () => true,
         () => false,
       );
       if (!ok) break;
     }
-    filler.disconnect();
     const status = await until('the broker to retire the pod', async () => {
       const s = await client.status(cache.lease.id);
       return s.state === 'gone' ? s : undefined;
@@ -118,10 +116,17 @@ describe('fault tolerance on the dev cluster', () => {
     }
   });
 
-  it('claim 1: a redis shut down from inside after it was ready is replaced, with its last log lines', async () => {
+  it('claim 1: a redis killed from inside after it was ready is replaced, with its last log lines', async () => {
     const cache = await openCache('redis', { worker: 'shutdown', broker: client });
     const first = cache.podName;
-    await cache.client.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
+    // Killed from inside: SIGTERM to redis, whether it is PID 1 or the child
+    // of a wrapper shell (kill -1 reaches every process but PID 1).
+    await execInPod(broker.handle, {
+      pod: first,
+      container: 'redis',
+      command: ['sh', '-c', 'kill 1; kill -TERM -1'],
+      timeoutMs: 10_000,
+    }).catch(() => undefined);
     const status = await until('the broker to retire the pod', async () => {
       const s = await client.status(cache.lease.id);
       return s.state === 'gone' && s.reason?.includes('last log lines') ? s : undefined;

@@ -26,6 +26,17 @@ export function adminKubeconfigPath(): string {
   return path;
 }
 
+/**
+ * The dev cluster's bridge address, where pods reach this machine: the API
+ * server listens on it, so it is the admin kubeconfig's server host. Each
+ * cluster configuration (test/cluster/lib.sh) has its own.
+ */
+export function devBridgeIP(): string {
+  const server = adminKubeConfig().getCurrentCluster()?.server;
+  if (!server) throw new Error(`the admin kubeconfig ${adminKubeconfigPath()} names no server`);
+  return new URL(server).hostname;
+}
+
 export function adminKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromFile(adminKubeconfigPath());

@@ -1,7 +1,7 @@
 // Prints the closing lines of npm test from Vitest's JSON report and the
 // consumer driver's log ("consumers: N passed, M failed"), ending with one
 // "all: N passed, N failed" line that any CI log reader can parse.
-//   usage: node summary.mjs VITEST_REPORT.json [CONSUMERS.log]
+//   usage: node summary.mjs VITEST_REPORT.json [CONSUMERS.log] [DOCS.log]
 import { readFileSync } from 'node:fs';
 
 const file = process.argv[2];
@@ -18,20 +18,22 @@ const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 let allPassed = passed;
 let allFailed = failed;
-if (process.argv[3]) {
+// Each further argument is a driver log ending in "<name>: N passed, M failed"
+// (test/consumers/run.mjs, test/docs/run.mjs).
+for (const logFile of process.argv.slice(3)) {
   let log = '';
   try {
-    log = readFileSync(process.argv[3], 'utf8');
+    log = readFileSync(logFile, 'utf8');
   } catch {
     // no log: the driver did not run, which counts as a failure below
   }
-  const m = /consumers: (\d+) passed, (\d+) failed/.exec(log);
+  const m = /^(consumers|docs): (\d+) passed, (\d+) failed/m.exec(log);
   if (m) {
-    allPassed += Number(m[1]);
-    allFailed += Number(m[2]);
+    allPassed += Number(m[2]);
+    allFailed += Number(m[3]);
   } else {
     allFailed += 1;
-    console.log('consumers: no summary line (the driver did not finish)');
+    console.log(`${logFile}: no summary line (the driver did not finish)`);
   }
 }
 console.log(`all: ${allPassed} passed, ${allFailed} failed`);

@@ -215,7 +215,7 @@ describe('404 answers', () => {
   it('tells a missing namespace from a missing pod', () => {
     const create = { verb: 'create', resource: 'pods', namespace: 'nope' };
     const ns = toKubecacheError(apiError(404, 'namespaces "nope" not found'), create);
-    expect(ns.code).toBe('BAD_OPTION');
+    expect(ns.code).toBe('NAMESPACE_NOT_FOUND');
     expect(ns.message).toContain('kubectl create namespace nope');
     const pod = toKubecacheError(apiError(404, 'pods "kc-x" not found'), {
       ...create,

@@ -58,7 +58,7 @@ function secret(name: string, run: string, ageS: number): V1Secret {
 describe('describeCachePod', () => {
   it('reads run, engine, lease, holder and unknown kubecache keys from the pod', () => {
     const info = describeCachePod(
-      pod('kc-a', 'run0000001', { ageS: 90, leaseS: 30, extra: { 'kubecache.dev/reuse': 'idle' } }),
+      pod('kc-a', 'run0000001', { ageS: 90, leaseS: 30, extra: { 'kubecache.dev/note': 'x' } }),
       NOW,
       GRACE,
     );
@@ -76,8 +76,19 @@ describe('describeCachePod', () => {
       pid: 4242,
       node: 'node-1',
       deleting: false,
-      extra: { reuse: 'idle' },
+      reuse: 'none',
+      extra: { note: 'x' },
     });
+  });
+
+  it('tells a kept idle pod from a kept pod a run holds again', () => {
+    const kept = (run: string) => {
+      const p = pod('kc-k', run, { ageS: 10, leaseS: 300 });
+      (p.metadata?.labels ?? {})['kubecache.dev/reuse'] = 'abc123';
+      return describeCachePod(p, NOW, GRACE);
+    };
+    expect(kept('idle')).toMatchObject({ reuse: 'idle', reuseKey: 'abc123', extra: {} });
+    expect(kept('run0000002')).toMatchObject({ reuse: 'reused', reuseKey: 'abc123' });
   });
 
   it('counts a lease in the past as expired, and a pod without one by its age', () => {

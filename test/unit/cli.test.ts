@@ -9,6 +9,7 @@ import { formatLs } from '../../src/cli/ls.js';
 import { formatCheck, formatDuration, formatLease, formatTable } from '../../src/cli/output.js';
 import { runCli } from '../../src/cli/program.js';
 import { reapScope } from '../../src/cli/reap.js';
+import { podLocks } from '../../src/cli/snapshot.js';
 import { kubeTarget, resolveCliCluster } from '../../src/cli/target.js';
 import { KubecacheError } from '../../src/errors.js';
 
@@ -97,7 +98,9 @@ describe('output formatting', () => {
               leaseInMs: 30_000,
               lease: 'live',
               deleting: false,
-              extra: { reuse: 'idle' },
+              reuse: 'idle',
+              reuseKey: 'k1',
+              extra: { note: 'x' },
             },
           ],
         },
@@ -106,7 +109,7 @@ describe('output formatting', () => {
     expect(text).toContain('namespace ci (context dev): 1 run, 1 pod');
     expect(text).toMatch(/abcdefghij\s+ci-7:42\s+3m\s+live, 30s left\s+1\s+0/);
     expect(text).toMatch(
-      /kc-redis-1-abcdefghij-1234abcd\s+redis\s+1\s+Running\s+3m\s+30s left\s+reuse=idle/,
+      /kc-redis-1-abcdefghij-1234abcd\s+redis\s+1\s+Running\s+3m\s+30s left\s+idle \(kept for reuse\),note=x/,
     );
     expect(formatLs({ namespace: 'ci', context: 'dev', now: '', runs: [] })).toContain(
       'no kubecache pods or secrets here.',
@@ -247,5 +250,22 @@ describe('cluster settings for a command', () => {
     expect(() => resolveCliCluster({}, { namespace: 'Not_Valid' }, {})).toThrow(/namespace/);
     const io = memoryIO({ KUBECONFIG: '/nonexistent/kubeconfig' });
     expect(await runCli(['-n', 'Not_Valid', 'ls'], io)).toBe(EXIT.USAGE);
+  });
+});
+
+describe('snapshot', () => {
+  it('reads how a pod is locked from its container args', () => {
+    const pod = (args: string[]) => ({
+      spec: { containers: [{ name: 'redis', command: ['redis-server'], args }] },
+    });
+    expect(podLocks(pod(['--port', '6379']))).toEqual({ auth: false, tls: false });
+    expect(podLocks(pod(['--aclfile', '/etc/kubecache/users.acl']))).toEqual({
+      auth: true,
+      tls: false,
+    });
+    expect(podLocks(pod(['--port', '0', '--tls-port', '6379']))).toEqual({
+      auth: false,
+      tls: true,
+    });
   });
 });

@@ -610,3 +610,28 @@ describe('security options', () => {
     );
   });
 });
+
+describe('uid and maxRdbVersion', () => {
+  it('leaves both unset by default and takes them from options and env', () => {
+    const base = redisWith({});
+    expect(base.uid).toBeUndefined();
+    expect(base.maxRdbVersion).toBeUndefined();
+    expect(redisWith({ global: { uid: 'platform', maxRdbVersion: 11 } })).toMatchObject({
+      uid: 'platform',
+      maxRdbVersion: 11,
+    });
+    expect(
+      redisWith({ env: { KUBECACHE_UID: '1000680000', KUBECACHE_REDIS_MAX_RDB_VERSION: '12' } }),
+    ).toMatchObject({ uid: 1000680000, maxRdbVersion: 12 });
+    expect(redisWith({ env: { KUBECACHE_UID: 'platform' } }).uid).toBe('platform');
+    // Per-call options win over env, like every cache option.
+    expect(redisWith({ env: { KUBECACHE_UID: 'platform' }, call: { uid: 4242 } }).uid).toBe(4242);
+  });
+
+  it('refuses root, junk and non-integers, naming the accepted values', () => {
+    badOption(() => redisWith({ call: { uid: 0 } }), 'uid', '"platform" or a non-root UID');
+    badOption(() => redisWith({ env: { KUBECACHE_UID: 'openshift' } }), 'KUBECACHE_UID');
+    badOption(() => redisWith({ call: { maxRdbVersion: 10.5 } }), 'maxRdbVersion', 'RDB versions');
+    badOption(() => redisWith({ call: { maxRdbVersion: -1 } }), 'maxRdbVersion');
+  });
+});

@@ -7,9 +7,10 @@ import {
 import {
   closeRedisClient,
   createRedisClient,
-  flushRedis,
   lastRedisError,
 } from '../../src/engines/redis/client.js';
+import { ioredisCommander } from '../../src/engines/redis/commander.js';
+import { flushRedis } from '../../src/engines/redis/flush.js';
 import { isKubecacheError } from '../../src/errors.js';
 import {
   closedPort,
@@ -32,12 +33,12 @@ afterAll(async () => {
 
 describe('createRedisClient', () => {
   it('connects lazily, runs commands and flushes', async () => {
-    const client = createRedisClient(redisServer);
+    const client = await createRedisClient(redisServer);
     expect(client.status).toBe('wait');
     try {
       await client.set('greeting', 'hello');
       expect(await client.get('greeting')).toBe('hello');
-      await flushRedis(client);
+      await flushRedis(ioredisCommander(client));
       expect(await client.dbsize()).toBe(0);
     } finally {
       await closeRedisClient(client);
@@ -45,8 +46,8 @@ describe('createRedisClient', () => {
     expect(client.status).toBe('end');
   });
 
-  it('applies bounded retries and lets callers add options', () => {
-    const client = createRedisClient(redisServer, { db: 2, maxRetriesPerRequest: 1 });
+  it('applies bounded retries and lets callers add options', async () => {
+    const client = await createRedisClient(redisServer, { db: 2, maxRetriesPerRequest: 1 });
     try {
       expect(client.options.lazyConnect).toBe(true);
       expect(client.options.db).toBe(2);
@@ -60,15 +61,28 @@ describe('createRedisClient', () => {
     }
   });
 
-  it('defaults to three retries per request', () => {
-    const client = createRedisClient(redisServer);
+  it('keeps reconnecting while an intentional outage lasts', async () => {
+    let outage = true;
+    const client = await createRedisClient(redisServer, {}, { keepRetrying: () => outage });
+    try {
+      const retry = client.options.retryStrategy;
+      expect(retry?.(50)).toBe(500);
+      outage = false;
+      expect(retry?.(50)).toBeNull();
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('defaults to three retries per request', async () => {
+    const client = await createRedisClient(redisServer);
     expect(client.options.maxRetriesPerRequest).toBe(3);
     client.disconnect();
   });
 
   it('records connection errors instead of emitting unhandled ones, then gives up', async () => {
     const port = await closedPort();
-    const client = createRedisClient({ host: '127.0.0.1', port });
+    const client = await createRedisClient({ host: '127.0.0.1', port });
     await expect(client.ping()).rejects.toThrow();
     expect(lastRedisError(client)?.message).toMatch(/ECONNREFUSED/);
     await closeRedisClient(client);
@@ -78,7 +92,7 @@ describe('createRedisClient', () => {
 
   it('closes promptly when the server is gone and stops reconnecting', async () => {
     const doomed = await startRedis();
-    const client = createRedisClient(doomed);
+    const client = await createRedisClient(doomed);
     expect(await client.ping()).toBe('PONG');
     await doomed.stop();
     // Issued while the server is down, so it waits in ioredis's offline queue.
@@ -97,16 +111,19 @@ describe('createRedisClient', () => {
   });
 
   it('closes a client that never connected', async () => {
-    const client = createRedisClient(redisServer);
+    const client = await createRedisClient(redisServer);
     await closeRedisClient(client);
     expect(client.status).toBe('end');
   });
 
   it('wraps a failed flush in an error that names the endpoint', async () => {
     const port = await closedPort();
-    const client = createRedisClient({ host: '127.0.0.1', port }, { maxRetriesPerRequest: 0 });
+    const client = await createRedisClient(
+      { host: '127.0.0.1', port },
+      { maxRetriesPerRequest: 0 },
+    );
     try {
-      const err = await flushRedis(client).catch((e: unknown) => e);
+      const err = await flushRedis(ioredisCommander(client)).catch((e: unknown) => e);
       expect(isKubecacheError(err, 'UNREACHABLE')).toBe(true);
       expect((err as Error).message).toContain(`127.0.0.1:${port}`);
     } finally {

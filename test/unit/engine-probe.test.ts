@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getEngine, memcached, redis } from '../../src/engines/registry.js';
+import { getEngine, memcached, redis, valkey } from '../../src/engines/registry.js';
 import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
 import {
   closedPort,
@@ -78,16 +78,38 @@ describe('engine definitions', () => {
     ]);
   });
 
+  it('describes valkey as the redis protocol with its own binary and image', () => {
+    expect(valkey).toMatchObject({
+      name: 'valkey',
+      defaultImage: 'valkey/valkey:8-alpine',
+      port: 6379,
+      containerName: 'valkey',
+      dataDir: '/data',
+      urlScheme: 'redis',
+      rdbSeeds: true,
+    });
+    const argv = valkey.command({ args: ['--maxmemory', '1mb'] });
+    expect(argv[0]).toBe('valkey-server');
+    expect(argv.slice(1)).toEqual(redis.command({ args: ['--maxmemory', '1mb'] }).slice(1));
+    expect(valkey.seededArgs).toEqual(redis.seededArgs);
+    // The redis protocol's client operations, with Valkey's own address variable.
+    expect(valkey.clientOps.connect).toBe(redis.clientOps.connect);
+    expect(valkey.clientOps.addressEnv.name).toBe('VALKEY_URL');
+  });
+
   it('looks engines up by name and rejects unknown ones', () => {
     expect(getEngine('redis')).toBe(redis);
     expect(getEngine('memcached')).toBe(memcached);
-    expect(() => getEngine('valkey')).toThrow(/Accepted values: "redis", "memcached"/);
+    expect(getEngine('valkey')).toBe(valkey);
+    expect(() => getEngine('keydb')).toThrow(/Accepted values: "redis", "memcached", "valkey"/);
   });
 });
 
 describe.each([
   ['redis', redis, () => redisServer, () => memcachedServer],
   ['memcached', memcached, () => memcachedServer, () => redisServer],
+  // The local redis-server stands in for Valkey: the probe is the protocol's.
+  ['valkey', valkey, () => redisServer, () => memcachedServer],
 ] as const)('%s probe', (_, engine, own, other) => {
   it('resolves against a real server', async () => {
     await expect(engine.probe(own().host, own().port, 2000)).resolves.toBeUndefined();

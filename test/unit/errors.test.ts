@@ -17,7 +17,7 @@ describe('KubecacheError', () => {
     expect(err.code).toBe('UNREACHABLE');
     expect(err.details).toEqual({ port: 6379 });
     expect(err.cause).toBe(cause);
-    expect(String(err)).toBe('KubecacheError: cannot reach');
+    expect(String(err)).toBe('KubecacheError: [UNREACHABLE] cannot reach');
   });
 
   it('defaults details to an empty object', () => {
@@ -45,7 +45,10 @@ describe('isKubecacheError', () => {
       code: 'POD_GONE',
     });
     expect(isKubecacheError(foreign, 'POD_GONE')).toBe(true);
-    expect(serializeError(foreign)).toMatchObject({ code: 'POD_GONE', message: 'from elsewhere' });
+    expect(serializeError(foreign)).toMatchObject({
+      code: 'POD_GONE',
+      message: '[POD_GONE] from elsewhere',
+    });
   });
 });
 
@@ -63,10 +66,15 @@ describe('toJSON / fromJSON', () => {
     const back = fromJSON(JSON.parse(wire));
     expect(back).toBeInstanceOf(KubecacheError);
     expect(back.code).toBe('BROKER');
-    expect(back.message).toBe('broker down');
+    expect(back.message).toBe('[BROKER] broker down');
     expect(back.details).toEqual({ url: 'http://x', n: 3 });
-    expect((back.cause as Error).message).toBe('TypeError: fetch failed');
-    expect(((back.cause as Error).cause as Error).message).toBe('Error: ECONNREFUSED');
+    // Causes come back with their names, so they print as "TypeError: fetch
+    // failed", not "Error: TypeError: fetch failed".
+    expect((back.cause as Error).name).toBe('TypeError');
+    expect((back.cause as Error).message).toBe('fetch failed');
+    expect(String(back.cause)).toBe('TypeError: fetch failed');
+    expect(((back.cause as Error).cause as Error).message).toBe('ECONNREFUSED');
+    expect(String((back.cause as Error).cause)).toBe('Error: ECONNREFUSED');
     expect(KubecacheError.fromJSON(wire).code).toBe('BROKER');
   });
 
@@ -95,21 +103,21 @@ describe('toJSON / fromJSON', () => {
   it('turns unknown codes and malformed payloads into INTERNAL errors', () => {
     const unknown = fromJSON({ code: 'NOPE', message: 'odd' });
     expect(unknown.code).toBe('INTERNAL');
-    expect(unknown.message).toBe('odd');
+    expect(unknown.message).toBe('[INTERNAL] odd');
     expect(unknown.details.originalCode).toBe('NOPE');
     expect(fromJSON(null).code).toBe('INTERNAL');
     expect(fromJSON('not json').message).toContain('not JSON');
-    expect(fromJSON({ code: 'TIMEOUT' }).message).toBe('Unknown kubecache error');
+    expect(fromJSON({ code: 'TIMEOUT' }).message).toBe('[TIMEOUT] Unknown kubecache error');
   });
 
   it('serialises foreign throwables as INTERNAL with their message', () => {
     expect(serializeError(new RangeError('bad range'))).toMatchObject({
       code: 'INTERNAL',
-      message: 'RangeError: bad range',
+      message: '[INTERNAL] RangeError: bad range',
     });
     expect(serializeError('just a string')).toMatchObject({
       code: 'INTERNAL',
-      message: 'just a string',
+      message: '[INTERNAL] just a string',
     });
   });
 });
@@ -133,5 +141,26 @@ describe('forbiddenError', () => {
     expect(err.message).toContain('1.35');
     expect(err.message).toContain('verbs: ["create", "get"]');
     expect(err.details.subresource).toBe(sub);
+  });
+});
+
+describe('what the user sees (issue 13, finding 11)', () => {
+  it('puts the code in the message, once, however often the error crosses the wire', () => {
+    const err = new KubecacheError('POD_GONE', 'pod kc-1 was deleted');
+    expect(err.message).toBe('[POD_GONE] pod kc-1 was deleted');
+    expect(String(err)).toBe('KubecacheError: [POD_GONE] pod kc-1 was deleted');
+    expect(err.stack?.split('\n')[0]).toBe('KubecacheError: [POD_GONE] pod kc-1 was deleted');
+    const twice = fromJSON(JSON.parse(JSON.stringify(fromJSON(err.toJSON()))));
+    expect(twice.message).toBe('[POD_GONE] pod kc-1 was deleted');
+    // Vitest reports an error through its toJSON(): the code must be there too.
+    expect(err.toJSON().message).toBe('[POD_GONE] pod kc-1 was deleted');
+  });
+
+  it('never prints "Error: Error:" for a plain Error cause', () => {
+    const wire = serializeError(new Error('socket hang up'));
+    expect(wire.message).toBe('[INTERNAL] socket hang up');
+    const back = fromJSON(wire);
+    expect(String(back.cause)).toBe('Error: socket hang up');
+    expect(back.message).toBe('[INTERNAL] socket hang up');
   });
 });

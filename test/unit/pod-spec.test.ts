@@ -2,6 +2,7 @@ import type { V1Container, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { type ResolvedCacheConfig, resolveCacheConfig } from '../../src/config/options.js';
 import { memcached, redis } from '../../src/engines/registry.js';
+import { supervise } from '../../src/engines/supervisor.js';
 import type { EngineDefinition } from '../../src/engines/types.js';
 import { buildCachePod, type CachePodInput, podConfigHash } from '../../src/kube/pod-spec.js';
 import {
@@ -115,6 +116,29 @@ describe('buildCachePod', () => {
     });
   });
 
+  it('leaves the UID to the platform, or runs a given UID in group 0', () => {
+    const platform = specOf(buildCachePod(input({ config: config('redis', { uid: 'platform' }) })));
+    expect(platform.securityContext).toEqual({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    const high = specOf(buildCachePod(input({ config: config('redis', { uid: 1000680000 }) })));
+    expect(high.securityContext).toEqual({
+      runAsNonRoot: true,
+      runAsUser: 1000680000,
+      runAsGroup: 0,
+      fsGroup: 0,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    // The user shapes the pod: caches with different users never share a hash.
+    const hashes = new Set(
+      [undefined, 'platform' as const, 1000680000].map((uid) =>
+        podConfigHash(input({ config: config('redis', uid === undefined ? {} : { uid }) })),
+      ),
+    );
+    expect(hashes.size).toBe(3);
+  });
+
   it('hardens the container and has no readiness probe', () => {
     const container = containerOf(buildCachePod(input()));
     expect(container.securityContext).toEqual({
@@ -133,7 +157,9 @@ describe('buildCachePod', () => {
     const container = containerOf(pod);
     expect(container.name).toBe('redis');
     expect(container.image).toBe('redis:7-alpine');
-    expect(container.command).toEqual([
+    expect(container.command?.slice(0, 2)).toEqual(['sh', '-c']);
+    expect(container.command?.[3]).toBe('kubecache-supervise');
+    expect(container.command?.slice(4)).toEqual([
       'redis-server',
       '--port',
       '6379',
@@ -159,7 +185,7 @@ describe('buildCachePod', () => {
     const container = containerOf(pod);
     expect(container.name).toBe('memcached');
     expect(container.image).toBe('memcached:1.6-alpine');
-    expect(container.command).toEqual(['memcached', '-p', '11211', '-U', '0']);
+    expect(container.command).toEqual(supervise(['memcached', '-p', '11211', '-U', '0']));
     expect(container.ports?.[0]?.containerPort).toBe(11211);
     expect(container.workingDir).toBeUndefined();
     expect(container.volumeMounts).toBeUndefined();

@@ -176,3 +176,17 @@ describe('cache URLs', () => {
     ).toBe('memcached://kc:p@[fd00::1]:11211');
   });
 });
+
+describe('warm reuse of locked caches', () => {
+  it('keeps locked caches (their logins travel in the kept pod Secret) but never TLS ones', async () => {
+    const { reuseKey } = await import('../../src/broker/reuse.js');
+    const open = resolveCacheConfig('redis', { env: {}, call: { auth: false } });
+    const locked = resolveCacheConfig('redis', { env: {} });
+    expect(await reuseKey(open, undefined)).toMatch(/\w+/);
+    expect(await reuseKey(locked, undefined)).toMatch(/\w+/);
+    // Locked and open caches are never interchangeable.
+    expect(await reuseKey(locked, undefined)).not.toBe(await reuseKey(open, undefined));
+    // A TLS certificate comes from the finished run's in-memory CA.
+    expect(await reuseKey({ ...open, tls: true }, undefined)).toBeUndefined();
+  });
+});

@@ -162,7 +162,7 @@ describe('pickAdvertiseHost', () => {
     expect(isKubecacheError(err, 'UNREACHABLE')).toBe(true);
     expect(err.message).toContain('100.64.0.3');
     expect(err.message).toContain('KUBECACHE_ADVERTISE_URL');
-    expect(err.message).toContain('seedTransport "exec"');
+    expect(err.message).toContain('KUBECACHE_SEED_TRANSPORT=exec');
     expect(err.message).toContain('10.244.0.1/255.255.0.0');
   });
 

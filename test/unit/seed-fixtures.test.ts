@@ -1,5 +1,6 @@
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ioredisCommander } from '../../src/engines/redis/commander.js';
 import { applyRedisJsonSeed, loadRedisJsonSeed } from '../../src/engines/redis/seed.js';
 import { validateRdbFixture } from '../../src/seed/rdb-file.js';
 import { startRedis } from './helpers/local-servers.js';
@@ -27,7 +28,7 @@ beforeAll(async () => {
   try {
     const seed = await loadRedisJsonSeed(BASIC_JSON);
     fromJson = await withClient(server, async (client) => {
-      await applyRedisJsonSeed(client, seed);
+      await applyRedisJsonSeed(ioredisCommander(client), seed);
       return readDataset(client);
     });
   } finally {

@@ -18,7 +18,7 @@ import {
 } from '../../src/engines/redis/seed.js';
 import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
 import { type LocalServer, startMemcached, startRedis } from './helpers/local-servers.js';
-import { removeDir, tempDir, withClient } from './seed-fixtures/dataset.js';
+import { CLIENT_KINDS, removeDir, tempDir, withClient, withResp } from './seed-fixtures/dataset.js';
 
 let redis: LocalServer;
 let memcached: LocalServer;
@@ -105,18 +105,26 @@ describe('parseRedisJsonSeed', () => {
   it('names the file and the key path in every error', () => {
     const cases: Array<[unknown, RegExp]> = [
       [[], /f\.json: the top level must be an object, got an array/],
-      [{ k: 5 }, /f\.json: key "k" must be an object, got number 5/],
-      [{ k: { type: 'stream', value: [] } }, /key "k"\.type must be one of string, hash/],
-      [{ k: { value: 'x' } }, /key "k"\.type must be one of/],
-      [{ k: { type: 'string', value: 5 } }, /key "k"\.value must be a string, got number 5/],
+      [{ k: true }, /f\.json: key "k" must be an object, got boolean true/],
+      [{ k: { type: 'stream', value: [] } }, /key "k"\.value must be an array of entries/],
+      [{ k: { type: 'geo', value: [] } }, /key "k"\.type must be one of string, hash/],
+      [{ k: { value: 'x' } }, /key "k" has no "type"\. It looks like a memcached fixture/],
+      [
+        { k: { name: 'ada' } },
+        /key "k" is an object without "type"\. To store it as a redis hash, write \{"k":\{"type":"hash","value":\{"name":"ada"\}\}\}/,
+      ],
+      [
+        { k: { type: 'string', value: true } },
+        /key "k"\.value must be a string or a number, got boolean true/,
+      ],
       [{ k: { type: 'string', value: 'v', tll: 5 } }, /key "k" has unknown field\(s\) "tll"/],
-      [{ k: { type: 'hash', value: { a: 1 } } }, /key "k"\.value\["a"\] must be a string/],
+      [{ k: { type: 'hash', value: { a: null } } }, /key "k"\.value\["a"\] must be a string/],
       [{ k: { type: 'hash', value: ['a'] } }, /key "k"\.value must be an object, got an array/],
       [{ k: { type: 'hash', value: {} } }, /key "k"\.value is an empty object; redis cannot/],
       [{ k: { type: 'list', value: 'a' } }, /key "k"\.value must be an array of strings/],
       [
         { k: { type: 'list', value: ['a', null] } },
-        /key "k"\.value\[1\] must be a string, got null/,
+        /key "k"\.value\[1\] must be a string or a number, got null/,
       ],
       [{ k: { type: 'set', value: [] } }, /key "k"\.value is an empty array/],
       [
@@ -138,7 +146,7 @@ describe('parseRedisJsonSeed', () => {
 
   it('reports JSON syntax errors with the file name', () => {
     const err = parseError(() => parseRedisJsonSeed('{"a": ', 'broken.json'));
-    expect(err.message).toMatch(/^broken\.json is not valid JSON: /);
+    expect(err.message).toMatch(/^\[BAD_FIXTURE\] broken\.json is not valid JSON: /);
   });
 
   it('tolerates a byte order mark', () => {
@@ -146,7 +154,7 @@ describe('parseRedisJsonSeed', () => {
   });
 });
 
-describe('applyRedisJsonSeed', () => {
+describe.each(CLIENT_KINDS)('applyRedisJsonSeed over %s', (kind) => {
   it('writes every type with TTLs and replaces what was there', async () => {
     const seed = parseRedisJsonSeed(
       JSON.stringify({
@@ -166,12 +174,12 @@ describe('applyRedisJsonSeed', () => {
       }),
       'apply.json',
     );
-    await withClient(redis, async (client) => {
+    await withResp(redis, kind, async (resp, client) => {
       // Stale values of other types under the same keys must not cause WRONGTYPE.
       await client.rpush('str', 'old');
       await client.set('l', 'old');
       await client.sadd('s', 'stale');
-      await applyRedisJsonSeed(client, seed);
+      await applyRedisJsonSeed(resp, seed);
       expect(await client.get('str')).toBe('v');
       expect(await client.hget('h', 'a')).toBe('1');
       expect(await client.hget('h', '__proto__')).toBe('x');
@@ -197,8 +205,8 @@ describe('applyRedisJsonSeed', () => {
   it('loads the committed basic.json fixture', async () => {
     const seed = await loadRedisJsonSeed('test/fixtures/basic.json');
     expect(seed.source).toBe(resolve('test/fixtures/basic.json'));
-    await withClient(redis, async (client) => {
-      await applyRedisJsonSeed(client, seed);
+    await withResp(redis, kind, async (resp, client) => {
+      await applyRedisJsonSeed(resp, seed);
       expect(await client.dbsize()).toBe(seed.entries.length);
       for (const type of ['string', 'hash', 'list', 'set', 'zset'] as const) {
         expect(seed.entries.filter((e) => e.type === type).length).toBeGreaterThanOrEqual(10);
@@ -209,9 +217,10 @@ describe('applyRedisJsonSeed', () => {
   it('turns a failed redis write into an UNREACHABLE error naming the source', async () => {
     const down = await startRedis();
     const seed = parseRedisJsonSeed('{"a":"b"}', 'x.json');
-    await down.stop();
-    await withClient(down, async (client) => {
-      const err = await applyRedisJsonSeed(client, seed).catch((e: unknown) => e);
+    // Connected first (node-redis connects eagerly), then the server goes away.
+    await withResp(down, kind, async (resp) => {
+      await down.stop();
+      const err = await applyRedisJsonSeed(resp, seed).catch((e: unknown) => e);
       expect(isKubecacheError(err, 'UNREACHABLE')).toBe(true);
       expect((err as Error).message).toContain('x.json');
     });
@@ -230,10 +239,13 @@ describe('memcached JSON seeds', () => {
       [{ 'has space': 'x' }, /key "has space" contains whitespace or control characters/],
       [{ ['k'.repeat(251)]: 'x' }, /is 251 bytes long; memcached keys must be 1 to 250 bytes/],
       [{ '': 'x' }, /is 0 bytes long/],
-      [{ a: 1 }, /key "a" must be an object, got number 1/],
-      [{ a: { value: 1 } }, /key "a"\.value must be a string/],
+      [{ a: true }, /key "a" must be an object, got boolean true/],
+      [{ a: { value: null } }, /key "a"\.value must be a string or a number/],
       [{ a: { value: 'x', ttl: 1.5 } }, /key "a"\.ttl must be a positive whole number of seconds/],
-      [{ a: { value: 'x', type: 'string' } }, /unknown field\(s\) "type"/],
+      [
+        { a: { value: 'x', type: 'string' } },
+        /has a "type" \(the string "string"\): this looks like a redis fixture/,
+      ],
     ];
     for (const [input, message] of cases) {
       expect(

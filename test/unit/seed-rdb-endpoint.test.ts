@@ -191,7 +191,7 @@ describe('RdbEndpoint', () => {
       advertiseHost: HOST,
     }).catch((e: unknown) => e);
     expect(isKubecacheError(err, 'UNREACHABLE')).toBe(true);
-    expect((err as Error).message).toMatch(/seedTransport "exec"/);
+    expect((err as Error).message).toMatch(/KUBECACHE_SEED_TRANSPORT=exec/);
   });
 
   it('brackets IPv6 advertise addresses and stops listening on close', async () => {

@@ -96,6 +96,7 @@ describe('validateRdbFixture', () => {
       size: rdbBytes.length,
       sha256: createHash('sha256').update(rdbBytes).digest('hex'),
       rdbVersion: 10,
+      rdbMagic: 'REDIS',
       mtimeMs: stats.mtimeMs,
     });
   });
@@ -159,18 +160,32 @@ describe('validateRdbFixture', () => {
     expect((await badFixture(validateRdbFixture(letters))).message).toMatch(/4-digit version/);
   });
 
-  it('refuses versions the target redis cannot load and names the redis versions', async () => {
+  it('refuses versions above a declared maxRdbVersion and names both', async () => {
     const v11 = await variant('v11.rdb', syntheticRdb(11, Buffer.from('data'), 'crc'));
-    const err = await badFixture(validateRdbFixture(v11));
-    expect(err.message).toMatch(/RDB version 11/);
+    // Without a declaration the file alone is checked: the server decides later.
+    expect((await validateRdbFixture(v11)).rdbVersion).toBe(11);
+    const err = await badFixture(validateRdbFixture(v11, { maxRdbVersion: 10 }));
+    expect(err.message).toMatch(/REDIS0011 \(RDB version 11\), but maxRdbVersion is 10/);
     expect(err.message).toMatch(
       /7\.0 loads RDB versions up to 10, 7\.2 up to 11 and 7\.4 up to 12/,
     );
-    expect(err.message).toMatch(/maxRdbVersion/);
-    expect(err.details).toMatchObject({ rdbVersion: 11, maxRdbVersion: 10 });
+    expect(err.details).toMatchObject({ rdbVersion: 11, maxRdbVersion: 10, rdbMagic: 'REDIS' });
     expect((await validateRdbFixture(v11, { maxRdbVersion: 11 })).rdbVersion).toBe(11);
     const v0 = await variant('v0.rdb', syntheticRdb(0, Buffer.from('data'), 'none'));
     expect((await badFixture(validateRdbFixture(v0))).message).toMatch(/RDB version 0/);
+  });
+
+  it('reads Valkey 9 headers (VALKEY + 3 digits)', async () => {
+    const body = Buffer.concat([Buffer.from('VALKEY080'), Buffer.from([0xff])]);
+    const crc = new Crc64();
+    crc.update(body, 0, body.length);
+    const sum = Buffer.alloc(8);
+    sum.writeBigUInt64LE(crc.digest());
+    const path = await variant('valkey9.rdb', Buffer.concat([body, sum]));
+    const info = await validateRdbFixture(path);
+    expect(info).toMatchObject({ rdbMagic: 'VALKEY', rdbVersion: 80 });
+    const bad = await variant('valkey-bad.rdb', Buffer.from('VALKEY08xyyyyyyyyyyyyyy'));
+    expect((await badFixture(validateRdbFixture(bad))).message).toMatch(/"VALKEY" and a 3-digit/);
   });
 
   it('refuses an invalid maxRdbVersion', async () => {
@@ -266,7 +281,7 @@ describe('FixtureRegistry', () => {
 
   it('applies its maxRdbVersion', async () => {
     const v11 = await variant('reg-v11.rdb', syntheticRdb(11, Buffer.from('x'), 'crc'));
-    await badFixture(new FixtureRegistry().validate(v11));
+    await badFixture(new FixtureRegistry({ maxRdbVersion: 10 }).validate(v11));
     expect((await new FixtureRegistry({ maxRdbVersion: 11 }).validate(v11)).rdbVersion).toBe(11);
   });
 

@@ -15,9 +15,18 @@ import { memcachedServer } from './server.js';
 export const memcached: EngineDefinition<MemcachedClient, MemcachedJsonSeed> = {
   ...memcachedServer,
   clientOps: {
-    async connect(endpoint, access) {
+    clients: ['memjs'],
+    // memjs and most memcached clients read a "host:port" server list.
+    addressEnv: {
+      name: 'MEMCACHED_SERVERS',
+      value: ({ host, port }) => `${host.includes(':') ? `[${host}]` : host}:${port}`,
+    },
+    async connect(endpoint, access, options) {
       // memjs has no TLS; the broker refuses `tls: true` for memcached before any pod.
-      return createMemcachedClient(endpoint, access?.login ? { ...access.login } : {});
+      return createMemcachedClient(endpoint, {
+        ...((options?.clientOptions ?? {}) as Parameters<typeof createMemcachedClient>[1]),
+        ...(access?.login ? { ...access.login } : {}),
+      });
     },
     close: closeMemcachedClient,
     loadJsonSeed: loadMemcachedJsonSeed,

@@ -7,6 +7,8 @@ import {
   parseJsonObject,
   parseTtl,
   rejectUnknownFields,
+  SCHEMA_KEY,
+  scalar,
 } from '../../seed/json-fixture.js';
 import type { MemcachedClient } from './client.js';
 
@@ -27,12 +29,13 @@ const MEMCACHED_RELATIVE_TTL_LIMIT = 60 * 60 * 24 * 30;
 const MEMCACHED_MAX_KEY_BYTES = 250;
 
 const MEMCACHED_FORMAT_HINT =
-  'Each key maps to a string or to {"value": string, "ttl"?: whole seconds}.';
+  'Each key maps to a string (or number) or to {"value": string, "ttl"?: whole seconds}; see docs/seeds.md.';
 
 export function parseMemcachedJsonSeed(text: string, sourceName: string): MemcachedJsonSeed {
   const root = parseJsonObject(text, sourceName, MEMCACHED_FORMAT_HINT);
   const entries: MemcachedSeedEntry[] = [];
   for (const [key, raw] of Object.entries(root)) {
+    if (key === SCHEMA_KEY) continue;
     const at = (path = ''): string => `${sourceName}: key ${JSON.stringify(key)}${path}`;
     const keyBytes = Buffer.byteLength(key);
     if (keyBytes === 0 || keyBytes > MEMCACHED_MAX_KEY_BYTES) {
@@ -47,19 +50,28 @@ export function parseMemcachedJsonSeed(text: string, sourceName: string): Memcac
         sourceName,
       );
     }
-    if (typeof raw === 'string') {
-      entries.push({ key, value: raw });
+    const text = scalar(raw);
+    if (text !== undefined) {
+      entries.push({ key, value: text });
       continue;
     }
     const spec = expectObject(raw, at(), MEMCACHED_FORMAT_HINT, sourceName);
-    rejectUnknownFields(spec, ['value', 'ttl'], at(), sourceName);
-    if (typeof spec.value !== 'string') {
+    if (spec.type !== undefined) {
       throw badFixture(
-        `${at('.value')} must be a string, got ${describe(spec.value)}.`,
+        `${at()} has a "type" (${describe(spec.type)}): this looks like a redis fixture. memcached stores only ` +
+          'strings: give each key a string or {"value": string, "ttl"?: whole seconds}, or use this file with useCache(\'redis\').',
         sourceName,
       );
     }
-    const entry: MemcachedSeedEntry = { key, value: spec.value };
+    rejectUnknownFields(spec, ['value', 'ttl'], at(), sourceName);
+    const value = scalar(spec.value);
+    if (value === undefined) {
+      throw badFixture(
+        `${at('.value')} must be a string or a number, got ${describe(spec.value)}.`,
+        sourceName,
+      );
+    }
+    const entry: MemcachedSeedEntry = { key, value };
     const ttl = parseTtl(spec.ttl, at('.ttl'), sourceName, true);
     if (ttl !== undefined) entry.ttl = ttl;
     entries.push(entry);

@@ -12,6 +12,7 @@ export const memcachedServer: EngineServer = {
   defaultImage: 'memcached:1.6-alpine',
   port: PORT,
   containerName: 'memcached',
+  urlScheme: 'memcached',
   // No dump format: seeds are JSON, re-applied on reset.
   rdbSeeds: false,
   seededArgs: [],

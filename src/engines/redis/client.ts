@@ -1,6 +1,7 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { KubecacheError } from '../../errors.js';
-import type { CacheAccess, Endpoint } from '../types.js';
+import type { CacheAccess, ConnectHooks, Endpoint } from '../types.js';
+import { loadPeer } from './load-peer.js';
 
 export type { Endpoint } from '../types.js';
 
@@ -8,19 +9,31 @@ const MAX_RECONNECTS = 5;
 const lastErrors = new WeakMap<Redis, Error>();
 
 /**
- * An ioredis client tuned for a short-lived test cache: it connects on first
+ * An ioredis client (the `client: 'ioredis'` choice, the default) tuned for a short-lived test cache: it connects on first
  * use, gives up after a few quick reconnects instead of retrying forever, and
  * never lets an 'error' event go unhandled (which would crash the worker).
  */
-export function createRedisClient(endpoint: Endpoint, extra: RedisOptions = {}): Redis {
-  const client = new Redis({
+export async function createRedisClient(
+  endpoint: Endpoint,
+  extra: RedisOptions = {},
+  hooks?: ConnectHooks,
+): Promise<Redis> {
+  // Loaded on first use: ioredis is an optional peer dependency, needed only
+  // by tests that use it (5 and 6 both work).
+  const mod = await loadPeer('ioredis', () => import('ioredis'));
+  const RedisClass = (mod.Redis ??
+    (mod as unknown as { default: typeof Redis }).default) as typeof Redis;
+  const client = new RedisClass({
     lazyConnect: true,
     connectTimeout: 5000,
     maxRetriesPerRequest: 3,
     // How long disconnect() waits for a graceful FIN before destroying the
     // socket; a vanished pod never answers, and teardown should not idle.
     disconnectTimeout: 500,
-    retryStrategy: (times) => (times > MAX_RECONNECTS ? null : Math.min(times * 50, 500)),
+    // During an outage the test asked for (cache.stop() ... start()) the
+    // client must still be there afterwards, so it keeps trying.
+    retryStrategy: (times) =>
+      times > MAX_RECONNECTS && !hooks?.keepRetrying() ? null : Math.min(times * 50, 500),
     ...extra,
     host: endpoint.host,
     port: endpoint.port,
@@ -29,6 +42,33 @@ export function createRedisClient(endpoint: Endpoint, extra: RedisOptions = {}):
     lastErrors.set(client, err);
   });
   return client;
+}
+
+/** Resolves once the client is 'ready' again (after a reconnect), rejects after timeoutMs. */
+export async function redisReady(client: Redis, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return;
+  let timer: NodeJS.Timeout | undefined;
+  let onReady: (() => void) | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      onReady = resolve;
+      client.once('ready', onReady);
+      timer = setTimeout(() => {
+        const { host, port } = client.options;
+        reject(
+          new KubecacheError(
+            'UNREACHABLE',
+            `The redis client did not reconnect to ${host}:${port} within ${timeoutMs} ms (status ${client.status}, ` +
+              `last error: ${lastRedisError(client)?.message ?? 'none'}).`,
+            { host, port, status: client.status },
+          ),
+        );
+      }, timeoutMs);
+    });
+  } finally {
+    clearTimeout(timer);
+    if (onReady) client.off('ready', onReady);
+  }
 }
 
 /** ioredis options for a locked cache: AUTH with the login, TLS checked against the run's CA. */
@@ -90,20 +130,5 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Pro
     return await Promise.race([promise, timeout]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-export async function flushRedis(client: Redis): Promise<void> {
-  try {
-    await client.flushall();
-  } catch (err) {
-    const { host, port } = client.options;
-    throw new KubecacheError(
-      'UNREACHABLE',
-      `FLUSHALL on redis at ${host}:${port} failed: ${(err as Error).message}. ` +
-        'The cache pod may have been deleted or its port-forward dropped; check the pod and rerun.',
-      { engine: 'redis', host, port, lastError: lastRedisError(client)?.message },
-      { cause: err },
-    );
   }
 }

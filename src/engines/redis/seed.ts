@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import { KubecacheError } from '../../errors.js';
 import {
   badFixture,
@@ -8,17 +7,24 @@ import {
   parseJsonObject,
   parseTtl,
   rejectUnknownFields,
+  SCHEMA_KEY,
+  scalar,
 } from '../../seed/json-fixture.js';
-
-/** A programmatic seed: runs against a fresh cache before the suite uses it. */
-export type RedisSeedFunction = (client: Redis) => Promise<void>;
+import type { RespArg, RespCommander } from './commander.js';
 
 export type RedisSeedEntry =
   | { key: string; type: 'string'; value: string; ttl?: number }
   | { key: string; type: 'hash'; value: Array<[field: string, value: string]>; ttl?: number }
   | { key: string; type: 'list'; value: string[]; ttl?: number }
   | { key: string; type: 'set'; value: string[]; ttl?: number }
-  | { key: string; type: 'zset'; value: Array<[score: number, member: string]>; ttl?: number };
+  | { key: string; type: 'zset'; value: Array<[score: number, member: string]>; ttl?: number }
+  | { key: string; type: 'stream'; value: StreamEntry[]; ttl?: number };
+
+/** One stream entry: XADD's id ("*" when left out: redis assigns one) and its fields. */
+export interface StreamEntry {
+  id: string;
+  fields: Array<[field: string, value: string]>;
+}
 
 export type RedisSeedType = RedisSeedEntry['type'];
 
@@ -28,21 +34,25 @@ export interface RedisJsonSeed {
   entries: RedisSeedEntry[];
 }
 
-const REDIS_TYPES: readonly RedisSeedType[] = ['string', 'hash', 'list', 'set', 'zset'];
+const REDIS_TYPES: readonly RedisSeedType[] = ['string', 'hash', 'list', 'set', 'zset', 'stream'];
+const STREAM_ID = /^(\*|\d+-(\d+|\*)|\d+)$/;
 
 const REDIS_FORMAT_HINT =
-  'Each key maps to a string or to {"type": "string"|"hash"|"list"|"set"|"zset", "value": ..., "ttl"?: seconds}.';
+  'Each key maps to a string (or number) or to {"type": "string"|"hash"|"list"|"set"|"zset"|"stream", "value": ..., "ttl"?: seconds}; see docs/seeds.md.';
 
 export function parseRedisJsonSeed(text: string, sourceName: string): RedisJsonSeed {
   const root = parseJsonObject(text, sourceName, REDIS_FORMAT_HINT);
   const entries: RedisSeedEntry[] = [];
   for (const [key, raw] of Object.entries(root)) {
+    if (key === SCHEMA_KEY) continue;
     const at = (path = ''): string => `${sourceName}: key ${JSON.stringify(key)}${path}`;
-    if (typeof raw === 'string') {
-      entries.push({ key, type: 'string', value: raw });
+    const text = scalar(raw);
+    if (text !== undefined) {
+      entries.push({ key, type: 'string', value: text });
       continue;
     }
     const spec = expectObject(raw, at(), REDIS_FORMAT_HINT, sourceName);
+    if (spec.type === undefined) throw untypedRedisKey(key, spec, at(), sourceName);
     rejectUnknownFields(spec, ['type', 'value', 'ttl'], at(), sourceName);
     const type = spec.type;
     if (typeof type !== 'string' || !(REDIS_TYPES as readonly string[]).includes(type)) {
@@ -70,11 +80,16 @@ function parseRedisValue(
   const emptyHint = (what: string) =>
     `${at('.value')} is an empty ${what}; redis cannot store an empty ${type}, so remove the key or add elements.`;
   switch (type) {
-    case 'string':
-      if (typeof value !== 'string') {
-        throw badFixture(`${at('.value')} must be a string, got ${describe(value)}.`, source);
+    case 'string': {
+      const text = scalar(value);
+      if (text === undefined) {
+        throw badFixture(
+          `${at('.value')} must be a string or a number, got ${describe(value)}.`,
+          source,
+        );
       }
-      return { key, type, value };
+      return { key, type, value: text };
+    }
     case 'hash': {
       const fields = expectObject(
         value,
@@ -84,13 +99,14 @@ function parseRedisValue(
       );
       const pairs: Array<[string, string]> = [];
       for (const [field, fieldValue] of Object.entries(fields)) {
-        if (typeof fieldValue !== 'string') {
+        const text = scalar(fieldValue);
+        if (text === undefined) {
           throw badFixture(
-            `${at(`.value[${JSON.stringify(field)}]`)} must be a string, got ${describe(fieldValue)}.`,
+            `${at(`.value[${JSON.stringify(field)}]`)} must be a string or a number, got ${describe(fieldValue)}.`,
             source,
           );
         }
-        pairs.push([field, fieldValue]);
+        pairs.push([field, text]);
       }
       if (pairs.length === 0) throw badFixture(emptyHint('object'), source);
       return { key, type, value: pairs };
@@ -103,16 +119,18 @@ function parseRedisValue(
           source,
         );
       }
-      value.forEach((item: unknown, i) => {
-        if (typeof item !== 'string') {
+      const items = value.map((item: unknown, i) => {
+        const text = scalar(item);
+        if (text === undefined) {
           throw badFixture(
-            `${at(`.value[${i}]`)} must be a string, got ${describe(item)}.`,
+            `${at(`.value[${i}]`)} must be a string or a number, got ${describe(item)}.`,
             source,
           );
         }
+        return text;
       });
-      if (value.length === 0) throw badFixture(emptyHint('array'), source);
-      return { key, type, value: [...(value as string[])] };
+      if (items.length === 0) throw badFixture(emptyHint('array'), source);
+      return { key, type, value: items };
     }
     case 'zset': {
       const members: Array<[number, string]> = [];
@@ -143,7 +161,80 @@ function parseRedisValue(
       if (members.length === 0) throw badFixture(emptyHint('collection'), source);
       return { key, type, value: members };
     }
+    case 'stream':
+      return { key, type, value: parseStream(value, at, source) };
   }
+}
+
+function parseStream(value: unknown, at: (path?: string) => string, source: string): StreamEntry[] {
+  const shape =
+    'an array of entries like {"id": "1700000000000-0", "fields": {"event": "login"}} ("id" is optional)';
+  if (!Array.isArray(value) || value.length === 0) {
+    throw badFixture(`${at('.value')} must be ${shape}, got ${describe(value)}.`, source);
+  }
+  return value.map((raw: unknown, i) => {
+    const path = `.value[${i}]`;
+    const entry = expectObject(raw, at(path), `A stream entry is ${shape}.`, source);
+    rejectUnknownFields(entry, ['id', 'fields'], at(path), source);
+    const id = entry.id === undefined ? '*' : entry.id;
+    if (typeof id !== 'string' || !STREAM_ID.test(id)) {
+      throw badFixture(
+        `${at(`${path}.id`)} must be a stream id such as "1700000000000-0" (or left out), got ${describe(entry.id)}.`,
+        source,
+      );
+    }
+    const fields = expectObject(
+      entry.fields,
+      at(`${path}.fields`),
+      'The fields of a stream entry are an object of strings or numbers.',
+      source,
+    );
+    const pairs: Array<[string, string]> = [];
+    for (const [field, fieldValue] of Object.entries(fields)) {
+      const text = scalar(fieldValue);
+      if (text === undefined) {
+        throw badFixture(
+          `${at(`${path}.fields[${JSON.stringify(field)}]`)} must be a string or a number, got ${describe(fieldValue)}.`,
+          source,
+        );
+      }
+      pairs.push([field, text]);
+    }
+    if (pairs.length === 0) {
+      throw badFixture(
+        `${at(`${path}.fields`)} is empty; a stream entry needs at least one field.`,
+        source,
+      );
+    }
+    return { id, fields: pairs };
+  });
+}
+
+/**
+ * A redis key given as an object without "type": the commonest guess is a
+ * hash written as its fields, and a memcached fixture has {"value", "ttl"}.
+ * Either way, show the exact rewrite instead of "unknown field".
+ */
+function untypedRedisKey(
+  key: string,
+  spec: Record<string, unknown>,
+  at: string,
+  source: string,
+): KubecacheError {
+  const fields = Object.keys(spec);
+  const memcachedLike = fields.length > 0 && fields.every((f) => f === 'value' || f === 'ttl');
+  if (memcachedLike) {
+    return badFixture(
+      `${at} has no "type". It looks like a memcached fixture ({"value", "ttl"}); a redis fixture names the type of each key, ` +
+        `e.g. ${JSON.stringify({ [key]: { type: 'string', ...spec } })}. Check that this file is the one meant for redis.`,
+      source,
+    );
+  }
+  return badFixture(
+    `${at} is an object without "type". To store it as a redis hash, write ${JSON.stringify({ [key]: { type: 'hash', value: spec } }).slice(0, 200)}. ` +
+      REDIS_FORMAT_HINT,
+    source,
+  );
 }
 
 function parseScore(raw: unknown, at: string, source: string): number {
@@ -158,43 +249,49 @@ function parseScore(raw: unknown, at: string, source: string): number {
  * Writes a redis JSON seed in a single round trip. Each key is deleted first
  * so the result does not depend on what the cache held before.
  */
-export async function applyRedisJsonSeed(client: Redis, seed: RedisJsonSeed): Promise<void> {
+export async function applyRedisJsonSeed(resp: RespCommander, seed: RedisJsonSeed): Promise<void> {
   if (seed.entries.length === 0) return;
-  const pipeline = client.pipeline();
-  for (const entry of seed.entries) pipeline.del(entry.key);
+  const commands: RespArg[][] = [];
+  for (const entry of seed.entries) commands.push(['DEL', entry.key]);
   for (const entry of seed.entries) {
     switch (entry.type) {
       case 'string':
-        pipeline.set(entry.key, entry.value);
+        commands.push(['SET', entry.key, entry.value]);
         break;
       case 'hash':
-        pipeline.hset(entry.key, ...entry.value.flat());
+        commands.push(['HSET', entry.key, ...entry.value.flat()]);
         break;
       case 'list':
-        pipeline.rpush(entry.key, ...entry.value);
+        commands.push(['RPUSH', entry.key, ...entry.value]);
         break;
       case 'set':
-        pipeline.sadd(entry.key, ...entry.value);
+        commands.push(['SADD', entry.key, ...entry.value]);
         break;
       case 'zset':
-        pipeline.zadd(
+        commands.push([
+          'ZADD',
           entry.key,
           ...entry.value.flatMap(([score, member]) => [zscore(score), member]),
-        );
+        ]);
+        break;
+      case 'stream':
+        for (const item of entry.value) {
+          commands.push(['XADD', entry.key, item.id, ...item.fields.flat()]);
+        }
         break;
     }
   }
   for (const entry of seed.entries) {
-    if (entry.ttl !== undefined) pipeline.pexpire(entry.key, ttlMillis(entry.ttl));
+    if (entry.ttl !== undefined) commands.push(['PEXPIRE', entry.key, ttlMillis(entry.ttl)]);
   }
-  let results: Array<[Error | null, unknown]> | null;
+  let results: Array<[Error | null, unknown]>;
   try {
-    results = await pipeline.exec();
+    results = await resp.batch(commands);
   } catch (err) {
-    throw seedWriteError(client, seed.source, (err as Error).message, err);
+    throw seedWriteError(resp, seed.source, (err as Error).message, err);
   }
-  const failed = results?.find(([err]) => err !== null);
-  if (failed?.[0]) throw seedWriteError(client, seed.source, failed[0].message, failed[0]);
+  const failed = results.find(([err]) => err !== null);
+  if (failed?.[0]) throw seedWriteError(resp, seed.source, failed[0].message, failed[0]);
 }
 
 function zscore(score: number): string {
@@ -210,17 +307,16 @@ function ttlMillis(seconds: number): number {
 }
 
 function seedWriteError(
-  client: Redis,
+  resp: RespCommander,
   source: string,
   message: string,
   cause: unknown,
 ): KubecacheError {
-  const { host, port } = client.options;
   return new KubecacheError(
     'UNREACHABLE',
-    `Writing seed ${source} to redis at ${host}:${port} failed: ${message}. ` +
+    `Writing seed ${source} to redis at ${resp.where} failed: ${message}. ` +
       'Check that the cache pod is still running and has enough memory for the fixture.',
-    { engine: 'redis', source, host, port },
+    { engine: 'redis', source, where: resp.where },
     { cause },
   );
 }

@@ -1,7 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import debug from 'debug';
 import { isKubecacheError, KubecacheError } from '../../errors.js';
@@ -52,10 +52,17 @@ export async function snapshotRedis(
       out.once('error', rej);
     });
   } catch (err) {
+    // The .part file is an internal detail: name what the user gave.
+    const dir = dirname(target);
+    const code = (err as NodeJS.ErrnoException).code;
+    const message =
+      code === 'ENOENT'
+        ? `Cannot write the snapshot to ${target}: the directory ${dir} does not exist. Create it first (mkdir -p ${dir}) or pick a path in an existing directory.`
+        : `Cannot write the snapshot to ${target}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}. Pick a path this process can write.`;
     throw new KubecacheError(
       'BAD_OPTION',
-      `Cannot write the snapshot to ${part}: ${(err as Error).message}. Pick a writable path.`,
-      { path: part },
+      message,
+      { path: target, directory: dir },
       { cause: err },
     );
   }

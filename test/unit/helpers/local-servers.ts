@@ -19,19 +19,43 @@ export interface LocalServer {
 export async function startRedis(
   extraArgs: string[] | ((port: number) => string[]) = [],
 ): Promise<LocalServer> {
-  const port = await getPort({ host: HOST });
-  const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no'];
-  const extra = typeof extraArgs === 'function' ? extraArgs(port) : extraArgs;
-  return startBinary('/usr/bin/redis-server', [...args, '--dir', tmpdir(), ...extra], port);
+  return startOnFreePort('/usr/bin/redis-server', (port) => {
+    const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no'];
+    const extra = typeof extraArgs === 'function' ? extraArgs(port) : extraArgs;
+    return [...args, '--dir', tmpdir(), ...extra];
+  });
 }
 
 /** A throwaway memcached bound to loopback on a free port, UDP off. */
 export async function startMemcached(): Promise<LocalServer> {
-  const port = await getPort({ host: HOST });
-  const args = ['-p', String(port), '-U', '0', '-l', HOST, '-m', '16'];
-  // memcached refuses to start as root unless told which user to run as.
-  if (process.getuid?.() === 0) args.push('-u', 'root');
-  return startBinary('/usr/bin/memcached', args, port);
+  return startOnFreePort('/usr/bin/memcached', (port) => {
+    const args = ['-p', String(port), '-U', '0', '-l', HOST, '-m', '16'];
+    // memcached refuses to start as root unless told which user to run as.
+    if (process.getuid?.() === 0) args.push('-u', 'root');
+    return args;
+  });
+}
+
+/**
+ * Test files run in parallel workers, and two of them can be handed the same
+ * "free" port: the loser's server exits on bind while the winner answers on
+ * that port. So a start only counts when our own child is still alive after
+ * the port answered, and a lost race is retried on another port.
+ */
+async function startOnFreePort(
+  bin: string,
+  argsFor: (port: number) => string[],
+): Promise<LocalServer> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await getPort({ host: HOST });
+    try {
+      return await startBinary(bin, argsFor(port), port);
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw lastError;
 }
 
 async function startBinary(bin: string, args: string[], port: number): Promise<LocalServer> {
@@ -48,6 +72,11 @@ async function startBinary(bin: string, args: string[], port: number): Promise<L
       throw new Error(`${bin} did not start on port ${port}: ${stderr || 'no output'}`);
     }
     await new Promise((r) => setTimeout(r, 20));
+  }
+  // A server that failed to bind exits within milliseconds.
+  await new Promise((r) => setTimeout(r, 50));
+  if (child.exitCode !== null || child.signalCode !== null) {
+    throw new Error(`${bin} exited after port ${port} answered (another server has it): ${stderr}`);
   }
   return {
     host: HOST,

@@ -6,6 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { closeRedisClient, createRedisClient } from '../../../src/engines/redis/client.js';
+import { ioredisCommander, type RespCommander } from '../../../src/engines/redis/commander.js';
+import {
+  closeNodeRedisClient,
+  createNodeRedisClient,
+} from '../../../src/engines/redis/node-redis-client.js';
 import { type LocalServer, startRedis } from '../helpers/local-servers.js';
 
 export const HOST = '127.0.0.1';
@@ -141,12 +146,35 @@ export async function withClient<T>(
   server: { host: string; port: number },
   fn: (client: Redis) => Promise<T>,
 ): Promise<T> {
-  const client = createRedisClient(server);
+  const client = await createRedisClient(server);
   try {
     return await fn(client);
   } finally {
     await closeRedisClient(client);
   }
+}
+
+/** The client libraries kubecache's own redis commands run over. */
+export const CLIENT_KINDS = ['ioredis', 'node-redis'] as const;
+
+/**
+ * kubecache's command channel over the chosen client library, plus an
+ * ioredis client for the test's own checks.
+ */
+export async function withResp<T>(
+  server: { host: string; port: number },
+  kind: (typeof CLIENT_KINDS)[number],
+  fn: (resp: RespCommander, client: Redis) => Promise<T>,
+): Promise<T> {
+  return withClient(server, async (client) => {
+    if (kind === 'ioredis') return fn(ioredisCommander(client), client);
+    const opened = await createNodeRedisClient(server);
+    try {
+      return await fn(opened.resp, client);
+    } finally {
+      await closeNodeRedisClient(opened.client);
+    }
+  });
 }
 
 /**

@@ -3,7 +3,11 @@ import { basename } from 'node:path';
 import type { UsedCache } from 'kubecache/vitest';
 
 /** Notes which worker used which pod, for the driver's checks (test/consumers/run.mjs). */
-export function record(file: string, cache: string, handle: UsedCache): void {
+export function record(
+  file: string,
+  cache: string,
+  handle: Pick<UsedCache, 'engine' | 'podName' | 'lease'>,
+): void {
   const out = process.env.KUBECACHE_CONSUMER_REPORT;
   if (!out) return;
   const entry = {
