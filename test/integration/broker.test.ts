@@ -332,11 +332,11 @@ describe('connection and permission errors', () => {
     const err = await rejection(connectKube({ kubeconfig: file, apiConnectMs: 5000 }));
     expect(err.code).toBe('UNREACHABLE');
     expect(err.message).toContain(server);
-    // A closed port is refused at once, with the same code.
+    // A kubeconfig file that does not exist: no cluster to talk to.
     const refused = await rejection(
       Broker.start({ ...quiet, env: { KUBECACHE_KUBECONFIG: file.replace('kubeconfig', 'nope') } }),
     );
-    expect(refused.code).toBe('BAD_OPTION');
+    expect(refused.code).toBe('NO_CLUSTER');
   });
 
   it('gives FORBIDDEN naming the verb and resource for a restricted ServiceAccount', async () => {

@@ -224,8 +224,8 @@ describe('kubecache ls, snapshot and reap', () => {
       env: { KUBECONFIG: adminKubeconfigPath(), ...env },
     });
     [redis, memcached] = await Promise.all([
-      // Open (auth: false): the CLI cannot log in to a locked cache; see the refusal below.
-      broker.acquire({ engine: 'redis', worker: '1', options: { auth: false } }),
+      // Locked (the default): snapshot needs the lease's admin login, see below.
+      broker.acquire({ engine: 'redis', worker: '1' }),
       broker.acquire({ engine: 'memcached', worker: '1' }),
     ]);
     const client = await createRedisClient(
@@ -352,7 +352,7 @@ describe('kubecache ls, snapshot and reap', () => {
     try {
       const r = await kubecache(['snapshot', locked.podName, join(dir, 'z.rdb')], env);
       expect(r.code).toBe(2);
-      expect(r.stderr).toContain('locked cache');
+      expect(r.stderr).toContain('is locked (auth on)');
       expect(r.stderr).toContain('cache.snapshot(path)');
     } finally {
       await broker.release(locked.id, { destroy: true });

@@ -98,7 +98,7 @@ async function deleteAllKubecachePods(): Promise<void> {
 }
 
 // Locked caches (auth, the redis default) are never kept: reuse needs open ones.
-const REUSE = { KUBECACHE_REUSE: '1', KUBECACHE_AUTH: 'false' };
+const REUSE = { KUBECACHE_REUSE: '1' };
 
 describe('prestart and warm reuse on the dev cluster', () => {
   beforeAll(async () => {
