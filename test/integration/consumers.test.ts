@@ -211,7 +211,9 @@ describe('interrupting a Vitest run', () => {
     children.push(run.child);
     await until('the hanging test to hold both caches', () => readReport(report).length === 2);
     const used = readReport(report).map((e) => e.pod);
-    expect((await pods(ns)).sort()).toEqual([...used].sort());
+    // Besides the two in use there may be pods prestarted from what the
+    // previous run used: teardown must delete those too.
+    expect(await pods(ns)).toEqual(expect.arrayContaining(used));
     const pid = run.child.pid as number;
     process.kill(target === 'group' ? -pid : pid, 'SIGINT');
     return run.done;
@@ -220,9 +222,9 @@ describe('interrupting a Vitest run', () => {
   it('leaves 0 pods after SIGINT to the whole process group (Ctrl-C)', async () => {
     const { output, code, signal } = await interrupted('group');
     expect(output).toContain('[kubecache] SIGINT: deleting');
-    // Ended by the interrupt: Vitest exits with 128 + SIGINT's number, or the
-    // re-raised signal ends it when nothing else handled it.
-    expect(code === 130 || signal === 'SIGINT', `code ${code}, signal ${signal}`).toBe(true);
+    // Ended by the interrupt, not by passing: Vitest exits with 130 or 1
+    // (versions differ), or the re-raised signal ends it.
+    expect(code !== 0 || signal === 'SIGINT', `code ${code}, signal ${signal}`).toBe(true);
     expect(await pods(ns)).toEqual([]);
   }, 180_000);
 
