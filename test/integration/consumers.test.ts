@@ -246,7 +246,11 @@ describe('Vitest watch mode', () => {
   });
 
   it('reuses pods across reruns, deletes the ones a rerun no longer uses, and none are left after close', async () => {
-    const run = start('vitest-5-ts', ['watch-rerun.mjs'], consumerEnv('vitest-5-ts', {}));
+    const run = start(
+      'vitest-5-ts',
+      ['watch-rerun.mjs'],
+      consumerEnv('vitest-5-ts', { KUBECACHE_CONFIG: 'kubecache.watch.config.mjs' }),
+    );
     children.push(run.child);
     const steps = createInterface({ input: run.child.stdout as NodeJS.ReadableStream });
     const counts: Record<string, string[]> = {};
