@@ -229,8 +229,9 @@ function headerOf(err: unknown, name: string): string | undefined {
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
+    // Not unref'd: while a call backs off nothing else may hold the event
+    // loop (a global setup awaiting its first pod), and Node would exit.
     const timer = setTimeout(done, ms);
-    timer.unref();
     function done(): void {
       clearTimeout(timer);
       signal?.removeEventListener('abort', done);

@@ -58,8 +58,12 @@ export const DEPENDENCIES = {
   jest: '~30.5.2',
   'jest-environment-jsdom': '~30.5.2',
   'ts-jest': '^29.4.0',
+  // The redis/valkey clients, optional peer dependencies users install.
+  ioredis: '^5.6.1',
+  redis: '^6.3.1',
 };
-const DEFAULT_DEPS = ['vitest', 'typescript', '@types/node'];
+// ioredis: the default redis/valkey client, an optional peer dependency users install.
+const DEFAULT_DEPS = ['vitest', 'typescript', '@types/node', 'ioredis'];
 
 const CODE_LANGS = new Set(['ts', 'typescript', 'js', 'javascript', 'mjs', 'cjs', 'json', 'jsonc']);
 const OUTPUT_LANGS = new Set(['text', 'console', 'output']);
