@@ -9,6 +9,7 @@ import type { CacheLease } from '../../src/broker/types.js';
 import { engines } from '../../src/engines/registry.js';
 import { isKubecacheError } from '../../src/errors.js';
 import { connectKube } from '../../src/kube/client.js';
+import { CLOCK_MARGIN_MS } from '../../src/kube/reaper.js';
 import { LABEL_RUN, managedSelector, runSelector } from '../../src/names.js';
 import { BrokerClient } from '../../src/worker/broker-client.js';
 import {
@@ -279,7 +280,9 @@ describe('identity and reaping', () => {
     const early = await Broker.start({ ...quiet, env: env(short) });
     expect(await podsOf(runSelector(crashed.runId))).toHaveLength(2);
     await early.teardown();
-    await new Promise((r) => setTimeout(r, 5000));
+    // The lease (4 s) plus the reaper's margin for its estimate of the API
+    // server's clock, plus a second of slack.
+    await new Promise((r) => setTimeout(r, 4000 + CLOCK_MARGIN_MS + 1000));
     const next = await Broker.start({ ...quiet, env: env(short) });
     try {
       for (let i = 0; i < 100 && (await podsOf(runSelector(crashed.runId))).length > 0; i++) {
