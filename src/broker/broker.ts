@@ -719,6 +719,8 @@ export class Broker {
       if (current === entry) this.byKey.delete(entry.key);
     }
     await entry.forward?.close();
+    // The entry stays for status(); its closed tunnel (sockets, buffers) need not.
+    entry.forward = undefined;
     if (state === 'released' || opts.delete) {
       this.deleting.add(entry.lease.podName);
       await deletePod(this.handle, entry.lease.podName);

@@ -21,9 +21,12 @@ const LOOP_MS = 330_000;
 // Measured after a warm-up (module loading, connection pools, JIT).
 const WARMUP = 20;
 const MAX_FD_GROWTH = 20;
-// RSS without a forced GC includes heap the collector has not given back yet;
-// a leak of a few hundred KB per cycle would still show well above this.
-const MAX_RSS_GROWTH_MB = 128;
+// What the runner retains is judged on live memory after a forced GC (heap
+// plus the Buffers it holds): a leak of 150 KB per cycle shows above this.
+// RSS is printed, not judged: glibc keeps freed native memory (TLS, sockets)
+// in its arenas, and it measured +88 to +185 MB over 180 cycles while live
+// memory stayed flat (-1 MB).
+const MAX_HEAP_GROWTH_MB = 24;
 
 /**
  * Figures once the runner is idle for a moment: keep-alive connections to the
@@ -84,7 +87,11 @@ describe.sequential('scenario 9: 200 create/delete cycles in one process', () =>
         );
         if (done === WARMUP) base = await settledFigures();
         const now = processFigures();
-        peak = { rssMb: Math.max(peak.rssMb, now.rssMb), fds: Math.max(peak.fds, now.fds) };
+        peak = {
+          rssMb: Math.max(peak.rssMb, now.rssMb),
+          heapMb: Math.max(peak.heapMb, now.heapMb),
+          fds: Math.max(peak.fds, now.fds),
+        };
       }
     } finally {
       end = await settledFigures();
@@ -93,17 +100,18 @@ describe.sequential('scenario 9: 200 create/delete cycles in one process', () =>
     const left = await waitNothingLeft(NS, 60_000, runId);
     const fdGrowth = end.fds - base.fds;
     const rssGrowth = end.rssMb - base.rssMb;
+    const heapGrowth = end.heapMb - base.heapMb;
     const pass =
       failures === 0 &&
       left.ms !== undefined &&
       fdGrowth <= MAX_FD_GROWTH &&
-      rssGrowth <= MAX_RSS_GROWTH_MB;
+      heapGrowth <= MAX_HEAP_GROWTH_MB;
     record({
       n: 9,
       scenario: '200 create/delete cycles in one process',
       endpoint: 'pod-ip and port-forward (alternating)',
       done: `${CYCLES} acquire + release(destroy) cycles, ${AT_ONCE} at a time, redis and memcached`,
-      held: `${done} of ${CYCLES} cycles ran, ${failures} failed${lastFailure ? ` (last: ${lastFailure.slice(0, 100)})` : ''}; ${left.ms === undefined ? `LEAKED ${left.pods.length} pods, ${left.secrets.length} Secrets` : '0 pods, 0 Secrets left'}; fd growth ${fdGrowth} (limit ${MAX_FD_GROWTH}), RSS growth ${rssGrowth} MB (limit ${MAX_RSS_GROWTH_MB})`,
+      held: `${done} of ${CYCLES} cycles ran, ${failures} failed${lastFailure ? ` (last: ${lastFailure.slice(0, 100)})` : ''}; ${left.ms === undefined ? `LEAKED ${left.pods.length} pods, ${left.secrets.length} Secrets` : '0 pods, 0 Secrets left'}; fd growth ${fdGrowth} (limit ${MAX_FD_GROWTH}), heap + buffers growth ${heapGrowth} MB (limit ${MAX_HEAP_GROWTH_MB}), RSS growth ${rssGrowth} MB (not judged)`,
       figures: `after ${WARMUP} cycles (idle 6 s): ${base.fds} fds, ${base.rssMb} MB RSS; after ${done} (idle 6 s): ${end.fds} fds, ${end.rssMb} MB (peak ${peak.fds} fds, ${peak.rssMb} MB); ${((Date.now() - t0) / 1000).toFixed(0)} s`,
       pass,
     });
@@ -111,6 +119,6 @@ describe.sequential('scenario 9: 200 create/delete cycles in one process', () =>
     expect(failures, lastFailure).toBe(0);
     expect(left).toMatchObject({ pods: [], secrets: [] });
     expect(fdGrowth).toBeLessThanOrEqual(MAX_FD_GROWTH);
-    expect(rssGrowth).toBeLessThanOrEqual(MAX_RSS_GROWTH_MB);
+    expect(heapGrowth).toBeLessThanOrEqual(MAX_HEAP_GROWTH_MB);
   }, 420_000);
 });

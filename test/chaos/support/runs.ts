@@ -87,9 +87,12 @@ export async function deleteChaosNamespace(namespace: string): Promise<void> {
 }
 
 /** Runner figures for leak checks. */
-export function processFigures(): { rssMb: number; fds: number } {
+export function processFigures(): { rssMb: number; heapMb: number; fds: number } {
+  const mem = process.memoryUsage();
   return {
-    rssMb: Math.round(process.memoryUsage().rss / 1024 / 1024),
+    rssMb: Math.round(mem.rss / 1024 / 1024),
+    // Live JavaScript objects and the Buffers they hold (after a forced GC).
+    heapMb: Math.round((mem.heapUsed + mem.external) / 1024 / 1024),
     fds: readdirSync('/proc/self/fd').length,
   };
 }
