@@ -128,6 +128,8 @@ export class Broker {
   private closed: Promise<TeardownReport> | undefined;
   /** Pods started before any worker asked (prestart.ts). */
   private readonly pool = new PrestartPool<Entry>();
+  /** Prestarts that teardown cancelled while they were starting. */
+  private prestartCancelled = 0;
   /** Kept pods this run is claiming right now (reuse.ts). */
   private readonly claiming = new Set<string>();
   /** Every acquire request of the run, for the next run's default prestart. */
@@ -296,7 +298,10 @@ export class Broker {
         this.pool.add(
           poolKey(key),
           pending.catch((err: unknown) => {
-            debug('prestart %s failed: %s', req.engine, (err as Error).message);
+            // Teardown cancels the starts still in flight (each deletes its
+            // pod): those were unused, not failed.
+            if (this.abort.signal.aborted) this.prestartCancelled += 1;
+            else debug('prestart %s failed: %s', req.engine, (err as Error).message);
             return undefined;
           }),
         );
@@ -398,10 +403,15 @@ export class Broker {
   private async settlePool(): Promise<void> {
     const drained = await Promise.all(this.pool.drain());
     const unused = drained.filter((e): e is Entry => e?.state === 'ready');
-    const failed = this.pool.started - this.pool.adopted - unused.length;
+    const cancelled = this.prestartCancelled;
+    // A start a worker took and teardown then cancelled counts as adopted and cancelled.
+    const failed = Math.max(0, this.pool.started - this.pool.adopted - unused.length - cancelled);
     if (this.pool.started > 0) {
+      const rest = this.cluster.reuse
+        ? `${unused.length} unused kept for the next run${cancelled > 0 ? `; ${cancelled} still starting, deleted` : ''}`
+        : `${unused.length + cancelled} unused deleted`;
       this.progress(
-        `[kubecache] prestart: ${this.pool.adopted} of ${this.pool.started} pod(s) adopted; ${unused.length} unused ${this.cluster.reuse ? 'kept for the next run' : 'deleted'}${failed > 0 ? `; ${failed} failed to start` : ''}`,
+        `[kubecache] prestart: ${this.pool.adopted} of ${this.pool.started} pod(s) adopted; ${rest}${failed > 0 ? `; ${failed} failed to start` : ''}`,
       );
     }
     if (!this.cluster.reuse) {

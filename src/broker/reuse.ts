@@ -7,7 +7,7 @@ import type { EngineDefinition } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import { claimPod, claimSecret, listIdlePods } from '../kube/claim.js';
 import type { KubeHandle } from '../kube/client.js';
-import { deletePod } from '../kube/pods.js';
+import { deletePod, readPod } from '../kube/pods.js';
 import { type PortForwardEndpoint, startPortForward } from '../kube/port-forward.js';
 import type { PodNetworkReachability } from '../kube/reachability.js';
 import { configHash } from '../names.js';
@@ -106,10 +106,11 @@ export async function adoptIdlePod(input: AdoptInput): Promise<AdoptedPod | unde
 
 async function tryPod(
   input: AdoptInput,
-  pod: V1Pod,
+  listed: V1Pod,
   name: string,
   t0: number,
 ): Promise<AdoptedPod | undefined> {
+  const pod = await statusCaughtUp(input.handle, listed, name);
   if (!isRunning(pod)) {
     input.progress(
       `[kubecache] kept pod ${name} is not running (${pod.status?.phase ?? 'unknown'}); deleting it`,
@@ -176,6 +177,34 @@ async function tryPod(
     await deletePod(input.handle, name).catch(() => {});
   }
   return undefined;
+}
+
+/**
+ * The kept pod as the kubelet reports it once its status has caught up.
+ * kubecache hands a pod out as soon as its engine answers, before the
+ * kubelet has reported it Running (a second or more on a busy node or an
+ * older containerd), so a run shorter than that parks a pod that still
+ * reads Pending. Such a pod is read again for up to VERIFY_MS; a pod that is
+ * being deleted or has ended is returned as listed.
+ */
+async function statusCaughtUp(handle: KubeHandle, listed: V1Pod, name: string): Promise<V1Pod> {
+  let pod = listed;
+  const deadline = Date.now() + VERIFY_MS;
+  while (!isRunning(pod) && mayStillStart(pod) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    const fresh = await readPod(handle, name).catch(() => undefined);
+    if (!fresh) return pod;
+    pod = fresh;
+  }
+  if (pod !== listed) debug('kept pod %s reads %s after a wait', name, pod.status?.phase);
+  return pod;
+}
+
+function mayStillStart(pod: V1Pod): boolean {
+  if (pod.metadata?.deletionTimestamp) return false;
+  const phase = pod.status?.phase;
+  if (phase !== 'Pending' && phase !== 'Running') return false;
+  return (pod.status?.containerStatuses ?? []).every((c) => !c.state?.terminated);
 }
 
 function isRunning(pod: V1Pod): boolean {

@@ -269,8 +269,12 @@ function docEnv(namespace, extra) {
     ...env,
     CI: 'true',
     FORCE_COLOR: '0',
+    // test.sh names the running instance's kubeconfig; the fallback is the
+    // default instance, for running this script by hand.
     KUBECONFIG:
-      process.env.KUBECACHE_DOCS_KUBECONFIG ?? join(repo, '.kubecache-dev', 'admin.kubeconfig'),
+      process.env.KUBECACHE_DOCS_KUBECONFIG ??
+      process.env.KUBECACHE_TEST_KUBECONFIG ??
+      join(repo, '.kubecache-dev', 'admin.kubeconfig'),
     KUBECACHE_NAMESPACE: namespace,
     ...extra,
   };

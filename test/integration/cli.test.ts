@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
 import type { CacheLease } from '../../src/broker/types.js';
 import { closeRedisClient, createRedisClient } from '../../src/engines/redis/client.js';
+import { CLOCK_MARGIN_MS } from '../../src/kube/reaper.js';
 import { managedSelector, runSelector } from '../../src/names.js';
 import {
   adminCore,
@@ -273,8 +274,9 @@ describe('kubecache ls, snapshot and reap', () => {
     });
     const parsed = JSON.parse(line) as { runId: string; leases: CacheLease[] };
     child.kill('SIGKILL');
-    // Past the lease (3 s) with margin.
-    await new Promise((r) => setTimeout(r, 4500));
+    // Past the lease (3 s from the last renewal, which may have come just
+    // before the kill) plus the reaper's clock margin, with a second to spare.
+    await new Promise((r) => setTimeout(r, 3000 + CLOCK_MARGIN_MS + 1000));
     return { runId: parsed.runId, pods: parsed.leases.map((l) => l.podName) };
   }
 

@@ -87,6 +87,19 @@ async function eventually<T>(
   return value;
 }
 
+/**
+ * The kept pods once the kubelet reports each Running with its IP: a run
+ * hands a pod out when its engine answers, and on a busy node (or
+ * containerd 1.6) the pod's status may still read Pending when the run
+ * ends. The test talks to kept pods by IP, so it waits for that status.
+ */
+async function keptPods(count: number): Promise<PodInfo[]> {
+  return eventually(
+    () => pods(`${LABEL_RUN}=${IDLE_RUN}`),
+    (list) => list.length === count && list.every((p) => p.phase === 'Running' && p.ip !== ''),
+  );
+}
+
 async function deleteAllKubecachePods(): Promise<void> {
   const core = adminCore();
   for (const p of await pods()) {
@@ -159,7 +172,7 @@ describe('prestart and warm reuse on the dev cluster', () => {
     } finally {
       await endRun(first);
     }
-    const kept = await pods(`${LABEL_RUN}=${IDLE_RUN}`);
+    const kept = await keptPods(1);
     expect(kept.map((p) => p.name)).toEqual([podName]);
     expect(kept[0]?.reuse).toMatch(/^[0-9a-f]{10}$/);
     // Someone changes the data between runs and even saves it to disk.
@@ -251,7 +264,7 @@ describe('prestart and warm reuse on the dev cluster', () => {
     } finally {
       await endRun(first);
     }
-    const kept = await pods(`${LABEL_RUN}=${IDLE_RUN}`);
+    const kept = await keptPods(2);
     expect(kept).toHaveLength(2);
     const [killed, wrong] = kept as [PodInfo, PodInfo];
     // One server is shut down (the container exits), the other now demands a password.
