@@ -1,4 +1,4 @@
-import type { V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import type { ResolvedCacheConfig } from '../config/options.js';
 import type { EngineDefinition } from '../engines/types.js';
@@ -11,9 +11,9 @@ import {
 } from '../kube/network-policy.js';
 import type { SecretMount } from '../kube/pod-spec.js';
 import { createSecret, deleteSecret, patchSecretOwner } from '../kube/pods.js';
-import { LABEL_MANAGED_BY, LABEL_RUN, LABEL_WORKER, MANAGED_BY_VALUE } from '../names.js';
 import type { RunCertificateAuthority } from '../security/ca.js';
 import type { CacheLogins } from '../security/credentials.js';
+import { podOwner, podSecret } from './pod-secret.js';
 
 const debug = createDebug('kubecache:security');
 
@@ -102,34 +102,16 @@ export class CacheSecurity {
           tls = { certPem: server.certPem, keyPem: server.keyPem, caPem: ca.caPem };
           plan.tls = { ca: ca.caPem, servername: server.servername };
         }
-        const body: V1Secret = {
-          metadata: {
-            name: secretName,
-            labels: {
-              [LABEL_MANAGED_BY]: MANAGED_BY_VALUE,
-              [LABEL_RUN]: input.labels[LABEL_RUN] ?? '',
-              [LABEL_WORKER]: input.labels[LABEL_WORKER] ?? '',
-            },
-            // The lease annotation lets the reaper collect a Secret whose pod never came.
-            annotations: pod.metadata?.annotations ?? {},
-          },
-          type: 'Opaque',
-          stringData: engine.security.secretFiles({
-            ...(logins ? { logins } : {}),
-            acl: config.acl,
-            ...(tls ? { tls } : {}),
-          }),
-        };
-        await createSecret(this.handle, body);
+        const files = engine.security.secretFiles({
+          ...(logins ? { logins } : {}),
+          acl: config.acl,
+          ...(tls ? { tls } : {}),
+        });
+        await createSecret(this.handle, podSecret(secretName, input.labels, pod, files));
         created = true;
       },
       afterCreate: async (pod) => {
-        const owner = {
-          apiVersion: 'v1',
-          kind: 'Pod',
-          name: pod.metadata?.name ?? '',
-          uid: pod.metadata?.uid ?? '',
-        };
+        const owner = podOwner(pod);
         await Promise.all([
           created ? patchSecretOwner(this.handle, secretName, owner) : undefined,
           config.networkPolicy ? this.createPolicy(pod, engine.port) : undefined,

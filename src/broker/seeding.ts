@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { V1EnvVar, V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { V1EnvVar, V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import { readSeedTransport } from '../config/env.js';
 import { supervise } from '../engines/supervisor.js';
@@ -12,7 +12,6 @@ import { KubecacheError } from '../errors.js';
 import type { KubeHandle } from '../kube/client.js';
 import { execInPod } from '../kube/exec.js';
 import { createSecret, deleteSecret, patchSecretOwner } from '../kube/pods.js';
-import { LABEL_MANAGED_BY, LABEL_RUN, LABEL_WORKER, MANAGED_BY_VALUE } from '../names.js';
 import { pickAdvertiseHost } from '../seed/advertise.js';
 import {
   buildSeedCommand,
@@ -30,6 +29,7 @@ import {
 import { RdbEndpoint } from '../seed/rdb-endpoint.js';
 import { FixtureRegistry, type RdbFixtureInfo } from '../seed/rdb-file.js';
 import { queryServerInfo } from '../seed/server-info.js';
+import { podOwner, podSecret } from './pod-secret.js';
 import type { SeedRequest } from './types.js';
 
 type SeedTransportChoice = 'http' | 'exec' | 'auto';
@@ -211,29 +211,11 @@ export class Seeder {
         const podName = pod.metadata?.name ?? '';
         const reg = endpoint.register({ file, podName, ttlMs: this.timeouts.podRunningMs });
         registrationId = reg.id;
-        const body: V1Secret = {
-          metadata: {
-            name: secret,
-            labels: {
-              [LABEL_MANAGED_BY]: MANAGED_BY_VALUE,
-              [LABEL_RUN]: input.labels[LABEL_RUN] ?? '',
-              [LABEL_WORKER]: input.labels[LABEL_WORKER] ?? '',
-            },
-            annotations: pod.metadata?.annotations ?? {},
-          },
-          type: 'Opaque',
-          stringData: { url: reg.url, token: reg.token },
-        };
+        const body = podSecret(secret, input.labels, pod, { url: reg.url, token: reg.token });
         await createSecret(this.handle, body);
       },
       afterCreate: async (pod) => {
-        // The Secret dies with its pod even if nobody tears down.
-        await patchSecretOwner(this.handle, secret, {
-          apiVersion: 'v1',
-          kind: 'Pod',
-          name: pod.metadata?.name ?? '',
-          uid: pod.metadata?.uid ?? '',
-        });
+        await patchSecretOwner(this.handle, secret, podOwner(pod));
       },
       duringStart: async () => {},
       done: () => {

@@ -2,10 +2,8 @@ import { afterAll, beforeAll, beforeEach } from '@jest/globals';
 import type { RedisClientKind } from '../engines/registry.js';
 import type { EngineName } from '../engines/types.js';
 import {
-  CacheSlot,
   callSite,
-  checkUseCache,
-  DEFAULT_OPEN_TIMEOUT_MS,
+  prefetchedFileSlot,
   type UseCacheOptions,
   type UsedCache,
 } from '../worker/cache-slot.js';
@@ -34,6 +32,10 @@ export interface JestUseCacheOptions<
   reset?: 'test' | 'file';
 }
 
+function workerId(): string {
+  return process.env.JEST_WORKER_ID ?? '1';
+}
+
 function connection(): Connection {
   const found = connectionFromEnv();
   if (!found) throw missingBroker('jest');
@@ -50,18 +52,15 @@ export function useCache<E extends EngineName, K extends RedisClientKind = 'iore
   engine: E,
   options: JestUseCacheOptions<E, K> = {},
 ): UsedCache<E, K> {
-  checkUseCache(engine, options, `useCache(${JSON.stringify(engine)})`);
-  const slot = new CacheSlot(engine, options, 'this test file', callSite(useCache));
-  const timeout = (options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS) + 5_000;
-  // Ask for the pod at collection time: every cache of the file (and of
-  // every worker) starts concurrently; the beforeAll below only connects.
-  try {
-    slot.prefetch(connection(), process.env.JEST_WORKER_ID ?? '1');
-  } catch {
-    // No broker: the beforeAll hook reports it where the user can see it.
-  }
+  const { slot, timeout } = prefetchedFileSlot(
+    engine,
+    options,
+    callSite(useCache),
+    connection,
+    workerId,
+  );
   beforeAll(async () => {
-    await slot.open(connection(), process.env.JEST_WORKER_ID ?? '1');
+    await slot.open(connection(), workerId());
     activeCaches().add(slot);
   }, timeout);
   beforeEach(async () => {

@@ -1,8 +1,11 @@
 import {
+  type ConfigurationOptions,
   type CoreV1Event,
+  type ObservableMiddleware,
   PatchStrategy,
   setHeaderOptions,
   type V1LimitRange,
+  type V1ObjectMeta,
   type V1Pod,
   type V1Secret,
 } from '@kubernetes/client-node';
@@ -16,6 +19,9 @@ const debug = createDebug('kubecache:pods');
 
 const ctx = (handle: KubeHandle): ApiContext => handle;
 
+/** What apiCall sends: one attempt of a request, with the options it passes in. */
+type Send<T> = (options: ConfigurationOptions<ObservableMiddleware>) => Promise<T>;
+
 /**
  * Grace period of every delete. Not 0: a zero grace is a force delete, which
  * removes the object from the API before the kubelet has stopped the
@@ -27,31 +33,20 @@ const ctx = (handle: KubeHandle): ApiContext => handle;
  */
 export const DELETE_GRACE_SECONDS = 1;
 
-/**
- * Creates a pod. The name is fixed by the caller, which makes a retried
- * create idempotent: a 409 on a retry is our own first attempt, accepted
- * when the existing pod carries this run's label.
- */
+/** Creates a pod; a retried create is idempotent (see createOwned). */
 export async function createPod(
   handle: KubeHandle,
   pod: V1Pod,
   signal?: AbortSignal,
 ): Promise<V1Pod> {
-  const name = pod.metadata?.name ?? '';
-  const run = pod.metadata?.labels?.[LABEL_RUN];
-  return apiCall(
-    ctx(handle),
-    { verb: 'create', resource: 'pods', namespace: handle.namespace, name },
+  return createOwned(
+    handle,
+    'pods',
+    pod,
     (options) =>
       handle.core.createNamespacedPod({ namespace: handle.namespace, body: pod }, options),
-    {
-      idempotent: true,
-      signal,
-      onConflict: async () => {
-        const existing = await readPod(handle, name);
-        return existing && existing.metadata?.labels?.[LABEL_RUN] === run ? existing : undefined;
-      },
-    },
+    (name) => readPod(handle, name),
+    signal,
   );
 }
 
@@ -70,25 +65,52 @@ export async function readPod(handle: KubeHandle, name: string): Promise<V1Pod |
   }
 }
 
+/** Creates a Secret; a retried create is idempotent (see createOwned). */
 export async function createSecret(handle: KubeHandle, secret: V1Secret): Promise<V1Secret> {
-  const name = secret.metadata?.name ?? '';
-  const run = secret.metadata?.labels?.[LABEL_RUN];
-  return apiCall(
-    ctx(handle),
-    { verb: 'create', resource: 'secrets', namespace: handle.namespace, name },
+  return createOwned(
+    handle,
+    'secrets',
+    secret,
     (options) =>
       handle.core.createNamespacedSecret({ namespace: handle.namespace, body: secret }, options),
+    // Not swallowing a 404 as readPod does: a Secret gone right after its 409 is an error.
+    (name) =>
+      apiCall(
+        ctx(handle),
+        { verb: 'get', resource: 'secrets', namespace: handle.namespace, name },
+        (options) =>
+          handle.core.readNamespacedSecret({ name, namespace: handle.namespace }, options),
+        { idempotent: true },
+      ),
+  );
+}
+
+/**
+ * The create shared by pods and secrets. The name is fixed by the caller,
+ * which makes a retried create idempotent: a 409 on a retry is our own first
+ * attempt, accepted when the object `readExisting` finds carries this run's
+ * label.
+ */
+async function createOwned<T extends { metadata?: V1ObjectMeta }>(
+  handle: KubeHandle,
+  resource: 'pods' | 'secrets',
+  body: T,
+  send: Send<T>,
+  readExisting: (name: string) => Promise<T | undefined>,
+  signal?: AbortSignal,
+): Promise<T> {
+  const name = body.metadata?.name ?? '';
+  const run = body.metadata?.labels?.[LABEL_RUN];
+  return apiCall(
+    ctx(handle),
+    { verb: 'create', resource, namespace: handle.namespace, name },
+    send,
     {
       idempotent: true,
+      signal,
       onConflict: async () => {
-        const existing = await apiCall(
-          ctx(handle),
-          { verb: 'get', resource: 'secrets', namespace: handle.namespace, name },
-          (options) =>
-            handle.core.readNamespacedSecret({ name, namespace: handle.namespace }, options),
-          { idempotent: true },
-        );
-        return existing.metadata?.labels?.[LABEL_RUN] === run ? existing : undefined;
+        const existing = await readExisting(name);
+        return existing && existing.metadata?.labels?.[LABEL_RUN] === run ? existing : undefined;
       },
     },
   );
@@ -100,27 +122,8 @@ export async function deletePod(
   name: string,
   policy?: Partial<ApiPolicy>,
 ): Promise<void> {
-  try {
-    await apiCall(
-      ctx(handle),
-      { verb: 'delete', resource: 'pods', namespace: handle.namespace, name },
-      (options) =>
-        handle.core.deleteNamespacedPod(
-          {
-            name,
-            namespace: handle.namespace,
-            gracePeriodSeconds: DELETE_GRACE_SECONDS,
-            propagationPolicy: 'Background',
-          },
-          options,
-        ),
-      { idempotent: true, ...(policy ? { policy } : {}) },
-    );
-    debug('deleted pod %s', name);
-  } catch (err) {
-    if (isKubecacheError(err, 'POD_GONE')) return;
-    throw err;
-  }
+  const deleted = await deleteIfPresent(handle, 'pods', name, sendPodDelete(handle, name), policy);
+  if (deleted) debug('deleted pod %s', name);
 }
 
 /**
@@ -134,29 +137,33 @@ export async function deletePodIfUnchanged(
   resourceVersion: string | undefined,
 ): Promise<boolean> {
   try {
-    await apiCall(
-      ctx(handle),
-      { verb: 'delete', resource: 'pods', namespace: handle.namespace, name },
-      (options) =>
-        handle.core.deleteNamespacedPod(
-          {
-            name,
-            namespace: handle.namespace,
-            gracePeriodSeconds: DELETE_GRACE_SECONDS,
-            propagationPolicy: 'Background',
-            ...(resourceVersion ? { body: { preconditions: { resourceVersion } } } : {}),
-          },
-          options,
-        ),
-      { idempotent: true },
+    // false on a 404: gone already.
+    return await deleteIfPresent(
+      handle,
+      'pods',
+      name,
+      sendPodDelete(handle, name, resourceVersion),
     );
-    return true;
   } catch (err) {
-    // 404: gone already; 409: changed since it was listed (renewed).
-    if (isKubecacheError(err, 'POD_GONE')) return false;
+    // 409: changed since it was listed (renewed).
     if (isKubecacheError(err) && err.details.status === 409) return false;
     throw err;
   }
+}
+
+/** The request of both pod deletes, with a resourceVersion precondition when given. */
+function sendPodDelete(handle: KubeHandle, name: string, resourceVersion?: string): Send<unknown> {
+  return (options) =>
+    handle.core.deleteNamespacedPod(
+      {
+        name,
+        namespace: handle.namespace,
+        gracePeriodSeconds: DELETE_GRACE_SECONDS,
+        propagationPolicy: 'Background',
+        ...(resourceVersion ? { body: { preconditions: { resourceVersion } } } : {}),
+      },
+      options,
+    );
 }
 
 export async function deleteSecret(
@@ -164,16 +171,38 @@ export async function deleteSecret(
   name: string,
   policy?: Partial<ApiPolicy>,
 ): Promise<void> {
+  await deleteIfPresent(
+    handle,
+    'secrets',
+    name,
+    (options) => handle.core.deleteNamespacedSecret({ name, namespace: handle.namespace }, options),
+    policy,
+  );
+}
+
+/**
+ * The delete shared by pods and secrets: retried within the policy (deletes
+ * are idempotent), and a missing object is fine, as teardown and the reaper
+ * race each other and the garbage collector. Returns whether the object was
+ * there; any other failure is thrown.
+ */
+async function deleteIfPresent(
+  handle: KubeHandle,
+  resource: 'pods' | 'secrets',
+  name: string,
+  send: Send<unknown>,
+  policy?: Partial<ApiPolicy>,
+): Promise<boolean> {
   try {
     await apiCall(
       ctx(handle),
-      { verb: 'delete', resource: 'secrets', namespace: handle.namespace, name },
-      (options) =>
-        handle.core.deleteNamespacedSecret({ name, namespace: handle.namespace }, options),
+      { verb: 'delete', resource, namespace: handle.namespace, name },
+      send,
       { idempotent: true, ...(policy ? { policy } : {}) },
     );
+    return true;
   } catch (err) {
-    if (isKubecacheError(err, 'POD_GONE')) return;
+    if (isKubecacheError(err, 'POD_GONE')) return false;
     throw err;
   }
 }
@@ -192,11 +221,11 @@ export async function listPodsWithVersion(
   query: { labelSelector?: string; fieldSelector?: string },
   policy?: Partial<ApiPolicy>,
 ): Promise<{ items: V1Pod[]; resourceVersion: string | undefined }> {
-  const list = await apiCall(
-    ctx(handle),
-    { verb: 'list', resource: 'pods', namespace: handle.namespace },
+  const list = await listAll(
+    handle,
+    'pods',
     (options) => handle.core.listNamespacedPod({ namespace: handle.namespace, ...query }, options),
-    { idempotent: true, ...(policy ? { policy } : {}) },
+    policy,
   );
   return { items: list.items, resourceVersion: list.metadata?.resourceVersion };
 }
@@ -206,14 +235,27 @@ export async function listSecrets(
   labelSelector: string,
   policy?: Partial<ApiPolicy>,
 ): Promise<V1Secret[]> {
-  const list = await apiCall(
-    ctx(handle),
-    { verb: 'list', resource: 'secrets', namespace: handle.namespace },
+  const list = await listAll(
+    handle,
+    'secrets',
     (options) =>
       handle.core.listNamespacedSecret({ namespace: handle.namespace, labelSelector }, options),
-    { idempotent: true, ...(policy ? { policy } : {}) },
+    policy,
   );
   return list.items;
+}
+
+/** The list shared by pods and secrets: a read, so retried within the policy. */
+function listAll<T>(
+  handle: KubeHandle,
+  resource: 'pods' | 'secrets',
+  send: Send<T>,
+  policy?: Partial<ApiPolicy>,
+): Promise<T> {
+  return apiCall(ctx(handle), { verb: 'list', resource, namespace: handle.namespace }, send, {
+    idempotent: true,
+    ...(policy ? { policy } : {}),
+  });
 }
 
 export interface TeardownResult {

@@ -5,7 +5,7 @@ import {
   CacheSlot,
   callSite,
   checkUseCache,
-  DEFAULT_OPEN_TIMEOUT_MS,
+  prefetchedFileSlot,
   type UseCacheOptions,
   type UsedCache,
 } from '../worker/cache-slot.js';
@@ -103,16 +103,13 @@ export function useCache<E extends EngineName, K extends RedisClientKind = 'iore
   engine: E,
   options: VitestUseCacheOptions<E, K> = {},
 ): UsedCache<E, K> {
-  checkUseCache(engine, options, `useCache(${JSON.stringify(engine)})`);
-  const slot = new CacheSlot(engine, options, 'this test file', callSite(useCache));
-  const timeout = (options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS) + 5_000;
-  // Ask for the pod at collection time: every cache of the file (and of
-  // every worker) starts concurrently; the beforeAll below only connects.
-  try {
-    slot.prefetch(connection(), workerId());
-  } catch {
-    // No broker: the beforeAll hook reports it where the user can see it.
-  }
+  const { slot, timeout } = prefetchedFileSlot(
+    engine,
+    options,
+    callSite(useCache),
+    connection,
+    workerId,
+  );
   beforeAll(async () => {
     await slot.open(connection(), workerId());
     fileCaches.add(slot);

@@ -373,3 +373,28 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
     clearTimeout(timer);
   }
 }
+
+/**
+ * What useCache does first in every runner (Jest and Vitest alike): checks
+ * the arguments, makes the file's slot and asks for its pod at collection
+ * time, so every cache of the file (and of every worker) starts concurrently
+ * and the runner's beforeAll only connects. `timeout` is for that beforeAll:
+ * 5 s over the open timeout.
+ */
+export function prefetchedFileSlot<E extends EngineName, K extends RedisClientKind>(
+  engine: E,
+  options: UseCacheOptions<E, K>,
+  site: string | undefined,
+  connection: () => Connection,
+  worker: () => string,
+): { slot: CacheSlot<E, K>; timeout: number } {
+  checkUseCache(engine, options, `useCache(${JSON.stringify(engine)})`);
+  const slot = new CacheSlot(engine, options, 'this test file', site);
+  const timeout = (options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS) + 5_000;
+  try {
+    slot.prefetch(connection(), worker());
+  } catch {
+    // No broker: the runner's beforeAll reports it where the user can see it.
+  }
+  return { slot, timeout };
+}

@@ -14,11 +14,12 @@
 //                                    [--runners vitest,jest] [--modes local,cold,warm]
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pack } from '../consumers/run.mjs';
+import { installUnlessStamped } from '../tools/packed-install.mjs';
 import { kubeconfig, kubectl, median, repo, useBenchNamespace } from './common.mjs';
 
 const opt = (name, fallback) => {
@@ -70,27 +71,23 @@ async function install() {
     .update(readFileSync(tarball))
     .update(vitestVersion)
     .digest('hex');
-  if (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return;
-  const t0 = Date.now();
-  const { code, out } = await run(
-    'npm',
-    [
-      'install',
-      '--no-save',
-      '--no-package-lock',
-      '--no-audit',
-      '--no-fund',
-      '--loglevel=error',
+  const seconds = await installUnlessStamped({
+    dir,
+    packages: [
       tarball,
       `vitest@${vitestVersion}`,
       'jest@~30.5.2',
       `jest-environment-node@${repoPkg.devDependencies['jest-environment-node']}`,
     ],
-    { cwd: dir },
-  );
-  if (code !== 0) throw new Error(`npm install in ${dir} failed:\n${out}`);
-  writeFileSync(stampFile, stamp);
-  console.log(`[suite] installed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    stampFile,
+    stamp,
+    // Output kept for the error.
+    run: async (cmd, args, opts) => {
+      const { code, out } = await run(cmd, args, opts);
+      return { code, text: out };
+    },
+  });
+  if (seconds !== undefined) console.log(`[suite] installed in ${seconds} s`);
 }
 
 // One test body for every variant: reads the seed, writes, and relies on the

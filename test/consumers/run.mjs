@@ -11,18 +11,11 @@
 // one consumer at a time, into the consumer's own node_modules.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { installUnlessStamped, packTarball } from '../tools/packed-install.mjs';
 import { buildDist, repo } from './build-dist.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -88,23 +81,7 @@ function sha256(file) {
 /** Builds dist/ and packs it; returns the tarball's path inside a fresh temp dir. */
 export function pack() {
   buildDist();
-  const dest = mkdtempSync(join(tmpdir(), 'kubecache-pack-'));
-  return new Promise((resolve, reject) => {
-    const child = spawn('npm', ['pack', '--json', '--pack-destination', dest], {
-      cwd: repo,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`npm pack exited with ${code}`));
-      const [info] = JSON.parse(out);
-      resolve(join(dest, info.filename));
-    });
-  });
+  return packTarball();
 }
 
 function run(cmd, args, opts = {}) {
@@ -130,24 +107,15 @@ export async function prepare(name, tarball) {
     tarball: sha256(tarball),
     pkg: sha256(join(dir, 'package.json')),
   });
-  if (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return;
-  const t0 = Date.now();
-  const code = await run(
-    'npm',
-    [
-      'install',
-      '--no-save',
-      '--no-package-lock',
-      '--no-audit',
-      '--no-fund',
-      '--loglevel=error',
-      tarball,
-    ],
-    { cwd: dir },
-  );
-  if (code !== 0) throw new Error(`npm install in ${dir} exited with ${code}`);
-  writeFileSync(stampFile, stamp);
-  console.log(`[consumers] ${name}: installed in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const seconds = await installUnlessStamped({
+    dir,
+    packages: [tarball],
+    stampFile,
+    stamp,
+    // Output passed through: the error says only the exit code.
+    run: async (cmd, args, opts) => ({ code: await run(cmd, args, opts) }),
+  });
+  if (seconds !== undefined) console.log(`[consumers] ${name}: installed in ${seconds} s`);
 }
 
 /** The dev cluster instance's admin kubeconfig (test.sh names the instance's). */

@@ -21,18 +21,11 @@
 // program output, not code.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { installUnlessStamped, packTarball } from '../tools/packed-install.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -232,24 +225,9 @@ async function install(tarball, deps, log) {
   writeFileSync(join(dir, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
   const stampFile = join(dir, 'node_modules', '.doc-test-install.json');
   const stamp = JSON.stringify({ tarball: sha(readFileSync(tarball)), pkg });
-  if (existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return dir;
-  const t0 = Date.now();
-  const result = await run(
-    'npm',
-    [
-      'install',
-      '--no-save',
-      '--no-package-lock',
-      '--no-audit',
-      '--no-fund',
-      '--loglevel=error',
-      tarball,
-    ],
-    { cwd: dir, env: process.env },
-  );
-  if (result.code !== 0) throw new Error(`npm install in ${dir} failed:\n${result.text}`);
-  writeFileSync(stampFile, stamp);
-  log(`installed ${deps.join(', ')} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  // run() keeps the output for the error and kills npm after RUN_LIMIT_MS.
+  const seconds = await installUnlessStamped({ dir, packages: [tarball], stampFile, stamp, run });
+  if (seconds !== undefined) log(`installed ${deps.join(', ')} in ${seconds} s`);
   return dir;
 }
 
@@ -485,25 +463,6 @@ export function userDocs() {
   return [join(repo, 'README.md'), ...docs];
 }
 
-function packOnly() {
-  const dest = mkdtempSync(join(tmpdir(), 'kubecache-pack-'));
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn('npm', ['pack', '--json', '--pack-destination', dest], {
-      cwd: repo,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`npm pack exited with ${code}`));
-      resolvePromise(join(dest, JSON.parse(out)[0].filename));
-    });
-  });
-}
-
 async function clusterHelpers() {
   const support = await import('../support/cluster.ts');
   const { default: Ajv } = await import('ajv');
@@ -559,7 +518,7 @@ async function main(argv) {
   // --no-build: pack the dist/ that is there (test/integration/doc-tests.test.ts
   // runs while other tests use dist/, which a rebuild would rewrite under them).
   const tarball = argv.includes('--no-build')
-    ? await packOnly()
+    ? await packTarball()
     : await (await import('../consumers/run.mjs')).pack();
   const cluster = await clusterHelpers();
   const reports = [];

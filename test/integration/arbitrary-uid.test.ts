@@ -3,18 +3,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Broker } from '../../src/broker/broker.js';
-import { startBrokerApi } from '../../src/broker/http-api.js';
 import { connectKube } from '../../src/kube/client.js';
 import { execInPod } from '../../src/kube/exec.js';
-import { BrokerClient } from '../../src/worker/broker-client.js';
+import type { BrokerClient } from '../../src/worker/broker-client.js';
 import { openCache } from '../../src/worker/open-cache.js';
-import {
-  adminCore,
-  adminKubeconfigPath,
-  deleteNamespace,
-  ensureNamespace,
-} from '../support/cluster.js';
+import { brokerInNamespace } from '../support/broker-in-namespace.js';
+import { adminCore, adminKubeconfigPath } from '../support/cluster.js';
 
 // OpenShift-style arbitrary UIDs: the cache runs as a random high UID in
 // group 0 (KUBECACHE_UID), and seeded redis and memcached caches work.
@@ -25,30 +19,14 @@ const here = dirname(fileURLToPath(import.meta.url));
 const fixtures = resolve(here, '../fixtures');
 
 describe(`caches under UID ${UID}, group 0`, () => {
-  let broker: Broker;
+  const namespaceBroker = brokerInNamespace(NS, { KUBECACHE_UID: String(UID) });
   let client: BrokerClient;
-  let closeApi: () => Promise<void>;
 
   beforeAll(async () => {
-    await ensureNamespace(NS);
-    broker = await Broker.start({
-      progress: () => {},
-      env: {
-        KUBECONFIG: adminKubeconfigPath(),
-        KUBECACHE_NAMESPACE: NS,
-        KUBECACHE_UID: String(UID),
-      },
-    });
-    const api = await startBrokerApi(broker);
-    client = new BrokerClient(api.url, api.token);
-    closeApi = api.close;
+    ({ client } = await namespaceBroker.start());
   });
 
-  afterAll(async () => {
-    await closeApi?.();
-    await broker?.teardown();
-    await deleteNamespace(NS);
-  });
+  afterAll(() => namespaceBroker.stop());
 
   /** `id` inside the cache container: who the server really runs as. */
   async function idIn(pod: string, container: string): Promise<string> {

@@ -1,17 +1,12 @@
 import { connect } from 'node:net';
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_API_POLICY } from '../../src/kube/api-call.js';
 import type { KubeHandle } from '../../src/kube/client.js';
 import { execInPod } from '../../src/kube/exec.js';
 import { startPortForward } from '../../src/kube/port-forward.js';
-import { ServerClock } from '../../src/kube/server-clock.js';
-import {
-  adminKubeConfig,
-  deleteNamespace,
-  ensureNamespace,
-  serviceAccountKubeconfig,
-} from '../support/cluster.js';
+import { adminHandle } from '../support/admin-handle.js';
+import { deleteNamespace, ensureNamespace, serviceAccountKubeconfig } from '../support/cluster.js';
+import { pingRedis } from '../support/redis-ping.js';
 
 // The dev cluster's own acceptance test: a real pod from the default redis
 // image, reached by Pod IP, exec with stdin, port-forward and RBAC.
@@ -19,29 +14,8 @@ import {
 const NS = 'kc-devcluster';
 const OTHER_NS = 'kc-devcluster-other';
 
-function redisPing(host: string, port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host, port });
-    let data = '';
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error(`no answer from ${host}:${port}`));
-    }, 3000);
-    s.on('connect', () => s.write('PING\r\n'));
-    s.on('data', (d) => {
-      data += d.toString();
-      if (data.includes('\r\n')) {
-        clearTimeout(timer);
-        s.end();
-        resolve(data.trim());
-      }
-    });
-    s.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
-}
+/** One PING by Pod IP or through a port-forward, 3 s at most. */
+const redisPing = (host: string, port: number): Promise<string> => pingRedis(host, port, 3000);
 
 async function waitRunning(core: CoreV1Api, name: string): Promise<V1Pod> {
   for (let i = 0; i < 300; i++) {
@@ -53,26 +27,15 @@ async function waitRunning(core: CoreV1Api, name: string): Promise<V1Pod> {
 }
 
 describe('dev cluster', () => {
-  let kc: KubeConfig;
   let core: CoreV1Api;
   let handle: KubeHandle;
   let podIP = '';
   const pod = 'redis-acceptance';
 
   beforeAll(async () => {
-    kc = adminKubeConfig();
-    core = kc.makeApiClient(CoreV1Api);
+    handle = adminHandle(NS);
+    core = handle.core;
     await ensureNamespace(NS);
-    handle = {
-      kc,
-      core,
-      namespace: NS,
-      server: kc.getCurrentCluster()?.server ?? '',
-      context: '',
-      inCluster: false,
-      policy: { ...DEFAULT_API_POLICY },
-      clock: new ServerClock(),
-    };
   });
 
   afterAll(async () => {

@@ -2,11 +2,10 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Broker } from '../../src/broker/broker.js';
-import { startBrokerApi } from '../../src/broker/http-api.js';
-import { BrokerClient } from '../../src/worker/broker-client.js';
+import type { Broker } from '../../src/broker/broker.js';
+import type { BrokerClient } from '../../src/worker/broker-client.js';
 import { type CacheHandle, openCache } from '../../src/worker/open-cache.js';
-import { adminKubeconfigPath, deleteNamespace, ensureNamespace } from '../support/cluster.js';
+import { brokerInNamespace } from '../support/broker-in-namespace.js';
 import { rejection } from '../support/errors.js';
 
 // Each outage helper is a real fault on a real pod, seen by an application's
@@ -51,26 +50,15 @@ async function answersAgain(client: Redis): Promise<string> {
 }
 
 describe('outage helpers on the dev cluster', () => {
+  const namespaceBroker = brokerInNamespace(NS);
   let broker: Broker;
   let brokerClient: BrokerClient;
-  let closeApi: () => Promise<void>;
 
   beforeAll(async () => {
-    await ensureNamespace(NS);
-    broker = await Broker.start({
-      progress: () => {},
-      env: { KUBECONFIG: adminKubeconfigPath(), KUBECACHE_NAMESPACE: NS },
-    });
-    const api = await startBrokerApi(broker);
-    brokerClient = new BrokerClient(api.url, api.token);
-    closeApi = api.close;
+    ({ broker, client: brokerClient } = await namespaceBroker.start());
   });
 
-  afterAll(async () => {
-    await closeApi?.();
-    await broker?.teardown();
-    await deleteNamespace(NS);
-  });
+  afterAll(() => namespaceBroker.stop());
 
   describe('redis seeded from JSON', () => {
     let cache: CacheHandle<'redis'>;

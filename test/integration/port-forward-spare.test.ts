@@ -1,9 +1,10 @@
 import { connect } from 'node:net';
-import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeHandle } from '../../src/kube/client.js';
 import { startPortForward } from '../../src/kube/port-forward.js';
-import { adminKubeConfig, deleteNamespace, ensureNamespace } from '../support/cluster.js';
+import { adminHandle } from '../support/admin-handle.js';
+import { deleteNamespace, ensureNamespace } from '../support/cluster.js';
+import { pingRedis } from '../support/redis-ping.js';
 
 // A client that gives up before its tunnel opens (a readiness probe attempt,
 // shorter than a TLS handshake and upgrade on a loaded machine) must not
@@ -12,45 +13,16 @@ import { adminKubeConfig, deleteNamespace, ensureNamespace } from '../support/cl
 const NS = 'kc-pf-spare';
 const POD = 'redis-spare';
 
-function redisPing(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port });
-    let data = '';
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error('no answer within 20 s'));
-    }, 20_000);
-    s.on('connect', () => s.write('PING\r\n'));
-    s.on('data', (d) => {
-      data += d.toString();
-      if (data.includes('\r\n')) {
-        clearTimeout(timer);
-        s.end();
-        resolve(data.trim());
-      }
-    });
-    s.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
-}
+/** One PING through the port-forward's local port, 20 s at most. */
+const redisPing = (port: number): Promise<string> => pingRedis('127.0.0.1', port, 20_000);
 
 describe('port-forward spare tunnel', () => {
   let handle: KubeHandle;
 
   beforeAll(async () => {
-    const kc = adminKubeConfig();
-    const core = kc.makeApiClient(CoreV1Api);
+    handle = adminHandle(NS);
+    const core = handle.core;
     await ensureNamespace(NS);
-    handle = {
-      kc,
-      core,
-      namespace: NS,
-      server: kc.getCurrentCluster()?.server ?? '',
-      context: '',
-      inCluster: false,
-    } as KubeHandle;
     await core.createNamespacedPod({
       namespace: NS,
       body: {

@@ -3,18 +3,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Broker } from '../../src/broker/broker.js';
-import { startBrokerApi } from '../../src/broker/http-api.js';
 import { managedSelector } from '../../src/names.js';
 import { Crc64 } from '../../src/seed/crc64.js';
-import { BrokerClient } from '../../src/worker/broker-client.js';
+import type { BrokerClient } from '../../src/worker/broker-client.js';
 import { openCache } from '../../src/worker/open-cache.js';
-import {
-  adminCore,
-  adminKubeconfigPath,
-  deleteNamespace,
-  ensureNamespace,
-} from '../support/cluster.js';
+import { brokerInNamespace } from '../support/broker-in-namespace.js';
+import { adminCore } from '../support/cluster.js';
 import { rejection } from '../support/errors.js';
 
 // RDB compatibility follows the server in the image. The fixture was written
@@ -49,26 +43,14 @@ async function podCount(): Promise<number> {
 }
 
 describe('RDB versions against the server in the image', () => {
-  let broker: Broker;
+  const namespaceBroker = brokerInNamespace(NS);
   let client: BrokerClient;
-  let closeApi: () => Promise<void>;
 
   beforeAll(async () => {
-    await ensureNamespace(NS);
-    broker = await Broker.start({
-      progress: () => {},
-      env: { KUBECONFIG: adminKubeconfigPath(), KUBECACHE_NAMESPACE: NS },
-    });
-    const api = await startBrokerApi(broker);
-    client = new BrokerClient(api.url, api.token);
-    closeApi = api.close;
+    ({ client } = await namespaceBroker.start());
   });
 
-  afterAll(async () => {
-    await closeApi?.();
-    await broker?.teardown();
-    await deleteNamespace(NS);
-  });
+  afterAll(() => namespaceBroker.stop());
 
   it('refuses a VALKEY080 file in a Valkey 8.1 pod, naming both versions', async () => {
     const err = await rejection(

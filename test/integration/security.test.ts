@@ -8,12 +8,12 @@ import type { Redis } from 'ioredis';
 import memjs from 'memjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
-import { startBrokerApi } from '../../src/broker/http-api.js';
 import type { MemcachedClient } from '../../src/engines/memcached/client.js';
 import { redisServer } from '../../src/engines/redis/server.js';
 import { managedSelector, runSelector } from '../../src/names.js';
-import { BrokerClient } from '../../src/worker/broker-client.js';
+import type { BrokerClient } from '../../src/worker/broker-client.js';
 import { openCache } from '../../src/worker/open-cache.js';
+import { brokerInNamespace } from '../support/broker-in-namespace.js';
 import {
   adminCore,
   adminKubeconfigPath,
@@ -101,26 +101,15 @@ function plainExchange(host: string, port: number, text: string): Promise<string
 }
 
 describe('locked caches on the dev cluster', () => {
+  const namespaceBroker = brokerInNamespace(NS);
   let broker: Broker;
   let client: BrokerClient;
-  let closeApi: () => Promise<void>;
 
   beforeAll(async () => {
-    await ensureNamespace(NS);
-    broker = await Broker.start({
-      progress: () => {},
-      env: { KUBECONFIG: adminKubeconfigPath(), KUBECACHE_NAMESPACE: NS },
-    });
-    const api = await startBrokerApi(broker);
-    client = new BrokerClient(api.url, api.token);
-    closeApi = api.close;
+    ({ broker, client } = await namespaceBroker.start());
   });
 
-  afterAll(async () => {
-    await closeApi?.();
-    await broker?.teardown();
-    await deleteNamespace(NS);
-  });
+  afterAll(() => namespaceBroker.stop());
 
   it('redis is locked by default: a pod without the password can neither read nor write', async () => {
     const cache = await openCache('redis', { broker: client, worker: 'locked' });

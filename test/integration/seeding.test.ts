@@ -12,10 +12,10 @@ import { RdbEndpoint } from '../../src/seed/rdb-endpoint.js';
 import { validateRdbFixture } from '../../src/seed/rdb-file.js';
 import { BrokerClient } from '../../src/worker/broker-client.js';
 import { openCache } from '../../src/worker/open-cache.js';
+import { brokerInNamespace } from '../support/broker-in-namespace.js';
 import {
   adminCore,
   adminKubeconfigPath,
-  deleteNamespace,
   devBridgeIP,
   ensureNamespace,
 } from '../support/cluster.js';
@@ -45,21 +45,13 @@ async function managedPodsIn(namespace: string): Promise<string[]> {
 describe.each(RDB_ENGINES)('seeding %s on the dev cluster', (engine) => {
   const NS = namespaceFor(engine);
   const managedPods = () => managedPodsIn(NS);
-  let broker: Broker;
+  const namespaceBroker = brokerInNamespace(NS);
   let client: BrokerClient;
-  let closeApi: () => Promise<void>;
   let generated = '';
   let expected: Awaited<ReturnType<typeof readDataset>>;
 
   beforeAll(async () => {
-    await ensureNamespace(NS);
-    broker = await Broker.start({
-      progress: () => {},
-      env: { KUBECONFIG: adminKubeconfigPath(), KUBECACHE_NAMESPACE: NS },
-    });
-    const api = await startBrokerApi(broker);
-    client = new BrokerClient(api.url, api.token);
-    closeApi = api.close;
+    ({ client } = await namespaceBroker.start());
 
     // An RDB written by the dev cluster's own redis: every data type, and expirations.
     const source = await openCache(engine, {
@@ -78,11 +70,7 @@ describe.each(RDB_ENGINES)('seeding %s on the dev cluster', (engine) => {
     await source.close();
   });
 
-  afterAll(async () => {
-    await closeApi?.();
-    await broker?.teardown();
-    await deleteNamespace(NS);
-  });
+  afterAll(() => namespaceBroker.stop());
 
   it('restores an RDB the cluster generated, key by key, with every type and expirations (http)', async () => {
     expect(expected.size).toBeGreaterThan(50);
