@@ -10,7 +10,7 @@ import type { KubeHandle } from '../kube/client.js';
 import { deletePod, readPod } from '../kube/pods.js';
 import { type PortForwardEndpoint, startPortForward } from '../kube/port-forward.js';
 import type { PodNetworkReachability } from '../kube/reachability.js';
-import { configHash } from '../names.js';
+import { configHash, IDLE_RUN, LABEL_REUSE, LABEL_RUN } from '../names.js';
 import type { CacheLogins, Login } from '../security/credentials.js';
 import type { SeedRequest } from './types.js';
 
@@ -111,6 +111,7 @@ async function tryPod(
   t0: number,
 ): Promise<AdoptedPod | undefined> {
   const pod = await statusCaughtUp(input.handle, listed, name);
+  if (!pod) return undefined;
   if (!isRunning(pod)) {
     input.progress(
       `[kubecache] kept pod ${name} is not running (${pod.status?.phase ?? 'unknown'}); deleting it`,
@@ -187,17 +188,34 @@ async function tryPod(
  * reads Pending. Such a pod is read again for up to VERIFY_MS; a pod that is
  * being deleted or has ended is returned as listed.
  */
-async function statusCaughtUp(handle: KubeHandle, listed: V1Pod, name: string): Promise<V1Pod> {
+async function statusCaughtUp(
+  handle: KubeHandle,
+  listed: V1Pod,
+  name: string,
+): Promise<V1Pod | undefined> {
   let pod = listed;
   const deadline = Date.now() + VERIFY_MS;
   while (!isRunning(pod) && mayStillStart(pod) && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 200));
     const fresh = await readPod(handle, name).catch(() => undefined);
-    if (!fresh) return pod;
+    // Gone, or claimed by another run meanwhile: the claim below is
+    // conditional on this read, so it must still be an idle pod of the
+    // same key, or another run's pod would be taken.
+    if (!fresh || !sameIdlePod(fresh, listed)) return undefined;
     pod = fresh;
   }
   if (pod !== listed) debug('kept pod %s reads %s after a wait', name, pod.status?.phase);
   return pod;
+}
+
+function sameIdlePod(fresh: V1Pod, listed: V1Pod): boolean {
+  const a = fresh.metadata?.labels ?? {};
+  const b = listed.metadata?.labels ?? {};
+  return (
+    fresh.metadata?.uid === listed.metadata?.uid &&
+    a[LABEL_RUN] === IDLE_RUN &&
+    a[LABEL_REUSE] === b[LABEL_REUSE]
+  );
 }
 
 function mayStillStart(pod: V1Pod): boolean {

@@ -18,7 +18,9 @@ import {
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const consumers = join(repo, 'test', 'consumers');
 const MANAGED = 'app.kubernetes.io/managed-by=kubecache';
-const POD_NAME = /kc-redis-1-[a-z0-9]{10}-[0-9a-f]{8}/;
+// A worker's own pod (kc-redis-1-…) or a pod prestarted from the previous
+// run's record that the worker adopted (kc-redis-pre1-…).
+const POD_NAME = /kc-redis-(pre)?\d+-[a-z0-9]{10}-[0-9a-f]{8}/;
 
 interface Entry {
   file: string;
