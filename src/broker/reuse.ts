@@ -36,8 +36,8 @@ export async function reuseKey(
   seed: SeedRequest | undefined,
 ): Promise<string | undefined> {
   // TLS certificates come from a CA of the run that made the pod, which the
-  // next run does not have.
-  if (seed?.kind === 'rdb' || config.tls) return undefined;
+  // next run does not have; a NetworkPolicy admits that run's runner only.
+  if (seed?.kind === 'rdb' || config.tls || config.networkPolicy) return undefined;
   const { timeouts: _t, endpoint: _e, ...pod } = config;
   return configHash({ pod, seed: await seedDigest(seed) });
 }
@@ -208,7 +208,7 @@ async function statusCaughtUp(
   return pod;
 }
 
-function sameIdlePod(fresh: V1Pod, listed: V1Pod): boolean {
+export function sameIdlePod(fresh: V1Pod, listed: V1Pod): boolean {
   const a = fresh.metadata?.labels ?? {};
   const b = listed.metadata?.labels ?? {};
   return (
@@ -218,7 +218,7 @@ function sameIdlePod(fresh: V1Pod, listed: V1Pod): boolean {
   );
 }
 
-function mayStillStart(pod: V1Pod): boolean {
+export function mayStillStart(pod: V1Pod): boolean {
   if (pod.metadata?.deletionTimestamp) return false;
   const phase = pod.status?.phase;
   if (phase !== 'Pending' && phase !== 'Running') return false;

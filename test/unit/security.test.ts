@@ -178,7 +178,7 @@ describe('cache URLs', () => {
 });
 
 describe('warm reuse of locked caches', () => {
-  it('keeps locked caches (their logins travel in the kept pod Secret) but never TLS ones', async () => {
+  it('keeps locked caches (their logins travel in the kept pod Secret) but never TLS or NetworkPolicy ones', async () => {
     const { reuseKey } = await import('../../src/broker/reuse.js');
     const open = resolveCacheConfig('redis', { env: {}, call: { auth: false } });
     const locked = resolveCacheConfig('redis', { env: {} });
@@ -188,5 +188,7 @@ describe('warm reuse of locked caches', () => {
     expect(await reuseKey(locked, undefined)).not.toBe(await reuseKey(open, undefined));
     // A TLS certificate comes from the finished run's in-memory CA.
     expect(await reuseKey({ ...open, tls: true }, undefined)).toBeUndefined();
+    // A NetworkPolicy admits the finished run's runner pod only.
+    expect(await reuseKey({ ...open, networkPolicy: true }, undefined)).toBeUndefined();
   });
 });

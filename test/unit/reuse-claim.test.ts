@@ -1,0 +1,63 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { mayStillStart, sameIdlePod } from '../../src/broker/reuse.js';
+import { IDLE_RUN, LABEL_REUSE, LABEL_RUN } from '../../src/names.js';
+
+// A kept pod's status may still read Pending when the next run lists it
+// (the run that parked it handed it out before the kubelet reported it
+// Running). The adopting run reads it again; these decide whether to wait
+// for it and whether the re-read pod may still be claimed.
+
+function pod(over: {
+  uid?: string;
+  run?: string;
+  reuse?: string;
+  phase?: string;
+  deleting?: boolean;
+  terminated?: boolean;
+}): V1Pod {
+  return {
+    metadata: {
+      name: 'kc-redis-1-abc',
+      uid: over.uid ?? 'uid-1',
+      labels: { [LABEL_RUN]: over.run ?? IDLE_RUN, [LABEL_REUSE]: over.reuse ?? 'key-1' },
+      ...(over.deleting ? { deletionTimestamp: new Date() } : {}),
+    },
+    status: {
+      phase: over.phase ?? 'Pending',
+      containerStatuses: [
+        {
+          name: 'redis',
+          image: 'redis',
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: over.terminated
+            ? { terminated: { exitCode: 1 } }
+            : { waiting: { reason: 'ContainerCreating' } },
+        },
+      ],
+    },
+  };
+}
+
+describe('adopting a kept pod whose status lags', () => {
+  it('waits for a Pending or not yet ready pod, never for one being deleted or ended', () => {
+    expect(mayStillStart(pod({}))).toBe(true);
+    expect(mayStillStart(pod({ phase: 'Running' }))).toBe(true);
+    expect(mayStillStart(pod({ deleting: true }))).toBe(false);
+    expect(mayStillStart(pod({ terminated: true }))).toBe(false);
+    expect(mayStillStart(pod({ phase: 'Failed' }))).toBe(false);
+    expect(mayStillStart(pod({ phase: 'Succeeded' }))).toBe(false);
+  });
+
+  it('claims the re-read pod only while it is the same idle pod under the same key', () => {
+    const listed = pod({});
+    expect(sameIdlePod(pod({ phase: 'Running' }), listed)).toBe(true);
+    // Another run claimed it between the list and the re-read.
+    expect(sameIdlePod(pod({ run: 'other-run' }), listed)).toBe(false);
+    // Deleted and recreated under the same name, or parked under another key.
+    expect(sameIdlePod(pod({ uid: 'uid-2' }), listed)).toBe(false);
+    expect(sameIdlePod(pod({ reuse: 'key-2' }), listed)).toBe(false);
+  });
+});
