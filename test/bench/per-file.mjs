@@ -11,7 +11,9 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Broker, startBrokerApi } from '../../dist/index.js';
-import { applyRedisJsonSeed, loadJsonSeedFile } from '../../dist/seed/json-seed.js';
+import { ioredisCommander } from '../../dist/engines/redis/commander.js';
+import { applyRedisJsonSeed, parseRedisJsonSeed } from '../../dist/engines/redis/seed.js';
+import { loadJsonSeedFile } from '../../dist/seed/json-fixture.js';
 import { BrokerClient } from '../../dist/worker/broker-client.js';
 import { openCache } from '../../dist/worker/open-cache.js';
 import { startRedis } from '../unit/helpers/local-servers.ts';
@@ -47,7 +49,7 @@ const server = await startRedis([
   'yes',
 ]);
 const first = new Redis({ host: server.host, port: server.port });
-await applyRedisJsonSeed(first, await loadJsonSeedFile(seedPath, 'redis'));
+await applyRedisJsonSeed(ioredisCommander(first), await loadJsonSeedFile(seedPath, parseRedisJsonSeed));
 await first.call('SAVE');
 await first.quit();
 const local = [];

@@ -70,6 +70,7 @@ async function install() {
   const stamp = createHash('sha256')
     .update(readFileSync(tarball))
     .update(vitestVersion)
+    .update('ioredis')
     .digest('hex');
   const seconds = await installUnlessStamped({
     dir,
@@ -78,6 +79,8 @@ async function install() {
       `vitest@${vitestVersion}`,
       'jest@~30.5.2',
       `jest-environment-node@${repoPkg.devDependencies['jest-environment-node']}`,
+      // An optional peer dependency of kubecache, so npm does not add it.
+      `ioredis@${repoPkg.devDependencies.ioredis ?? repoPkg.peerDependencies.ioredis}`,
     ],
     stampFile,
     stamp,
@@ -128,12 +131,18 @@ const localCache = (esm) => {
     ? `import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { Redis } from 'ioredis';
 import memjs from 'memjs';
-import { applyMemcachedJsonSeed, applyRedisJsonSeed, loadJsonSeedFile } from '${join(dir, dist, 'seed/json-seed.js')}';
+import { applyRedisJsonSeed, parseRedisJsonSeed } from '${join(dir, dist, 'engines/redis/seed.js')}';
+import { ioredisCommander } from '${join(dir, dist, 'engines/redis/commander.js')}';
+import { applyMemcachedJsonSeed, parseMemcachedJsonSeed } from '${join(dir, dist, 'engines/memcached/seed.js')}';
+import { loadJsonSeedFile } from '${join(dir, dist, 'seed/json-fixture.js')}';
 const worker = Number(process.env.VITEST_POOL_ID ?? 1);
 export `
     : `const { Redis } = require('ioredis');
 const memjs = require('memjs');
-const { applyMemcachedJsonSeed, applyRedisJsonSeed, loadJsonSeedFile } = require('${join(dir, dist, 'seed/json-seed.js')}');
+const { applyRedisJsonSeed, parseRedisJsonSeed } = require('${join(dir, dist, 'engines/redis/seed.js')}');
+const { ioredisCommander } = require('${join(dir, dist, 'engines/redis/commander.js')}');
+const { applyMemcachedJsonSeed, parseMemcachedJsonSeed } = require('${join(dir, dist, 'engines/memcached/seed.js')}');
+const { loadJsonSeedFile } = require('${join(dir, dist, 'seed/json-fixture.js')}');
 const worker = Number(process.env.JEST_WORKER_ID ?? 1);
 module.exports.useCache = `;
   return `${head}function useCache(engine) {
@@ -144,12 +153,12 @@ module.exports.useCache = `;
   let seed;
   const applySeed = async () => {
     if (engine === 'redis') {
-      await applyRedisJsonSeed(slot.client, seed);
+      await applyRedisJsonSeed(ioredisCommander(slot.client), seed);
       await slot.client.call('SAVE');
     } else await applyMemcachedJsonSeed(slot.client, seed);
   };
   beforeAll(async () => {
-    seed = await loadJsonSeedFile(seedFile, engine);
+    seed = await loadJsonSeedFile(seedFile, engine === 'redis' ? parseRedisJsonSeed : parseMemcachedJsonSeed);
     if (engine === 'redis') {
       slot.client = new Redis({ host: '127.0.0.1', port, lazyConnect: true });
       await slot.client.connect();
