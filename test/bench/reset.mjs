@@ -8,6 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { ioredisCommander } from '../../dist/engines/redis/commander.js';
 import { captureDumps, restoreDumps } from '../../dist/engines/redis/reset.js';
 import { Broker, startBrokerApi } from '../../dist/index.js';
 import { BrokerClient } from '../../dist/worker/broker-client.js';
@@ -57,7 +58,7 @@ const cache = await openCache('redis', {
   options: { endpoint: 'pod-ip' },
 });
 const redis = cache.client;
-const dumps = await captureDumps(redis);
+const dumps = await captureDumps(ioredisCommander(redis));
 if (dumps.length !== 1000) throw new Error(`expected 1000 keys, captured ${dumps.length}`);
 
 async function measure(name, n, dirty, reset) {
@@ -88,7 +89,7 @@ for (let round = 0; round < 2; round++) {
   );
   results.push(
     await measure('FLUSHALL + pipelined RESTORE', iterations / 2, dirty, () =>
-      restoreDumps(redis, dumps),
+      restoreDumps(ioredisCommander(redis), dumps),
     ),
   );
 }
