@@ -10,9 +10,9 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { Broker, startBrokerApi } from '../../dist/index.js';
 import { ioredisCommander } from '../../dist/engines/redis/commander.js';
 import { applyRedisJsonSeed, parseRedisJsonSeed } from '../../dist/engines/redis/seed.js';
+import { Broker, startBrokerApi } from '../../dist/index.js';
 import { loadJsonSeedFile } from '../../dist/seed/json-fixture.js';
 import { BrokerClient } from '../../dist/worker/broker-client.js';
 import { openCache } from '../../dist/worker/open-cache.js';
@@ -49,7 +49,10 @@ const server = await startRedis([
   'yes',
 ]);
 const first = new Redis({ host: server.host, port: server.port });
-await applyRedisJsonSeed(ioredisCommander(first), await loadJsonSeedFile(seedPath, parseRedisJsonSeed));
+await applyRedisJsonSeed(
+  ioredisCommander(first),
+  await loadJsonSeedFile(seedPath, parseRedisJsonSeed),
+);
 await first.call('SAVE');
 await first.quit();
 const local = [];
