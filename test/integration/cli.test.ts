@@ -401,7 +401,14 @@ describe('kubecache ls, snapshot and reap', () => {
     expect(all.code, all.stderr).toBe(0);
     expect(all.stdout).toContain(`pod/${other.podName}`);
     expect(await livePods()).toEqual([]);
-    const empty = await kubecache(['ls'], env);
+    // `ls` also lists pods still terminating (marked "deleting"); on
+    // containerd 1.6 the kubelet takes a few seconds to finish them.
+    let empty = await kubecache(['ls'], env);
+    for (let i = 0; i < 30 && !empty.stdout.includes('0 runs, 0 pods'); i++) {
+      expect(empty.stdout).toContain('deleting');
+      await new Promise((r) => setTimeout(r, 1000));
+      empty = await kubecache(['ls'], env);
+    }
     expect(empty.stdout).toContain('0 runs, 0 pods');
   });
 });
