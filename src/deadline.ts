@@ -179,3 +179,26 @@ export async function retryUntil<T>(
   if (result) return result.value;
   throw opts.onExhausted ? opts.onExhausted(last) : last;
 }
+
+// Delay policies: what delayMs returns, or what a hand-written loop waits.
+
+const BACKOFF_BASE_MS = 100;
+const BACKOFF_CAP_MS = 3_000;
+
+/**
+ * The wait before attempt `attempt + 1` against the API server: exponential
+ * with full jitter in its upper half, so a fleet of runs that lost the same
+ * API server does not come back in lock step.
+ */
+export function backoffMs(attempt: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling / 2 + (ceiling / 2) * random());
+}
+
+/**
+ * Delay before the next port-forward tunnel attempt (`attempt` counts from
+ * 0): 100 ms doubling to 1 s.
+ */
+export function retryDelay(attempt: number): number {
+  return Math.min(100 * 2 ** attempt, 1000);
+}

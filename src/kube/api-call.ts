@@ -4,6 +4,7 @@ import {
   type ObservableMiddleware,
 } from '@kubernetes/client-node';
 import createDebug from 'debug';
+import { backoffMs } from '../deadline.js';
 import { KubecacheError } from '../errors.js';
 import {
   type ApiCall,
@@ -32,19 +33,6 @@ export const DEFAULT_API_POLICY: Readonly<ApiPolicy> = Object.freeze({
   callMs: 10_000,
   retryMs: 30_000,
 });
-
-const BACKOFF_BASE_MS = 100;
-const BACKOFF_CAP_MS = 3_000;
-
-/**
- * The wait before attempt `attempt + 1`: exponential with full jitter in its
- * upper half, so a fleet of runs that lost the same API server does not come
- * back in lock step.
- */
-export function backoffMs(attempt: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, attempt - 1));
-  return Math.round(ceiling / 2 + (ceiling / 2) * random());
-}
 
 /** Retry-After in seconds or as an HTTP date (RFC 9110 §10.2.3), as milliseconds from `nowMs`. */
 export function retryAfterMs(value: string | undefined, nowMs: number): number | undefined {

@@ -1,6 +1,6 @@
 import { type V1Pod, Watch } from '@kubernetes/client-node';
 import createDebug from 'debug';
-import { backoffMs } from './api-call.js';
+import { backoffMs } from '../deadline.js';
 import { statusOf } from './api-error.js';
 import type { KubeHandle } from './client.js';
 import { listPodsWithVersion } from './pods.js';

@@ -2,6 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import createDebug from 'debug';
 import getPort from 'get-port';
 import WebSocket from 'ws';
+import { retryDelay } from '../deadline.js';
 import { KubecacheError } from '../errors.js';
 import { toKubecacheError } from './api-error.js';
 import type { KubeHandle } from './client.js';
@@ -9,7 +10,6 @@ import {
   DEFAULT_LIVENESS,
   HealingWindow,
   type LivenessTimes,
-  retryDelay,
   TunnelLiveness,
 } from './tunnel-liveness.js';
 

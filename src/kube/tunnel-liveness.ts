@@ -71,8 +71,3 @@ export class HealingWindow {
     return this.failingSince === undefined ? 0 : now - this.failingSince;
   }
 }
-
-/** Delay before the next tunnel attempt: 100 ms doubling to 1 s. */
-export function retryDelay(attempt: number): number {
-  return Math.min(100 * 2 ** attempt, 1000);
-}

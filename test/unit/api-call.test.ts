@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import {
   type ApiContext,
   apiCall,
-  backoffMs,
   retryAfterMs,
   retryableFailure,
 } from '../../src/kube/api-call.js';
@@ -32,17 +31,6 @@ function failing<T>(errors: unknown[], value: T): { send: () => Promise<T>; call
     calls: () => n,
   };
 }
-
-describe('backoffMs', () => {
-  it('grows exponentially, stays within the upper half of its ceiling and caps at 3 s', () => {
-    expect(backoffMs(1, () => 0)).toBe(50);
-    expect(backoffMs(1, () => 1)).toBe(100);
-    expect(backoffMs(3, () => 0)).toBe(200);
-    expect(backoffMs(3, () => 1)).toBe(400);
-    expect(backoffMs(20, () => 1)).toBe(3_000);
-    expect(backoffMs(20, () => 0)).toBe(1_500);
-  });
-});
 
 describe('retryAfterMs', () => {
   it('reads seconds and HTTP dates, ignores garbage', () => {

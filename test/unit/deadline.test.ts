@@ -1,5 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { orFallbackAfter, pollUntil, retryUntil, sleep, withTimeout } from '../../src/deadline.js';
+import {
+  backoffMs,
+  orFallbackAfter,
+  pollUntil,
+  retryDelay,
+  retryUntil,
+  sleep,
+  withTimeout,
+} from '../../src/deadline.js';
 
 /** Settles a promise into a plain value, so a rejection is never unhandled while timers advance. */
 function outcome<T>(p: Promise<T>): Promise<{ value?: T; error?: unknown }> {
@@ -280,5 +288,22 @@ describe('with real timers', () => {
     } finally {
       process.off('unhandledRejection', onUnhandled);
     }
+  });
+});
+
+describe('backoffMs', () => {
+  it('grows exponentially, stays within the upper half of its ceiling and caps at 3 s', () => {
+    expect(backoffMs(1, () => 0)).toBe(50);
+    expect(backoffMs(1, () => 1)).toBe(100);
+    expect(backoffMs(3, () => 0)).toBe(200);
+    expect(backoffMs(3, () => 1)).toBe(400);
+    expect(backoffMs(20, () => 1)).toBe(3_000);
+    expect(backoffMs(20, () => 0)).toBe(1_500);
+  });
+});
+
+describe('retryDelay', () => {
+  it('doubles from 100 ms and stays at 1 s', () => {
+    expect([0, 1, 2, 3, 4, 10].map(retryDelay)).toEqual([100, 200, 400, 800, 1000, 1000]);
   });
 });
