@@ -10,6 +10,7 @@ import {
   resolveCacheConfig,
   resolveClusterConfig,
 } from '../config/options.js';
+import { orFallbackAfter, sleep } from '../deadline.js';
 import { getEngine } from '../engines/registry.js';
 import { supervise } from '../engines/supervisor.js';
 import type { EngineName } from '../engines/types.js';
@@ -579,7 +580,7 @@ export class Broker {
               `[kubecache] ${label}: the namespace's ResourceQuota is full (${verdict.summary}); waiting up to ${config.timeouts.podRunningMs} ms for other pods to go.`,
             );
           }
-          await new Promise((r) => setTimeout(r, 1_000));
+          await sleep(1_000);
           return this.create(key, req, config, fixture, forceTransport, waitUntil);
         }
         throw new KubecacheError(
@@ -861,15 +862,12 @@ export class Broker {
     }
     // A create whose answer never came may still land: wait (within the
     // budget) for the starts to settle, and delete their pods by name too.
-    let waitTimer: NodeJS.Timeout | undefined;
-    await Promise.race([
+    await orFallbackAfter(
       Promise.allSettled(starting.map((s) => s.done)),
-      new Promise<void>((r) => {
-        waitTimer = setTimeout(r, budget / 2);
-        waitTimer.unref();
-      }),
-    ]);
-    clearTimeout(waitTimer);
+      budget / 2,
+      () => undefined,
+      { unref: true },
+    );
     let remaining: string[] = [];
     let remainingSecrets: string[] = [];
     await this.security.teardown();

@@ -1,4 +1,5 @@
 import createDebug from 'debug';
+import { retryUntil } from '../deadline.js';
 import type { ProbeOptions } from '../engines/probe.js';
 import { MAX_PAUSE_MS, type OutageAction, outageCommand } from '../engines/supervisor.js';
 import type { EngineServer } from '../engines/types.js';
@@ -75,27 +76,21 @@ export async function runOutage(target: OutageTarget, req: OutageRequest): Promi
 }
 
 async function waitUntilAnswering(target: OutageTarget): Promise<void> {
-  const deadline = Date.now() + target.readyMs;
-  let last: unknown;
-  for (let attempt = 1; Date.now() < deadline; attempt++) {
-    try {
-      await target.engine.probe(
-        target.host,
-        target.port,
-        Math.min(1000, target.readyMs),
-        target.probe,
-      );
-      return;
-    } catch (err) {
-      if (!isKubecacheError(err)) throw err;
-      last = err;
-      await new Promise((r) => setTimeout(r, Math.min(10 * attempt, 100)));
-    }
-  }
-  throw new KubecacheError(
-    'TIMEOUT',
-    `${target.engine.name} in pod ${target.podName} did not answer within ${target.readyMs} ms after being started again ` +
-      `(last error: ${(last as Error | undefined)?.message ?? 'none'}). Its logs (describe()) say why; raise timeouts.probeMs for slow images.`,
-    { pod: target.podName, readyMs: target.readyMs },
+  await retryUntil(
+    () =>
+      target.engine.probe(target.host, target.port, Math.min(1000, target.readyMs), target.probe),
+    {
+      budgetMs: target.readyMs,
+      delayMs: (attempt) => Math.min(10 * attempt, 100),
+      // Only the probe's own failures (KubecacheErrors) mean "not up yet".
+      shouldRetry: (err) => isKubecacheError(err),
+      onExhausted: (last) =>
+        new KubecacheError(
+          'TIMEOUT',
+          `${target.engine.name} in pod ${target.podName} did not answer within ${target.readyMs} ms after being started again ` +
+            `(last error: ${(last as Error | undefined)?.message ?? 'none'}). Its logs (describe()) say why; raise timeouts.probeMs for slow images.`,
+          { pod: target.podName, readyMs: target.readyMs },
+        ),
+    },
   );
 }

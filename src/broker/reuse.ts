@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import type { ResolvedCacheConfig } from '../config/options.js';
+import { pollUntil, withTimeout } from '../deadline.js';
 import type { EngineDefinition } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import { claimPod, claimSecret, listIdlePods } from '../kube/claim.js';
@@ -194,16 +195,22 @@ async function statusCaughtUp(
   name: string,
 ): Promise<V1Pod | undefined> {
   let pod = listed;
-  const deadline = Date.now() + VERIFY_MS;
-  while (!isRunning(pod) && mayStillStart(pod) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 200));
-    const fresh = await readPod(handle, name).catch(() => undefined);
-    // Gone, or claimed by another run meanwhile: the claim below is
-    // conditional on this read, so it must still be an idle pod of the
-    // same key, or another run's pod would be taken.
-    if (!fresh || !sameIdlePod(fresh, listed)) return undefined;
-    pod = fresh;
-  }
+  const outcome = await pollUntil<'settled' | 'gone'>(
+    async (attempt) => {
+      // The first look is at the pod as listed; later ones read it again.
+      if (attempt > 1) {
+        const fresh = await readPod(handle, name).catch(() => undefined);
+        // Gone, or claimed by another run meanwhile: the claim below is
+        // conditional on this read, so it must still be an idle pod of the
+        // same key, or another run's pod would be taken.
+        if (!fresh || !sameIdlePod(fresh, listed)) return 'gone';
+        pod = fresh;
+      }
+      return isRunning(pod) || !mayStillStart(pod) ? 'settled' : undefined;
+    },
+    { budgetMs: VERIFY_MS, delayMs: () => 200 },
+  );
+  if (outcome === 'gone') return undefined;
   if (pod !== listed) debug('kept pod %s reads %s after a wait', name, pod.status?.phase);
   return pod;
 }
@@ -251,17 +258,9 @@ async function verifyAndClear(
       await ops.close(client);
     }
   })();
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new KubecacheError('TIMEOUT', `no answer within ${VERIFY_MS} ms`)),
-      VERIFY_MS,
-    );
-  });
-  try {
-    await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-    work.catch(() => {});
-  }
+  await withTimeout(
+    work,
+    VERIFY_MS,
+    () => new KubecacheError('TIMEOUT', `no answer within ${VERIFY_MS} ms`),
+  );
 }

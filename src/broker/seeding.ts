@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { V1EnvVar, V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import { readSeedTransport } from '../config/env.js';
+import { retryUntil } from '../deadline.js';
 import { supervise } from '../engines/supervisor.js';
 import type { EngineServer } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
@@ -234,12 +235,11 @@ export class Seeder {
     container: string,
     file: RdbFixtureInfo,
   ): Promise<void> {
-    const deadline = Date.now() + this.timeouts.podRunningMs;
-    for (let attempt = 1; ; attempt++) {
-      // One stream per attempt, always closed: an attempt refused before it
-      // read stdin would otherwise leave its file descriptor open.
-      const stdin = createReadStream(file.path);
-      try {
+    await retryUntil(
+      async () => {
+        // One stream per attempt, always closed: an attempt refused before it
+        // read stdin would otherwise leave its file descriptor open.
+        const stdin = createReadStream(file.path);
         const r = await execInPod(this.handle, {
           pod: podName,
           container,
@@ -254,20 +254,24 @@ export class Seeder {
             { pod: podName, exitCode: r.exitCode },
           );
         }
-        debug('pushed %s (%d bytes) into %s by exec', file.path, file.size, podName);
-        return;
-      } catch (err) {
+      },
+      {
+        budgetMs: this.timeouts.podRunningMs,
+        delayMs: (attempt) => Math.min(25 * attempt, 200),
         // Until the pod is scheduled and its container exists the API refuses
         // the exec (400 "no host assigned", "container not found", ...), and a
         // connection can drop; the push is idempotent, so every failure but a
         // missing permission or a failed command is worth another try.
-        const code = (err as KubecacheError).code;
-        const commandFailed = (err as KubecacheError).details?.exitCode !== undefined;
-        if (code === 'FORBIDDEN' || commandFailed || Date.now() > deadline) throw err;
-        debug('push into %s not possible yet (%s)', podName, (err as Error).message);
-        await new Promise((r) => setTimeout(r, Math.min(25 * attempt, 200)));
-      }
-    }
+        shouldRetry: (err) => {
+          const code = (err as KubecacheError).code;
+          const commandFailed = (err as KubecacheError).details?.exitCode !== undefined;
+          if (code === 'FORBIDDEN' || commandFailed) return false;
+          debug('push into %s not possible yet (%s)', podName, (err as Error).message);
+          return true;
+        },
+      },
+    );
+    debug('pushed %s (%d bytes) into %s by exec', file.path, file.size, podName);
   }
 
   /**

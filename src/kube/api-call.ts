@@ -4,7 +4,7 @@ import {
   type ObservableMiddleware,
 } from '@kubernetes/client-node';
 import createDebug from 'debug';
-import { backoffMs } from '../deadline.js';
+import { backoffMs, sleep, withTimeout } from '../deadline.js';
 import { KubecacheError } from '../errors.js';
 import {
   type ApiCall,
@@ -143,7 +143,9 @@ export async function apiCall<T>(
         (err as Error).message,
         wait,
       );
-      await sleep(wait, opts.signal);
+      // Not unref'd: while a call backs off nothing else may hold the event
+      // loop (a global setup awaiting its first pod), and Node would exit.
+      await sleep(wait, { signal: opts.signal });
     }
   }
   if (last instanceof DeadlineExceeded) {
@@ -166,7 +168,6 @@ async function attemptOnce<T>(
   const onOuter = (): void => controller.abort(outer?.reason);
   outer?.addEventListener('abort', onOuter, { once: true });
   let timedOut = false;
-  let timer: NodeJS.Timeout | undefined;
   const sentAt = Date.now();
   // client-node's generated API takes Observable-style middleware; its own stub wraps a promise.
   const middleware: ObservableMiddleware = {
@@ -184,17 +185,16 @@ async function attemptOnce<T>(
     middlewareMergeStrategy: 'append',
   };
   try {
-    return await Promise.race([
+    return await withTimeout(
       send(options),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          timedOut = true;
-          controller.abort();
-          reject(new DeadlineExceeded(`no answer within ${ms} ms`));
-        }, ms);
-        timer.unref();
-      }),
-    ]);
+      ms,
+      () => {
+        timedOut = true;
+        controller.abort();
+        return new DeadlineExceeded(`no answer within ${ms} ms`);
+      },
+      { unref: true },
+    );
   } catch (err) {
     if (timedOut) throw new DeadlineExceeded(`no answer within ${ms} ms`);
     // An error response still has a Date header; ApiException keeps the headers.
@@ -202,7 +202,6 @@ async function attemptOnce<T>(
     if (date) ctx.clock.observe(date, sentAt, Date.now());
     throw err;
   } finally {
-    clearTimeout(timer);
     outer?.removeEventListener('abort', onOuter);
   }
 }
@@ -213,18 +212,4 @@ function headerOf(err: unknown, name: string): string | undefined {
   if (typeof (headers as Headers).get === 'function')
     return (headers as Headers).get(name) ?? undefined;
   return (headers as Record<string, string>)[name];
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    // Not unref'd: while a call backs off nothing else may hold the event
-    // loop (a global setup awaiting its first pod), and Node would exit.
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -10,6 +10,7 @@ import {
   type V1Secret,
 } from '@kubernetes/client-node';
 import createDebug from 'debug';
+import { pollUntil, retryUntil } from '../deadline.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import { ANNOTATION_LEASE, LABEL_RUN } from '../names.js';
 import { type ApiContext, type ApiPolicy, apiCall } from './api-call.js';
@@ -285,53 +286,52 @@ export async function deleteAllAndWait(
   const pods = new Set(known.pods ?? []);
   const secrets = new Set(known.secrets ?? []);
   const deletedSecrets = new Set<string>();
+  const secretsLeft = (): string[] => [...secrets].filter((n) => !deletedSecrets.has(n));
   let listed = false;
-  for (let round = 1; ; round++) {
-    try {
-      for (const p of await listPods(handle, labelSelector, policy())) {
-        pods.add(p.metadata?.name ?? '');
+  const done = await pollUntil(
+    async (round) => {
+      try {
+        for (const p of await listPods(handle, labelSelector, policy())) {
+          pods.add(p.metadata?.name ?? '');
+        }
+        for (const s of await listSecrets(handle, labelSelector, policy())) {
+          secrets.add(s.metadata?.name ?? '');
+        }
+        listed = true;
+      } catch (err) {
+        debug('teardown list failed (round %d): %s', round, (err as Error).message);
       }
-      for (const s of await listSecrets(handle, labelSelector, policy())) {
-        secrets.add(s.metadata?.name ?? '');
-      }
-      listed = true;
-    } catch (err) {
-      debug('teardown list failed (round %d): %s', round, (err as Error).message);
-    }
-    await Promise.all([
-      ...[...pods].map((n) =>
-        deletePod(handle, n, policy()).catch((err: unknown) =>
-          debug('delete of pod %s failed: %s', n, (err as Error).message),
+      await Promise.all([
+        ...[...pods].map((n) =>
+          deletePod(handle, n, policy()).catch((err: unknown) =>
+            debug('delete of pod %s failed: %s', n, (err as Error).message),
+          ),
         ),
-      ),
-      ...[...secrets]
-        .filter((n) => !deletedSecrets.has(n))
-        .map((n) =>
+        ...secretsLeft().map((n) =>
           deleteSecret(handle, n, policy()).then(
             () => deletedSecrets.add(n),
             (err: unknown) => debug('delete of secret %s failed: %s', n, (err as Error).message),
           ),
         ),
-    ]);
-    // Wait for the pods to be gone (deleted objects linger for their grace period).
-    try {
-      const present = new Set(
-        (await listPods(handle, labelSelector, policy())).map((p) => p.metadata?.name ?? ''),
-      );
-      for (const n of [...pods]) if (!present.has(n)) pods.delete(n);
-      listed = true;
-    } catch (err) {
-      debug('teardown check failed (round %d): %s', round, (err as Error).message);
-    }
-    const secretsLeft = [...secrets].filter((n) => !deletedSecrets.has(n));
-    if (listed && pods.size === 0 && secretsLeft.length === 0) {
-      return { remaining: [], remainingSecrets: [] };
-    }
-    if (Date.now() >= deadline) {
-      return { remaining: [...pods], remainingSecrets: secretsLeft };
-    }
-    await new Promise((r) => setTimeout(r, Math.min(250 * round, 1000, left())));
-  }
+      ]);
+      // Wait for the pods to be gone (deleted objects linger for their grace period).
+      try {
+        const present = new Set(
+          (await listPods(handle, labelSelector, policy())).map((p) => p.metadata?.name ?? ''),
+        );
+        for (const n of [...pods]) if (!present.has(n)) pods.delete(n);
+        listed = true;
+      } catch (err) {
+        debug('teardown check failed (round %d): %s', round, (err as Error).message);
+      }
+      return listed && pods.size === 0 && secretsLeft().length === 0 ? true : undefined;
+    },
+    // Waits end by the deadline: the last round runs at it, not up to a second after.
+    { deadline, delayMs: (round) => Math.min(250 * round, 1000, left()) },
+  );
+  return done
+    ? { remaining: [], remainingSecrets: [] }
+    : { remaining: [...pods], remainingSecrets: secretsLeft() };
 }
 
 /** The namespace's LimitRanges, or none when the identity may not list them. */
@@ -399,18 +399,10 @@ export async function describePod(
   }
   // For a pod known to run, the log API can still answer "waiting to start"
   // for a moment: the kubelet's status lags the container (see start-cache-pod).
-  for (let attempt = 1; ; attempt++) {
-    try {
-      logs = await readLog(handle, name, container, 20);
-      break;
-    } catch {
-      if (!opts.running || attempt >= 8) {
-        logs = '(no logs: the container has not started)';
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+  logs = await retryUntil(() => readLog(handle, name, container, 20), {
+    attempts: opts.running ? 8 : 1,
+    delayMs: () => 250,
+  }).catch(() => '(no logs: the container has not started)');
   return { events, logs };
 }
 

@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import createDebug from 'debug';
 import getPort from 'get-port';
 import WebSocket from 'ws';
-import { retryDelay } from '../deadline.js';
+import { retryDelay, sleep } from '../deadline.js';
 import { KubecacheError } from '../errors.js';
 import { toKubecacheError } from './api-error.js';
 import type { KubeHandle } from './client.js';
@@ -201,7 +201,7 @@ async function serve(state: ForwardState, socket: Socket): Promise<void> {
         reset(socket);
         return;
       }
-      await new Promise((r) => setTimeout(r, wait).unref());
+      await sleep(wait, { unref: true });
       continue;
     }
     state.window.opened();

@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { pollUntil } from '../deadline.js';
 
 export type TcpOutcome = 'connected' | 'refused' | 'unreachable';
 
@@ -31,13 +32,15 @@ export async function decideReachable(
   attemptMs: number,
   budgetMs: number,
 ): Promise<boolean> {
-  const deadline = Date.now() + budgetMs;
-  for (let attempt = 1; ; attempt++) {
-    const outcome = await tcpConnect(ip, port, attemptMs);
-    if (outcome === 'connected') return true;
-    if (outcome === 'unreachable' || Date.now() >= deadline) return false;
-    await new Promise((r) => setTimeout(r, Math.min(20 * attempt, 200)));
-  }
+  // A refusal is "ask again"; a connection or "unreachable" is the answer.
+  const verdict = await pollUntil(
+    async () => {
+      const outcome = await tcpConnect(ip, port, attemptMs);
+      return outcome === 'refused' ? undefined : outcome === 'connected';
+    },
+    { budgetMs, delayMs: (attempt) => Math.min(20 * attempt, 200) },
+  );
+  return verdict ?? false;
 }
 
 export function tcpConnect(host: string, port: number, timeoutMs: number): Promise<TcpOutcome> {

@@ -1,6 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import type { EndpointMode, Timeouts } from '../config/options.js';
+import { pollUntil, retryUntil } from '../deadline.js';
 import type { ProbeOptions } from '../engines/probe.js';
 import type { EngineDefinition } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
@@ -159,33 +160,33 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
     port: number,
     budgetMs = timeouts.probeMs,
   ): Promise<void> => {
-    const deadline = Date.now() + budgetMs;
-    let last: unknown;
-    for (let attempt = 1; ; attempt++) {
-      if (failed) throw failed;
-      try {
+    const attempts = await retryUntil(
+      async (attempt) => {
+        if (failed) throw failed;
         await engine.probe(host, port, timeouts.probeAttemptMs, input.probe);
-        debug(
-          '%s: %s answered on %s:%d after %d attempts',
-          input.label,
-          engine.name,
-          host,
-          port,
-          attempt,
-        );
-        return;
-      } catch (err) {
-        last = err;
-      }
-      if (Date.now() > deadline) {
-        throw new KubecacheError(
-          'TIMEOUT',
-          `${engine.name} in pod ${name} did not answer on ${host}:${port} within ${budgetMs} ms (last error: ${(last as Error)?.message}). Raise timeouts.probeMs if the image starts slowly.`,
-          { pod: name, host, port },
-        );
-      }
-      await new Promise((r) => setTimeout(r, Math.min(20 * attempt, 100)));
-    }
+        return attempt;
+      },
+      {
+        budgetMs,
+        delayMs: (attempt) => Math.min(20 * attempt, 100),
+        // The pod failed (the lifecycle said so): no answer is coming.
+        shouldRetry: (err) => failed === undefined || err !== failed,
+        onExhausted: (last) =>
+          new KubecacheError(
+            'TIMEOUT',
+            `${engine.name} in pod ${name} did not answer on ${host}:${port} within ${budgetMs} ms (last error: ${(last as Error)?.message}). Raise timeouts.probeMs if the image starts slowly.`,
+            { pod: name, host, port },
+          ),
+      },
+    );
+    debug(
+      '%s: %s answered on %s:%d after %d attempts',
+      input.label,
+      engine.name,
+      host,
+      port,
+      attempts,
+    );
   };
 
   let forward: PortForwardEndpoint | undefined;
@@ -236,17 +237,15 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
             asked = true;
             stopEvents();
             void (async () => {
-              for (let attempt = 1; !ipKnown && !failed; attempt++) {
-                const ip = await ipFromHostsFile(
-                  handle,
-                  name,
-                  engine.containerName,
-                  timeouts.execMs,
-                );
-                if (ip) return resolveIP(ip);
-                if (ip === null || attempt >= 5) break;
-                await new Promise((r) => setTimeout(r, 20 * attempt));
-              }
+              // null: stop asking (the IP is known, the pod failed, or exec cannot work here).
+              const ip = await pollUntil(
+                async () =>
+                  ipKnown || failed
+                    ? null
+                    : ipFromHostsFile(handle, name, engine.containerName, timeouts.execMs),
+                { attempts: 5, delayMs: (attempt) => 20 * attempt },
+              );
+              if (ip) return resolveIP(ip);
               fromStatus.then(resolveIP, rejectIP);
             })();
           },

@@ -1,3 +1,5 @@
+import { orFallbackAfter } from '../deadline.js';
+
 const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 type Handled = (typeof SIGNALS)[number];
 
@@ -69,13 +71,6 @@ function onSignal(c: Coordinator, signal: Handled): void {
   progress(
     `[kubecache] ${signal}: deleting this run's cache pods before exiting (send ${signal} again to skip).`,
   );
-  let timer: NodeJS.Timeout | undefined;
-  const bounded = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      progress(`[kubecache] gave up waiting for the cache pods after ${MAX_WAIT_MS} ms.`);
-      resolve();
-    }, MAX_WAIT_MS);
-  });
   const all = Promise.all(
     registrations.map((r) =>
       r
@@ -85,8 +80,9 @@ function onSignal(c: Coordinator, signal: Handled): void {
         ),
     ),
   );
-  void Promise.race([all, bounded]).finally(() => {
-    clearTimeout(timer);
+  void orFallbackAfter(all, MAX_WAIT_MS, () =>
+    progress(`[kubecache] gave up waiting for the cache pods after ${MAX_WAIT_MS} ms.`),
+  ).finally(() => {
     process.off(signal, impatient);
     process.exit = realExit;
     c.active = false;

@@ -1,5 +1,6 @@
 import type { CacheOptions } from '../config/options.js';
 import { vEngineName, vUseCacheOptions } from '../config/validate.js';
+import { withTimeout } from '../deadline.js';
 import { engines, type RedisClientKind } from '../engines/registry.js';
 import type { EngineName } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
@@ -215,11 +216,9 @@ export class CacheSlot<E extends EngineName, K extends RedisClientKind = 'ioredi
     });
     let handle: CacheHandle<E, K>;
     try {
-      handle = await withTimeout(
-        pending,
-        this.options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS,
-        `opening the ${this.engine} cache for ${this.where}`,
-      );
+      const ms = this.options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS;
+      const what = `opening the ${this.engine} cache for ${this.where}`;
+      handle = await withTimeout(pending, ms, () => openTimeoutError(ms, what));
     } catch (err) {
       // A cache that arrives after we gave up must not keep the worker alive.
       pending.then(
@@ -350,28 +349,14 @@ export class CacheSlot<E extends EngineName, K extends RedisClientKind = 'ioredi
   }
 }
 
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new KubecacheError(
-            'TIMEOUT',
-            `${what} took more than openTimeoutMs (${ms} ms), so the test stopped waiting. ` +
-              "The pod may still be pulling its image or waiting for a node; the runner's [kubecache] lines say how far each pod got, and none means it had not started yet. " +
-              'Raise openTimeoutMs (default 120000) if the cluster is slow, or look at `kubectl get events` in the namespace for what holds the pod.',
-            { openTimeoutMs: ms },
-          ),
-        ),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+function openTimeoutError(ms: number, what: string): KubecacheError {
+  return new KubecacheError(
+    'TIMEOUT',
+    `${what} took more than openTimeoutMs (${ms} ms), so the test stopped waiting. ` +
+      "The pod may still be pulling its image or waiting for a node; the runner's [kubecache] lines say how far each pod got, and none means it had not started yet. " +
+      'Raise openTimeoutMs (default 120000) if the cluster is slow, or look at `kubectl get events` in the namespace for what holds the pod.',
+    { openTimeoutMs: ms },
+  );
 }
 
 /**

@@ -1,3 +1,4 @@
+import { withTimeout } from '../deadline.js';
 import type { EngineName } from '../engines/types.js';
 import type { PodDescription, UsedCache } from './cache-slot.js';
 
@@ -38,7 +39,11 @@ export async function cachePodReport(
       const where = `${cache.engine} cache pod ${cache.podName} (namespace ${cache.lease.namespace}, ${cache.host}:${cache.port})`;
       let about: PodDescription | string;
       try {
-        about = await within(cache.describe(), DESCRIBE_TIMEOUT_MS);
+        about = await withTimeout(
+          cache.describe(),
+          DESCRIBE_TIMEOUT_MS,
+          () => new Error(`no answer from the broker within ${DESCRIBE_TIMEOUT_MS} ms`),
+        );
       } catch (err) {
         about = `(could not read the pod's logs: ${(err as Error).message})`;
       }
@@ -62,16 +67,4 @@ function indent(text: string, prefix: string): string {
     .split('\n')
     .map((l) => `${prefix}${l}`)
     .join('\n');
-}
-
-async function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer from the broker within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

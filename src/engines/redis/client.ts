@@ -1,4 +1,5 @@
 import type { Redis, RedisOptions } from 'ioredis';
+import { orFallbackAfter, withTimeout } from '../../deadline.js';
 import { KubecacheError } from '../../errors.js';
 import type { CacheAccess, ConnectHooks, Endpoint } from '../types.js';
 import { loadPeer } from './load-peer.js';
@@ -47,26 +48,22 @@ export async function createRedisClient(
 /** Resolves once the client is 'ready' again (after a reconnect), rejects after timeoutMs. */
 export async function redisReady(client: Redis, timeoutMs: number): Promise<void> {
   if (client.status === 'ready') return;
-  let timer: NodeJS.Timeout | undefined;
   let onReady: (() => void) | undefined;
+  const ready = new Promise<void>((resolve) => {
+    onReady = resolve;
+    client.once('ready', onReady);
+  });
   try {
-    await new Promise<void>((resolve, reject) => {
-      onReady = resolve;
-      client.once('ready', onReady);
-      timer = setTimeout(() => {
-        const { host, port } = client.options;
-        reject(
-          new KubecacheError(
-            'UNREACHABLE',
-            `The redis client did not reconnect to ${host}:${port} within ${timeoutMs} ms (status ${client.status}, ` +
-              `last error: ${lastRedisError(client)?.message ?? 'none'}).`,
-            { host, port, status: client.status },
-          ),
-        );
-      }, timeoutMs);
+    await withTimeout(ready, timeoutMs, () => {
+      const { host, port } = client.options;
+      return new KubecacheError(
+        'UNREACHABLE',
+        `The redis client did not reconnect to ${host}:${port} within ${timeoutMs} ms (status ${client.status}, ` +
+          `last error: ${lastRedisError(client)?.message ?? 'none'}).`,
+        { host, port, status: client.status },
+      );
     });
   } finally {
-    clearTimeout(timer);
     if (onReady) client.off('ready', onReady);
   }
 }
@@ -96,7 +93,8 @@ export async function closeRedisClient(client: Redis, timeoutMs = 1000): Promise
       () => true,
       () => false,
     );
-    if ((await withTimeout(quit, timeoutMs, false)) && (await ended(client, timeoutMs))) return;
+    if ((await orFallbackAfter(quit, timeoutMs, () => false)) && (await ended(client, timeoutMs)))
+      return;
   }
   client.disconnect(false);
   if ((client.status as string) === 'reconnecting') {
@@ -114,21 +112,9 @@ export async function closeRedisClient(client: Redis, timeoutMs = 1000): Promise
 
 function ended(client: Redis, timeoutMs: number): Promise<boolean> {
   if (client.status === 'end') return Promise.resolve(true);
-  return withTimeout(
+  return orFallbackAfter(
     new Promise<boolean>((resolve) => client.once('end', () => resolve(true))),
     timeoutMs,
-    false,
+    () => false,
   );
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<T>((resolve) => {
-    timer = setTimeout(() => resolve(fallback), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -1,3 +1,4 @@
+import { orFallbackAfter, withTimeout } from '../../deadline.js';
 import { KubecacheError } from '../../errors.js';
 import type { CacheAccess, ConnectHooks, Endpoint } from '../types.js';
 import { type NodeRedisClient, nodeRedisCommander, type RespCommander } from './commander.js';
@@ -52,24 +53,23 @@ export async function createNodeRedisClient(
 
 export async function nodeRedisReady(client: NodeRedisClient, timeoutMs: number): Promise<void> {
   if (client.isReady) return;
-  let timer: NodeJS.Timeout | undefined;
   let onReady: (() => void) | undefined;
+  const ready = new Promise<void>((resolve) => {
+    onReady = resolve;
+    client.once('ready', onReady);
+  });
   try {
-    await new Promise<void>((resolve, reject) => {
-      onReady = resolve;
-      client.once('ready', onReady);
-      timer = setTimeout(() => {
-        reject(
-          new KubecacheError(
-            'UNREACHABLE',
-            `The node-redis client did not reconnect within ${timeoutMs} ms (last error: ${lastErrors.get(client)?.message ?? 'none'}).`,
-            { open: client.isOpen },
-          ),
-        );
-      }, timeoutMs);
-    });
+    await withTimeout(
+      ready,
+      timeoutMs,
+      () =>
+        new KubecacheError(
+          'UNREACHABLE',
+          `The node-redis client did not reconnect within ${timeoutMs} ms (last error: ${lastErrors.get(client)?.message ?? 'none'}).`,
+          { open: client.isOpen },
+        ),
+    );
   } finally {
-    clearTimeout(timer);
     if (onReady) client.off('ready', onReady);
   }
 }
@@ -81,17 +81,14 @@ export async function closeNodeRedisClient(
 ): Promise<void> {
   if (!client.isOpen) return;
   if (client.isReady) {
-    let timer: NodeJS.Timeout | undefined;
-    const closed = await Promise.race([
+    const closed = await orFallbackAfter(
       client.close().then(
         () => true,
         () => false,
       ),
-      new Promise<boolean>((r) => {
-        timer = setTimeout(() => r(false), timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
+      timeoutMs,
+      () => false,
+    );
     if (closed) return;
   }
   if (client.isOpen) client.destroy();
