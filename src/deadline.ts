@@ -1,8 +1,8 @@
 /**
  * The one place for waiting: sleeps, a promise raced against a timer, and
- * repeated attempts until a deadline. Call sites used to hand-roll these, and
- * each got some detail slightly different (a timer never cleared, a late
- * rejection left unhandled, a deadline checked before or after the sleep).
+ * repeated attempts until a deadline. Call sites used to hand-roll these,
+ * each with its own copy of the timer clean-up and its own way of checking
+ * the deadline (before or after the wait, with > or >=).
  *
  * Both sides of the process split use it: the main process (broker, kube)
  * and the worker side that Jest loads as CommonJS, which must not reach the
@@ -11,8 +11,8 @@
 
 /**
  * Resolves after `ms`. An abort resolves it at once instead of rejecting:
- * the callers are retry loops that look at their signal themselves after the
- * wait, and a rejection would only have to be caught there.
+ * the caller is a retry loop (apiCall's back-off) that looks at its signal
+ * itself after the wait, and a rejection would only have to be caught there.
  *
  * The timer holds the event loop open unless `unref` is set. Most waits must
  * hold it: while a call backs off, nothing else may be pending (a global
@@ -94,8 +94,9 @@ function race<T, F>(
     }, ms);
     if (opts.unref) timer.unref();
   });
-  // Once the timer has won, a rejection of `work` has nobody left to tell;
-  // it must not surface as an unhandled rejection (which fails test runs).
+  // Once the timer has won, a rejection of `work` has nobody left to tell,
+  // and it must not surface as an unhandled rejection (which fails test
+  // runs). Promise.race below subscribes to `work` too; this says it outright.
   work.catch(() => {});
   // Cleared on either outcome: a pending timer would keep the process (a
   // Jest worker, a CLI command) alive for the rest of `ms`.
