@@ -63,8 +63,10 @@ export async function ensureNamespace(name: string): Promise<void> {
     if (ns.status?.phase !== 'Terminating') break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  // Pods are refused until the controller-manager created the default ServiceAccount.
-  for (let i = 0; i < 100; i++) {
+  // Pods are refused until the controller-manager created the default
+  // ServiceAccount. Usually at once, but after an API server restart its
+  // informers can sit in back-off for tens of seconds.
+  for (let i = 0; i < 600; i++) {
     try {
       await core.readNamespacedServiceAccount({ name: 'default', namespace: name });
       return;
@@ -72,7 +74,9 @@ export async function ensureNamespace(name: string): Promise<void> {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  throw new Error(`namespace ${name} has no default ServiceAccount after 10 s`);
+  throw new Error(
+    `namespace ${name} has no default ServiceAccount after 60 s: the controller-manager does not act`,
+  );
 }
 
 export interface RoleRule {

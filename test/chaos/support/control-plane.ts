@@ -47,13 +47,19 @@ const PROBE_NS = 'kc-chaos-probe';
 export interface Health {
   readyMs: number;
   probePodMs: number;
+  /** From the probe pod running until a new namespace got its default ServiceAccount. */
+  controllersMs: number;
 }
 
 /**
- * Waits until the control plane works end to end again: /readyz answers AND
- * a probe pod is scheduled and runs. After apiserver restarts the scheduler's
- * and kubelet's watches can sit in backoff for a while (a new pod stayed
- * Pending 60 s with no events once), so /readyz alone is not enough.
+ * Waits until the control plane works end to end again: /readyz answers, a
+ * probe pod is scheduled and runs, AND a new namespace gets its default
+ * ServiceAccount. After apiserver restarts the scheduler's and kubelet's
+ * watches can sit in backoff for a while (a new pod stayed Pending 60 s with
+ * no events once), and so can the controller-manager's informers: a CI run
+ * failed three scenarios because their new namespaces had no ServiceAccount
+ * 10 s after an earlier scenario killed the API server. /readyz alone proves
+ * none of this.
  */
 export async function waitHealthy(limitMs = 180_000): Promise<Health> {
   const t0 = Date.now();
@@ -76,7 +82,10 @@ export async function waitHealthy(limitMs = 180_000): Promise<Health> {
         },
       });
       if (await runningWithin(core, name, Math.max(5000, limitMs / 3))) {
-        return { readyMs, probePodMs: Date.now() - t1 };
+        const probePodMs = Date.now() - t1;
+        const t2 = Date.now();
+        await serviceAccountsMade(core, Math.max(10_000, limitMs - (t2 - t0)));
+        return { readyMs, probePodMs, controllersMs: Date.now() - t2 };
       }
     } catch {
       await sleep(1000);
@@ -88,6 +97,31 @@ export async function waitHealthy(limitMs = 180_000): Promise<Health> {
     if (Date.now() - t0 > limitMs) break;
   }
   throw new Error(`control plane not healthy after ${Date.now() - t0} ms: no probe pod ran`);
+}
+
+/**
+ * Creates a throwaway namespace and waits for the controller-manager to give
+ * it a default ServiceAccount (the proof that its informers watch again),
+ * then deletes it.
+ */
+async function serviceAccountsMade(core: CoreV1Api, ms: number): Promise<void> {
+  const namespace = `kc-chaos-sa-${Date.now().toString(36)}`;
+  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  try {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      const sa = await core
+        .readNamespacedServiceAccount({ name: 'default', namespace })
+        .catch(() => undefined);
+      if (sa) return;
+      await sleep(250);
+    }
+    throw new Error(
+      `control plane not healthy: namespace ${namespace} got no default ServiceAccount within ${ms} ms (the controller-manager does not act)`,
+    );
+  } finally {
+    await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+  }
 }
 
 async function runningWithin(core: CoreV1Api, name: string, ms: number): Promise<boolean> {
