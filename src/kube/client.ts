@@ -6,6 +6,7 @@ import createDebug from 'debug';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import { type ApiPolicy, apiCall, DEFAULT_API_POLICY } from './api-call.js';
 import { ServerClock } from './server-clock.js';
+import { shareDispatchers } from './shared-dispatcher.js';
 
 const debug = createDebug('kubecache:kube');
 
@@ -110,6 +111,7 @@ export function loadKubeConfig(
     }
     kc.setCurrentContext(target.context);
   }
+  shareDispatchers(kc);
   return { kc, inCluster };
 }
 

@@ -8,14 +8,20 @@
 //   - kubecache cold: fresh pods every run (prestart on);
 //   - kubecache warm: reuse on, pods kept from the previous run.
 // Wall time is the runner's whole process (start to exit), median/min/max
-// over the rounds, and the ratio of the medians to local.
+// over the rounds, and the ratio of the medians to local. CPU time is
+// counted too, because on a small machine it bounds the wall time: the
+// machine's busy CPU seconds during each run (/proc/stat: the runner, its
+// workers, the local servers, and the dev cluster's API server, kubelet,
+// containerd and pods, which all run here) and the part spent by this
+// benchmark's own child processes (the runner and its workers, the local
+// servers). Run it on an otherwise idle machine.
 //
 //   usage: node test/bench/suite.mjs [--files 8] [--workers 4] [--tests 25] [--rounds 3]
 //                                    [--runners vitest,jest] [--modes local,cold,warm]
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { availableParallelism, homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pack } from '../consumers/run.mjs';
@@ -306,7 +312,25 @@ async function once(runner, mode) {
   }
 }
 
+const TICK_S = 0.01; // USER_HZ: /proc counts CPU time in 1/100 s on Linux.
+
+/** Busy CPU seconds of the whole machine since boot (all cores). */
+function machineCpuS() {
+  const [, ...f] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  const [user, nice, system, , , irq, softirq, steal] = f.map(Number);
+  return (user + nice + system + irq + softirq + (steal ?? 0)) * TICK_S;
+}
+
+/** CPU seconds of this process's children that have ended (the runner's tree, the local servers). */
+function childrenCpuS() {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 16 and 17 of proc(5), cutime and cstime; f starts at field 3.
+  return (Number(f[13]) + Number(f[14])) * TICK_S;
+}
+
 async function timed(runner, mode) {
+  const cpu0 = { machine: machineCpuS(), children: childrenCpuS() };
   const t0 = performance.now();
   const local = mode === 'local' ? await startLocal() : undefined;
   try {
@@ -328,7 +352,12 @@ async function timed(runner, mode) {
   } finally {
     await local?.stop();
   }
-  return performance.now() - t0;
+  const ms = performance.now() - t0;
+  return {
+    ms,
+    cpuS: machineCpuS() - cpu0.machine,
+    childCpuS: childrenCpuS() - cpu0.children,
+  };
 }
 
 function managedPods() {
@@ -351,6 +380,7 @@ generate();
 const onCluster = MODES.some((m) => m !== 'local');
 if (onCluster) await useBenchNamespace(NAMESPACE);
 const results = {};
+const cpu = {};
 try {
   for (const runner of RUNNERS) {
     // Untimed: warms the OS caches and the runners' own caches, writes the
@@ -358,10 +388,14 @@ try {
     for (const mode of MODES) await once(runner, mode);
     for (let r = 0; r < ROUNDS; r++) {
       for (const mode of MODES) {
-        const ms = await once(runner, mode);
+        const { ms, cpuS, childCpuS } = await once(runner, mode);
         results[`${runner} ${mode}`] ??= [];
         results[`${runner} ${mode}`].push(ms);
-        console.log(`[suite] ${runner} ${mode} round ${r + 1}: ${ms.toFixed(0)} ms`);
+        cpu[`${runner} ${mode}`] ??= [];
+        cpu[`${runner} ${mode}`].push({ cpuS, childCpuS });
+        console.log(
+          `[suite] ${runner} ${mode} round ${r + 1}: ${ms.toFixed(0)} ms, CPU ${cpuS.toFixed(1)} s (runner and local servers ${childCpuS.toFixed(1)} s)`,
+        );
       }
     }
   }
@@ -384,6 +418,30 @@ for (const runner of RUNNERS) {
     const m = median(v);
     console.log(
       `| ${runner} | ${mode} | ${fmt(m)} | ${fmt(Math.min(...v))} | ${fmt(Math.max(...v))} | ${(m / base).toFixed(2)}× |`,
+    );
+  }
+}
+
+// What the wall times cannot be below: the busy CPU seconds spread over the
+// machine's cores. The rest column is the cluster (API server, kubelet,
+// containerd, the cache pods) plus anything else that ran meanwhile.
+const cores = availableParallelism();
+const s1 = (v) => `${v.toFixed(1)} s`;
+console.log(
+  `\nCPU per run (medians; ${cores} cores: a run that keeps all of them busy lasts at least CPU / ${cores})\n`,
+);
+console.log(
+  '| runner | way | CPU, whole machine | runner, workers, local servers | rest (cluster, pods) | CPU / cores |',
+);
+console.log('|---|---|---|---|---|---|');
+for (const runner of RUNNERS) {
+  for (const mode of MODES) {
+    const v = cpu[`${runner} ${mode}`];
+    const all = median(v.map((c) => c.cpuS));
+    const own = median(v.map((c) => c.childCpuS));
+    const rest = median(v.map((c) => c.cpuS - c.childCpuS));
+    console.log(
+      `| ${runner} | ${mode} | ${s1(all)} | ${s1(own)} | ${s1(rest)} | ${s1(all / cores)} |`,
     );
   }
 }
