@@ -195,11 +195,3 @@ export function backoffMs(attempt: number, random: () => number = Math.random): 
   const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, attempt - 1));
   return Math.round(ceiling / 2 + (ceiling / 2) * random());
 }
-
-/**
- * Delay before the next port-forward tunnel attempt (`attempt` counts from
- * 0): 100 ms doubling to 1 s.
- */
-export function retryDelay(attempt: number): number {
-  return Math.min(100 * 2 ** attempt, 1000);
-}
