@@ -1,8 +1,11 @@
 /**
- * The one place for waiting: sleeps, a promise raced against a timer, and
+ * Shared helpers for waiting: sleeps, a promise raced against a timer, and
  * repeated attempts until a deadline. Call sites used to hand-roll these,
  * each with its own copy of the timer clean-up and its own way of checking
- * the deadline (before or after the wait, with > or >=).
+ * the deadline (before or after the wait, with > or >=). Waits driven by
+ * events (a socket's connect/error/timeout timers, a watch's callbacks) stay
+ * written out where they are: they settle from several sources, which a
+ * promise race does not express.
  *
  * Both sides of the process split use it: the main process (broker, kube)
  * and the worker side that Jest loads as CommonJS, which must not reach the
@@ -94,10 +97,9 @@ function race<T, F>(
     }, ms);
     if (opts.unref) timer.unref();
   });
-  // Once the timer has won, a rejection of `work` has nobody left to tell,
-  // and it must not surface as an unhandled rejection (which fails test
-  // runs). Promise.race below subscribes to `work` too; this says it outright.
-  work.catch(() => {});
+  // Once the timer has won, a rejection of `work` has nobody left to tell;
+  // it does not surface as an unhandled rejection, because Promise.race
+  // subscribes to every input, `work` included.
   // Cleared on either outcome: a pending timer would keep the process (a
   // Jest worker, a CLI command) alive for the rest of `ms`.
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
@@ -105,12 +107,11 @@ function race<T, F>(
 
 /**
  * When repeated attempts stop: at a deadline (absolute, in Date.now()
- * milliseconds, or `budgetMs` from the call), after a number of attempts,
- * or whichever comes first.
+ * milliseconds, or `budgetMs` from the call), or after a number of attempts.
  */
 export type RetryLimit =
-  | { deadline: number; budgetMs?: never; attempts?: number }
-  | { budgetMs: number; deadline?: never; attempts?: number }
+  | { deadline: number; budgetMs?: never; attempts?: never }
+  | { budgetMs: number; deadline?: never; attempts?: never }
   | { attempts: number; deadline?: never; budgetMs?: never };
 
 export type PollOptions = RetryLimit & {
@@ -194,12 +195,4 @@ const BACKOFF_CAP_MS = 3_000;
 export function backoffMs(attempt: number, random: () => number = Math.random): number {
   const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, attempt - 1));
   return Math.round(ceiling / 2 + (ceiling / 2) * random());
-}
-
-/**
- * Delay before the next port-forward tunnel attempt (`attempt` counts from
- * 0): 100 ms doubling to 1 s.
- */
-export function retryDelay(attempt: number): number {
-  return Math.min(100 * 2 ** attempt, 1000);
 }

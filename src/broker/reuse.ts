@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import type { ResolvedCacheConfig } from '../config/options.js';
-import { pollUntil, withTimeout } from '../deadline.js';
+import { sleep, withTimeout } from '../deadline.js';
 import type { EngineDefinition } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import { claimPod, claimSecret, listIdlePods } from '../kube/claim.js';
@@ -195,22 +195,16 @@ async function statusCaughtUp(
   name: string,
 ): Promise<V1Pod | undefined> {
   let pod = listed;
-  const outcome = await pollUntil<'settled' | 'gone'>(
-    async (attempt) => {
-      // The first look is at the pod as listed; later ones read it again.
-      if (attempt > 1) {
-        const fresh = await readPod(handle, name).catch(() => undefined);
-        // Gone, or claimed by another run meanwhile: the claim below is
-        // conditional on this read, so it must still be an idle pod of the
-        // same key, or another run's pod would be taken.
-        if (!fresh || !sameIdlePod(fresh, listed)) return 'gone';
-        pod = fresh;
-      }
-      return isRunning(pod) || !mayStillStart(pod) ? 'settled' : undefined;
-    },
-    { budgetMs: VERIFY_MS, delayMs: () => 200 },
-  );
-  if (outcome === 'gone') return undefined;
+  const deadline = Date.now() + VERIFY_MS;
+  while (!isRunning(pod) && mayStillStart(pod) && Date.now() < deadline) {
+    await sleep(200);
+    const fresh = await readPod(handle, name).catch(() => undefined);
+    // Gone, or claimed by another run meanwhile: the claim below is
+    // conditional on this read, so it must still be an idle pod of the
+    // same key, or another run's pod would be taken.
+    if (!fresh || !sameIdlePod(fresh, listed)) return undefined;
+    pod = fresh;
+  }
   if (pod !== listed) debug('kept pod %s reads %s after a wait', name, pod.status?.phase);
   return pod;
 }

@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import createDebug from 'debug';
 import getPort from 'get-port';
 import WebSocket from 'ws';
-import { retryDelay, sleep } from '../deadline.js';
+import { sleep } from '../deadline.js';
 import { KubecacheError } from '../errors.js';
 import { toKubecacheError } from './api-error.js';
 import type { KubeHandle } from './client.js';
@@ -10,6 +10,7 @@ import {
   DEFAULT_LIVENESS,
   HealingWindow,
   type LivenessTimes,
+  retryDelay,
   TunnelLiveness,
 } from './tunnel-liveness.js';
 

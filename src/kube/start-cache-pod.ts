@@ -169,7 +169,8 @@ export async function startCachePod(input: StartCachePodInput): Promise<StartedC
       {
         budgetMs,
         delayMs: (attempt) => Math.min(20 * attempt, 100),
-        // The pod failed (the lifecycle said so): no answer is coming.
+        // The pod failed (the lifecycle said so): no answer is coming. Not
+        // just `err !== failed`: a probe rejecting with undefined is retried.
         shouldRetry: (err) => failed === undefined || err !== failed,
         onExhausted: (last) =>
           new KubecacheError(

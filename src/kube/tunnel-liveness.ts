@@ -71,3 +71,11 @@ export class HealingWindow {
     return this.failingSince === undefined ? 0 : now - this.failingSince;
   }
 }
+
+/**
+ * Delay before the next tunnel attempt (`attempt` counts from 0): 100 ms
+ * doubling to 1 s.
+ */
+export function retryDelay(attempt: number): number {
+  return Math.min(100 * 2 ** attempt, 1000);
+}

@@ -51,7 +51,20 @@ export function adminNetworking(): NetworkingV1Api {
   return adminKubeConfig().makeApiClient(NetworkingV1Api);
 }
 
-export async function ensureNamespace(name: string): Promise<void> {
+/**
+ * Creates `name` if need be and waits until pods can be made in it: not
+ * Terminating, and given its default ServiceAccount by the controller-manager
+ * (pods are refused until then).
+ *
+ * The ServiceAccount is usually there at once. The default wait of 10 s is
+ * for the integration suite, which never restarts the API server: longer
+ * means a broken cluster. After an API server restart the controller-
+ * manager's informers can sit in back-off for tens of seconds, so the chaos
+ * suite's waitHealthy (run before every scenario creates its namespaces)
+ * proves through this very wait, with its own longer budget, that a new
+ * namespace gets its ServiceAccount again.
+ */
+export async function ensureNamespace(name: string, serviceAccountWaitMs = 10_000): Promise<void> {
   const core = adminCore();
   // A namespace left Terminating by an earlier run refuses new pods: wait it out.
   for (let i = 0; i < 600; i++) {
@@ -63,19 +76,18 @@ export async function ensureNamespace(name: string): Promise<void> {
     if (ns.status?.phase !== 'Terminating') break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  // Pods are refused until the controller-manager created the default
-  // ServiceAccount. Usually at once, but after an API server restart its
-  // informers can sit in back-off for tens of seconds.
-  for (let i = 0; i < 600; i++) {
+  const deadline = Date.now() + serviceAccountWaitMs;
+  for (;;) {
     try {
       await core.readNamespacedServiceAccount({ name: 'default', namespace: name });
       return;
     } catch {
+      if (Date.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, 100));
     }
   }
   throw new Error(
-    `namespace ${name} has no default ServiceAccount after 60 s: the controller-manager does not act`,
+    `namespace ${name} has no default ServiceAccount after ${serviceAccountWaitMs} ms: the controller-manager does not act`,
   );
 }
 

@@ -1,7 +1,7 @@
 // Prints the closing lines of npm test from Vitest's JSON report and the
 // consumer driver's log ("consumers: N passed, M failed"), ending with one
 // "all: N passed, N failed" line that any CI log reader can parse.
-// With KUBECACHE_CI_FAILURES set, it also appends one line per failed test
+// With CI_FAILURES_FILE set, it also appends one line per failed test
 // (file, name, first line of the error) to that file: .ci/run prints the file
 // last, so the tail of a long CI log still says what failed.
 //   usage: node summary.mjs VITEST_REPORT.json [CONSUMERS.log] [DOCS.log]
@@ -67,9 +67,9 @@ for (const logFile of process.argv.slice(3)) {
   }
 }
 console.log(`all: ${allPassed} passed, ${allFailed} failed`);
-if (process.env.KUBECACHE_CI_FAILURES && failures.length > 0) {
+if (process.env.CI_FAILURES_FILE && failures.length > 0) {
   appendFileSync(
-    process.env.KUBECACHE_CI_FAILURES,
+    process.env.CI_FAILURES_FILE,
     [...new Set(failures)].map((f) => `${where}: ${f}\n`).join(''),
   );
 }

@@ -61,50 +61,40 @@ class FakeClient extends EventEmitter {
   options = { host: '127.0.0.1', port: 6390 };
 }
 
-describe('redisReady', () => {
-  it('rejects with UNREACHABLE after timeoutMs, naming the status then, and stops listening', async () => {
+// Both clients' ready waits, on the same fake client: ioredis names its
+// status when the wait ends, node-redis has none to name.
+describe.each([
+  {
+    name: 'redisReady',
+    ready: (client: FakeClient, ms: number) => redisReady(client as unknown as Redis, ms),
+    message:
+      '[UNREACHABLE] The redis client did not reconnect to 127.0.0.1:6390 within 300 ms (status connecting, last error: none).',
+  },
+  {
+    name: 'nodeRedisReady',
+    ready: (client: FakeClient, ms: number) =>
+      nodeRedisReady(client as unknown as NodeRedisClient, ms),
+    message:
+      '[UNREACHABLE] The node-redis client did not reconnect within 300 ms (last error: none).',
+  },
+])('$name', ({ ready, message }) => {
+  it('rejects with UNREACHABLE after timeoutMs, naming the state then, and stops listening', async () => {
     const client = new FakeClient();
-    const ready = redisReady(client as unknown as Redis, 300).catch((err: unknown) => err);
+    const waiting = ready(client, 300).catch((err: unknown) => err);
     await vi.advanceTimersByTimeAsync(299);
     client.status = 'connecting';
     await vi.advanceTimersByTimeAsync(1);
-    const err = await ready;
+    const err = await waiting;
     expect(isKubecacheError(err, 'UNREACHABLE')).toBe(true);
-    expect((err as Error).message).toBe(
-      '[UNREACHABLE] The redis client did not reconnect to 127.0.0.1:6390 within 300 ms (status connecting, last error: none).',
-    );
+    expect((err as Error).message).toBe(message);
     expect(client.listenerCount('ready')).toBe(0);
   });
 
   it("resolves on 'ready', clearing its timer and listener", async () => {
     const client = new FakeClient();
-    const ready = redisReady(client as unknown as Redis, 300);
+    const waiting = ready(client, 300);
     client.emit('ready');
-    await ready;
-    expect(vi.getTimerCount()).toBe(0);
-    expect(client.listenerCount('ready')).toBe(0);
-  });
-});
-
-describe('nodeRedisReady', () => {
-  it('rejects with UNREACHABLE after timeoutMs and stops listening', async () => {
-    const client = new FakeClient();
-    const ready = nodeRedisReady(client as unknown as NodeRedisClient, 300).catch(
-      (err: unknown) => err,
-    );
-    await vi.advanceTimersByTimeAsync(300);
-    const err = await ready;
-    expect((err as Error).message).toBe(
-      '[UNREACHABLE] The node-redis client did not reconnect within 300 ms (last error: none).',
-    );
-    expect(client.listenerCount('ready')).toBe(0);
-  });
-
-  it("resolves on 'ready', clearing its timer and listener", async () => {
-    const client = new FakeClient();
-    const ready = nodeRedisReady(client as unknown as NodeRedisClient, 300);
-    client.emit('ready');
-    await ready;
+    await waiting;
     expect(vi.getTimerCount()).toBe(0);
     expect(client.listenerCount('ready')).toBe(0);
   });

@@ -3,7 +3,6 @@ import {
   backoffMs,
   orFallbackAfter,
   pollUntil,
-  retryDelay,
   retryUntil,
   sleep,
   withTimeout,
@@ -299,11 +298,5 @@ describe('backoffMs', () => {
     expect(backoffMs(3, () => 1)).toBe(400);
     expect(backoffMs(20, () => 1)).toBe(3_000);
     expect(backoffMs(20, () => 0)).toBe(1_500);
-  });
-});
-
-describe('retryDelay', () => {
-  it('doubles from 100 ms and stays at 1 s', () => {
-    expect([0, 1, 2, 3, 4, 10].map(retryDelay)).toEqual([100, 200, 400, 800, 1000, 1000]);
   });
 });

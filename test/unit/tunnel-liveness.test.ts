@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HealingWindow, TunnelLiveness } from '../../src/kube/tunnel-liveness.js';
+import { HealingWindow, retryDelay, TunnelLiveness } from '../../src/kube/tunnel-liveness.js';
 
 describe('TunnelLiveness', () => {
   const times = { pingIntervalMs: 1000, deadAfterMs: 5000 };
@@ -41,5 +41,11 @@ describe('HealingWindow', () => {
     expect(w.failingFor(50_000)).toBe(0);
     expect(w.deadline(50_000)).toBe(80_000);
     expect(w.lastError).toBeUndefined();
+  });
+});
+
+describe('retryDelay', () => {
+  it('doubles from 100 ms and stays at 1 s', () => {
+    expect([0, 1, 2, 3, 4, 10].map(retryDelay)).toEqual([100, 200, 400, 800, 1000, 1000]);
   });
 });
