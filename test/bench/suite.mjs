@@ -379,8 +379,8 @@ await install();
 generate();
 const onCluster = MODES.some((m) => m !== 'local');
 if (onCluster) await useBenchNamespace(NAMESPACE);
+// Per "runner mode": every timed round's wall time and CPU seconds.
 const results = {};
-const cpu = {};
 try {
   for (const runner of RUNNERS) {
     // Untimed: warms the OS caches and the runners' own caches, writes the
@@ -388,11 +388,10 @@ try {
     for (const mode of MODES) await once(runner, mode);
     for (let r = 0; r < ROUNDS; r++) {
       for (const mode of MODES) {
-        const { ms, cpuS, childCpuS } = await once(runner, mode);
+        const run = await once(runner, mode);
+        const { ms, cpuS, childCpuS } = run;
         results[`${runner} ${mode}`] ??= [];
-        results[`${runner} ${mode}`].push(ms);
-        cpu[`${runner} ${mode}`] ??= [];
-        cpu[`${runner} ${mode}`].push({ cpuS, childCpuS });
+        results[`${runner} ${mode}`].push(run);
         console.log(
           `[suite] ${runner} ${mode} round ${r + 1}: ${ms.toFixed(0)} ms, CPU ${cpuS.toFixed(1)} s (runner and local servers ${childCpuS.toFixed(1)} s)`,
         );
@@ -412,9 +411,9 @@ console.log(
 console.log('| runner | way | median | min | max | ratio to local |');
 console.log('|---|---|---|---|---|---|');
 for (const runner of RUNNERS) {
-  const base = median(results[`${runner} local`] ?? [Number.NaN]);
+  const base = median(results[`${runner} local`]?.map((r) => r.ms) ?? [Number.NaN]);
   for (const mode of MODES) {
-    const v = results[`${runner} ${mode}`];
+    const v = results[`${runner} ${mode}`].map((r) => r.ms);
     const m = median(v);
     console.log(
       `| ${runner} | ${mode} | ${fmt(m)} | ${fmt(Math.min(...v))} | ${fmt(Math.max(...v))} | ${(m / base).toFixed(2)}× |`,
@@ -436,7 +435,7 @@ console.log(
 console.log('|---|---|---|---|---|---|');
 for (const runner of RUNNERS) {
   for (const mode of MODES) {
-    const v = cpu[`${runner} ${mode}`];
+    const v = results[`${runner} ${mode}`];
     const all = median(v.map((c) => c.cpuS));
     const own = median(v.map((c) => c.childCpuS));
     const rest = median(v.map((c) => c.cpuS - c.childCpuS));

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -86,8 +86,12 @@ describe('shared API connections', () => {
   it('every KubeConfig kubecache loads shares them', async () => {
     const file = join(tmpdir(), `kc-dispatcher-${process.pid}.yaml`);
     writeFileSync(file, kubeconfigFor().exportConfig());
-    const { kc } = loadKubeConfig({ kubeconfig: file });
-    expect(await connectionsFor(kc)).toBeLessThanOrEqual(5);
+    try {
+      const { kc } = loadKubeConfig({ kubeconfig: file });
+      expect(await connectionsFor(kc)).toBeLessThanOrEqual(5);
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 
   it('keeps a separate agent per TLS identity', async () => {
