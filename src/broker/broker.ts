@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { V1LimitRange, V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import { ENV_PREFIX, engineEnvPrefix, readCacheEnv, withoutEmptyVars } from '../config/env.js';
 import {
@@ -17,6 +16,7 @@ import type { EngineName } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import { parkPod, parkSecret } from '../kube/claim.js';
 import { connectKube, type KubeHandle } from '../kube/client.js';
+import type { V1LimitRange, V1Pod } from '../kube/client-node.js';
 import { fitDefaultsToLimitRanges, type ResourcePath } from '../kube/limit-range.js';
 import { findRunnerPod } from '../kube/owner.js';
 import { type PodDeath, podDeath } from '../kube/pod-death.js';

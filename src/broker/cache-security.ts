@@ -1,9 +1,9 @@
-import type { V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import type { ResolvedCacheConfig } from '../config/options.js';
 import type { EngineDefinition } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import type { KubeHandle } from '../kube/client.js';
+import type { V1Pod } from '../kube/client-node.js';
 import {
   buildCachePolicy,
   createNetworkPolicy,

@@ -1,4 +1,4 @@
-import type { V1Pod, V1Secret } from '@kubernetes/client-node';
+import type { V1Pod, V1Secret } from '../kube/client-node.js';
 import { LABEL_MANAGED_BY, LABEL_RUN, LABEL_WORKER, MANAGED_BY_VALUE } from '../names.js';
 
 // A cache pod's Secret (its logins and TLS files, or its seed endpoint's URL

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import type { ResolvedCacheConfig } from '../config/options.js';
 import { sleep, withTimeout } from '../deadline.js';
@@ -8,6 +7,7 @@ import type { EngineDefinition } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import { claimPod, claimSecret, listIdlePods } from '../kube/claim.js';
 import type { KubeHandle } from '../kube/client.js';
+import type { V1Pod } from '../kube/client-node.js';
 import { deletePod, readPod } from '../kube/pods.js';
 import { type PortForwardEndpoint, startPortForward } from '../kube/port-forward.js';
 import type { PodNetworkReachability } from '../kube/reachability.js';

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
-import type { V1Pod } from '@kubernetes/client-node';
 import { Command } from 'commander';
 import { getEngine, isEngineName } from '../engines/registry.js';
 import { KubecacheError } from '../errors.js';
+import type { V1Pod } from '../kube/client-node.js';
 import { readPod } from '../kube/pods.js';
 import { startPortForward } from '../kube/port-forward.js';
 import { decideReachable } from '../kube/reachability.js';

@@ -1,6 +1,6 @@
-import { AuthorizationV1Api } from '@kubernetes/client-node';
 import { apiCall } from './api-call.js';
 import type { KubeHandle } from './client.js';
+import { AuthorizationV1Api } from './client-node.js';
 import type { AccessCheck } from './rbac-rules.js';
 
 export interface AccessVerdict extends AccessCheck {

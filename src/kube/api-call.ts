@@ -1,8 +1,3 @@
-import {
-  type ConfigurationOptions,
-  Observable,
-  type ObservableMiddleware,
-} from '@kubernetes/client-node';
 import createDebug from 'debug';
 import { backoffMs, sleep, withTimeout } from '../deadline.js';
 import { KubecacheError } from '../errors.js';
@@ -13,6 +8,7 @@ import {
   statusOf,
   toKubecacheError,
 } from './api-error.js';
+import { type ConfigurationOptions, Observable, type ObservableMiddleware } from './client-node.js';
 import type { ServerClock } from './server-clock.js';
 
 const debug = createDebug('kubecache:api');

@@ -1,4 +1,3 @@
-import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import { isKubecacheError } from '../errors.js';
 import {
@@ -14,6 +13,7 @@ import {
 } from '../names.js';
 import { apiCall } from './api-call.js';
 import type { KubeHandle } from './client.js';
+import { PatchStrategy, setHeaderOptions, type V1Pod } from './client-node.js';
 import { listPods } from './pods.js';
 
 // Handing a kept pod from one run to the next. The pod's run label is its

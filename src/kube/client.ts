@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, VersionApi } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import { type ApiPolicy, apiCall, DEFAULT_API_POLICY } from './api-call.js';
+import { CoreV1Api, KubeConfig, VersionApi } from './client-node.js';
 import { ServerClock } from './server-clock.js';
 import { shareDispatchers } from './shared-dispatcher.js';
 

@@ -1,6 +1,6 @@
-import { type CoreV1Event, Watch } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import type { KubeHandle } from './client.js';
+import { type CoreV1Event, Watch } from './client-node.js';
 
 const debug = createDebug('kubecache:watch');
 

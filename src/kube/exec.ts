@@ -1,9 +1,9 @@
 import { Readable, Writable } from 'node:stream';
-import { Exec, type V1Status } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import { KubecacheError } from '../errors.js';
 import type { ApiCall } from './api-error.js';
 import type { KubeHandle } from './client.js';
+import { Exec, type V1Status } from './client-node.js';
 import { wsError } from './ws-error.js';
 
 const debug = createDebug('kubecache:exec');

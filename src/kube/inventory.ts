@@ -1,4 +1,3 @@
-import type { V1ObjectMeta, V1Pod, V1Secret } from '@kubernetes/client-node';
 import {
   ANNOTATION_HOST,
   ANNOTATION_LEASE,
@@ -14,6 +13,7 @@ import {
   managedSelector,
 } from '../names.js';
 import type { KubeHandle } from './client.js';
+import type { V1ObjectMeta, V1Pod, V1Secret } from './client-node.js';
 import { listPods, listSecrets } from './pods.js';
 import { leaseExpired } from './reaper.js';
 

@@ -1,6 +1,6 @@
-import type { V1LimitRange } from '@kubernetes/client-node';
 import type { ResolvedResources } from '../config/options.js';
 import { quantityValue } from '../config/validate.js';
+import type { V1LimitRange } from './client-node.js';
 
 export type ResourcePath = `${'requests' | 'limits'}.${'cpu' | 'memory'}`;
 

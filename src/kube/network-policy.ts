@@ -1,4 +1,3 @@
-import { NetworkingV1Api, type V1NetworkPolicy, type V1Pod } from '@kubernetes/client-node';
 import { isKubecacheError } from '../errors.js';
 import {
   LABEL_CONFIG_HASH,
@@ -9,6 +8,7 @@ import {
 } from '../names.js';
 import { apiCall } from './api-call.js';
 import type { KubeHandle } from './client.js';
+import { NetworkingV1Api, type V1NetworkPolicy, type V1Pod } from './client-node.js';
 
 export interface CachePolicyInput {
   /** The cache pod as created (name, uid and labels are used). */

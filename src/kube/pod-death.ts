@@ -1,4 +1,4 @@
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from './client-node.js';
 
 /** Why a cache pod that was serving can serve no more. */
 export interface PodDeath {

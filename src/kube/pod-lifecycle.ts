@@ -1,5 +1,5 @@
-import type { V1Pod } from '@kubernetes/client-node';
 import type { ErrorCode } from '../errors.js';
+import type { V1Pod } from './client-node.js';
 import { type PodDeath, podDeath } from './pod-death.js';
 import { podFailure, podProgress } from './pod-status.js';
 

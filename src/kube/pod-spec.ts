@@ -1,4 +1,3 @@
-import type { V1EnvVar, V1Pod } from '@kubernetes/client-node';
 import type { ResolvedCacheConfig } from '../config/options.js';
 import { supervise } from '../engines/supervisor.js';
 import type { EngineDefinition } from '../engines/types.js';
@@ -17,6 +16,7 @@ import {
   podName,
   sanitizeLabelValue,
 } from '../names.js';
+import type { V1EnvVar, V1Pod } from './client-node.js';
 
 export interface PodOwner {
   apiVersion: 'v1';

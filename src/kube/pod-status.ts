@@ -1,5 +1,5 @@
-import type { V1Pod } from '@kubernetes/client-node';
 import type { ErrorCode } from '../errors.js';
+import type { V1Pod } from './client-node.js';
 
 /** Container waiting reasons that will not fix themselves within a test run. */
 const IMAGE_REASONS = new Set([

@@ -1,8 +1,8 @@
-import { type V1Pod, Watch } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import { backoffMs } from '../deadline.js';
 import { statusOf } from './api-error.js';
 import type { KubeHandle } from './client.js';
+import { type V1Pod, Watch } from './client-node.js';
 import { listPodsWithVersion } from './pods.js';
 
 const debug = createDebug('kubecache:watch');

@@ -1,3 +1,9 @@
+import createDebug from 'debug';
+import { pollUntil, retryUntil } from '../deadline.js';
+import { isKubecacheError, KubecacheError } from '../errors.js';
+import { ANNOTATION_LEASE, LABEL_RUN } from '../names.js';
+import { type ApiContext, type ApiPolicy, apiCall } from './api-call.js';
+import type { KubeHandle } from './client.js';
 import {
   type ConfigurationOptions,
   type CoreV1Event,
@@ -8,13 +14,7 @@ import {
   type V1ObjectMeta,
   type V1Pod,
   type V1Secret,
-} from '@kubernetes/client-node';
-import createDebug from 'debug';
-import { pollUntil, retryUntil } from '../deadline.js';
-import { isKubecacheError, KubecacheError } from '../errors.js';
-import { ANNOTATION_LEASE, LABEL_RUN } from '../names.js';
-import { type ApiContext, type ApiPolicy, apiCall } from './api-call.js';
-import type { KubeHandle } from './client.js';
+} from './client-node.js';
 
 const debug = createDebug('kubecache:pods');
 

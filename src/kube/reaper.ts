@@ -1,7 +1,7 @@
-import type { V1ObjectMeta } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import { ANNOTATION_LEASE, IDLE_RUN, LABEL_RUN, managedSelector } from '../names.js';
 import type { KubeHandle } from './client.js';
+import type { V1ObjectMeta } from './client-node.js';
 import { deletePod, deletePodIfUnchanged, deleteSecret, listPods, listSecrets } from './pods.js';
 
 const debug = createDebug('kubecache:reaper');

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from './client-node.js';
 
 /** The part of client-node's KubeConfig this file replaces (private in its typings). */
 interface DispatcherFactory {

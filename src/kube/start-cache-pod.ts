@@ -1,4 +1,3 @@
-import type { V1Pod } from '@kubernetes/client-node';
 import createDebug from 'debug';
 import type { EndpointMode, Timeouts } from '../config/options.js';
 import { pollUntil, retryUntil } from '../deadline.js';
@@ -6,6 +5,7 @@ import type { ProbeOptions } from '../engines/probe.js';
 import type { EngineDefinition } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import type { KubeHandle } from './client.js';
+import type { V1Pod } from './client-node.js';
 import { watchPodEvents } from './event-watch.js';
 import { execInPod } from './exec.js';
 import { podIPFromHosts } from './hosts-file.js';

@@ -97,3 +97,24 @@ describe('worker-side import boundary', () => {
     ).toEqual(['./a.js', './b.js', './c.js']);
   });
 });
+
+describe('the one client-node import', () => {
+  // The package build swaps src/kube/client-node.ts for a bundle of
+  // client-node (it loads in a third of the time). A module that imported the
+  // package itself would load the thousand unbundled files again, and its
+  // KubeConfig would be another class than the one kube/shared-dispatcher.ts
+  // patches.
+  it('only src/kube/client-node.ts names @kubernetes/client-node', () => {
+    const files = readdirSync(src, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => join(src, f));
+    const naming = files
+      .filter((f) =>
+        moduleSpecifiers(readFileSync(f, 'utf8')).some((s) =>
+          FORBIDDEN_PACKAGES.some((p) => s === p || s.startsWith(`${p}/`)),
+        ),
+      )
+      .map((f) => relative(src, f));
+    expect(naming).toEqual(['kube/client-node.ts']);
+  });
+});
