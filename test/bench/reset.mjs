@@ -1,6 +1,6 @@
 // Reset benchmark: returns a 1,000-key seeded redis to its seeded state over
 // the Pod IP with each candidate strategy, and prints p50/p95 side by side:
-//   - DEBUG RELOAD NOSAVE of the seeded dump.rdb (what kubecache uses),
+//   - DEBUG RELOAD NOSAVE of the seeded dump.rdb (what kubecache uses for an RDB seed),
 //   - FLUSHALL + pipelined RESTORE of DUMP payloads taken once,
 //   - a pod restart (delete, then a fresh seeded pod) as the slow baseline.
 //   usage: node test/bench/reset.mjs [iterations]

@@ -92,9 +92,9 @@ if (process.env.BENCH_SKIP_RESET) {
   process.exit(0);
 }
 
-// Reset: a redis seeded with 1,000 keys per variant (a function seed, kept
-// with SAVE as kubecache does), reset in turns: DEBUG RELOAD, as the admin
-// login when auth is on.
+// Reset: a redis seeded with 1,000 keys per variant (a function seed), reset
+// in turns: FLUSHALL as the admin login when auth is on, then the seed
+// function writes the 1,000 keys again through the test's client.
 const broker = await Broker.start();
 const api = await startBrokerApi(broker);
 const client = new BrokerClient(api.url, api.token);

@@ -129,8 +129,10 @@ describe('file ${i}', () => {${tests}
 }
 
 // The local baseline does what kubecache's worker side does, against local
-// processes: seed from the same JSON (with kubecache's own seed code), SAVE,
-// DEBUG RELOAD before each redis test, flush and re-seed memcached.
+// processes: seed from the same JSON (with kubecache's own seed code), and
+// before each test empty the cache and write the seed again (FLUSHALL for
+// redis, flush_all for memcached). That is kubecache's reset for a JSON seed:
+// it restarts the seed's TTLs, which a DEBUG RELOAD of a saved dump would not.
 const localCache = (esm) => {
   const dist = esm ? 'node_modules/kubecache/dist' : 'node_modules/kubecache/dist/cjs';
   const head = esm
@@ -158,10 +160,8 @@ module.exports.useCache = `;
   const slot = { client: undefined };
   let seed;
   const applySeed = async () => {
-    if (engine === 'redis') {
-      await applyRedisJsonSeed(ioredisCommander(slot.client), seed);
-      await slot.client.call('SAVE');
-    } else await applyMemcachedJsonSeed(slot.client, seed);
+    if (engine === 'redis') await applyRedisJsonSeed(ioredisCommander(slot.client), seed);
+    else await applyMemcachedJsonSeed(slot.client, seed);
   };
   beforeAll(async () => {
     seed = await loadJsonSeedFile(seedFile, engine === 'redis' ? parseRedisJsonSeed : parseMemcachedJsonSeed);
@@ -176,11 +176,9 @@ module.exports.useCache = `;
     await applySeed();
   });
   beforeEach(async () => {
-    if (engine === 'redis') await slot.client.call('DEBUG', 'RELOAD', 'NOSAVE');
-    else {
-      await slot.client.flush();
-      await applySeed();
-    }
+    if (engine === 'redis') await slot.client.flushall();
+    else await slot.client.flush();
+    await applySeed();
   });
   afterAll(async () => {
     if (engine === 'redis') await slot.client.quit();

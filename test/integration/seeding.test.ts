@@ -96,6 +96,31 @@ describe.each(RDB_ENGINES)('seeding %s on the dev cluster', (engine) => {
     await seeded.close();
   });
 
+  it("a JSON seed's TTLs start over on every reset, and a reset brings back what expired", async () => {
+    const seedFile = join(tmp, `ttl-${engine}.json`);
+    writeFileSync(
+      seedFile,
+      JSON.stringify({ short: { type: 'string', value: 'v', ttl: 1 }, kept: 'k' }),
+    );
+    const seeded = await openCache(engine, {
+      broker: client,
+      worker: 'ttl',
+      seed: { kind: 'json', path: seedFile },
+    });
+    const first = await seeded.client.pttl('short');
+    expect(first).toBeGreaterThan(0);
+    expect(first).toBeLessThanOrEqual(1000);
+    // Past the TTL: the key expired, as it would on a long-lived server.
+    await new Promise((r) => setTimeout(r, 1300));
+    expect(await seeded.client.get('short')).toBeNull();
+    await seeded.reset();
+    // The seed is written again, so the key is back with a fresh second.
+    expect(await seeded.client.get('short')).toBe('v');
+    expect(await seeded.client.pttl('short')).toBeGreaterThan(500);
+    expect(await seeded.client.get('kept')).toBe('k');
+    await seeded.close();
+  });
+
   it('restores the same data through the exec fallback', async () => {
     const seeded = await openCache(engine, {
       broker: client,

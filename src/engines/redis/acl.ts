@@ -6,7 +6,7 @@ import { type CacheLogins, newPassword, sha256Hex } from '../../security/credent
  * password (`redis://:password@host:port`, `AUTH password`).
  */
 export const REDIS_TEST_USER = 'default';
-/** kubecache's own user: DEBUG RELOAD for reset, SAVE after a seed, SYNC for snapshot(). */
+/** kubecache's own user: FLUSHALL and DEBUG RELOAD (RDB seeds) for reset, SYNC for snapshot(). */
 export const REDIS_ADMIN_USER = 'kubecache-admin';
 
 /**
