@@ -7,7 +7,7 @@
 //
 //   sh test/tools/with-node.sh node test/consumers/build-dist.mjs
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
@@ -35,6 +35,8 @@ export function buildDist() {
 function bundleClientNode() {
   const out = join(repo, 'dist', 'kube', 'client-node.js');
   const result = buildSync({
+    // Paths in the metafile are relative to this, whatever the caller's cwd.
+    absWorkingDir: repo,
     entryPoints: [join(repo, 'src', 'kube', 'client-node.ts')],
     outfile: out,
     allowOverwrite: true,
@@ -76,12 +78,9 @@ function licenses(metafile) {
       : '(no licence file in the package)';
     return `${pkg.name} ${pkg.version} (${pkg.license ?? 'licence not stated'}, ${relative(repo, dir)})\n\n${text}\n`;
   });
-  if (
-    sections.length === 0 ||
-    !existsSync(join(repo, 'node_modules', '@kubernetes', 'client-node'))
-  ) {
+  if (!sections.some((s) => s.startsWith('@kubernetes/client-node '))) {
     throw new Error(
-      'bundling @kubernetes/client-node found no packages: is it installed (npm ci)?',
+      'the client-node bundle holds no @kubernetes/client-node: is it installed (npm ci)?',
     );
   }
   return `${sections.join(`\n${'='.repeat(78)}\n\n`)}`;
