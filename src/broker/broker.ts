@@ -133,6 +133,8 @@ export class Broker {
   private prestartCancelled = 0;
   /** Kept pods this run is claiming right now (reuse.ts). */
   private readonly claiming = new Set<string>();
+  /** Lists of kept pods in flight, by reuse key (reuse.ts). */
+  private readonly idleLists = new Map<string, Promise<V1Pod[]>>();
   /** Every acquire request of the run, for the next run's default prestart. */
   readonly requests: AcquireRequest[] = [];
   readonly progress: (line: string) => void;
@@ -356,6 +358,7 @@ export class Broker {
       reachability: this.reachability,
       progress: this.progress,
       claiming: this.claiming,
+      listing: this.idleLists,
     });
     if (!adopted) return undefined;
     this.progress(

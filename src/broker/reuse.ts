@@ -80,6 +80,31 @@ export interface AdoptInput {
    * the same first candidate and turn the claims into a queue of conflicts.
    */
   claiming: Set<string>;
+  /** Idle-pod lists in flight, by reuse key (shared by its adoptions, see sharedInFlight). */
+  listing: Map<string, Promise<V1Pod[]>>;
+}
+
+/**
+ * The promise of `make()` for `key`, shared by every caller that asks while
+ * it is pending; once it settles, the next caller starts a new one.
+ *
+ * A prestart adopts all its kept pods at once, and each adoption used to list
+ * the idle pods itself: 8 lists of the same pods, each one deserialised in the
+ * runner's main process while the workers boot. One list serves them all.
+ * Sharing a list is as safe as listing again: claims are conditional on each
+ * pod's resourceVersion, so a pod another run took since gets a conflict and
+ * the next candidate is tried.
+ */
+export function sharedInFlight<T>(
+  pending: Map<string, Promise<T>>,
+  key: string,
+  make: () => Promise<T>,
+): Promise<T> {
+  const current = pending.get(key);
+  if (current) return current;
+  const started = make().finally(() => pending.delete(key));
+  pending.set(key, started);
+  return started;
 }
 
 /**
@@ -90,7 +115,9 @@ export interface AdoptInput {
  */
 export async function adoptIdlePod(input: AdoptInput): Promise<AdoptedPod | undefined> {
   const t0 = Date.now();
-  const candidates = await listIdlePods(input.handle, input.key);
+  const candidates = await sharedInFlight(input.listing, input.key, () =>
+    listIdlePods(input.handle, input.key),
+  );
   for (const pod of candidates) {
     const name = pod.metadata?.name ?? '';
     if (input.claiming.has(name)) continue;

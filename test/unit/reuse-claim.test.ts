@@ -1,6 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { mayStillStart, sameIdlePod } from '../../src/broker/reuse.js';
+import { mayStillStart, sameIdlePod, sharedInFlight } from '../../src/broker/reuse.js';
 import { IDLE_RUN, LABEL_REUSE, LABEL_RUN } from '../../src/names.js';
 
 // A kept pod's status may still read Pending when the next run lists it
@@ -59,5 +59,40 @@ describe('adopting a kept pod whose status lags', () => {
     // Deleted and recreated under the same name, or parked under another key.
     expect(sameIdlePod(pod({ uid: 'uid-2' }), listed)).toBe(false);
     expect(sameIdlePod(pod({ reuse: 'key-2' }), listed)).toBe(false);
+  });
+});
+
+describe('sharedInFlight (one list of kept pods for adoptions that start together)', () => {
+  it('callers that ask while a call is pending share it; later callers start a new one', async () => {
+    const pending = new Map<string, Promise<number>>();
+    let calls = 0;
+    let release: (v: number) => void = () => {};
+    const make = () => {
+      calls += 1;
+      return new Promise<number>((r) => {
+        release = r;
+      });
+    };
+    const a = sharedInFlight(pending, 'key-1', make);
+    const b = sharedInFlight(pending, 'key-1', make);
+    expect(b).toBe(a);
+    expect(calls).toBe(1);
+    // Another key is another list.
+    void sharedInFlight(pending, 'key-2', () => Promise.resolve(7));
+    release(5);
+    expect(await a).toBe(5);
+    expect(pending.has('key-1')).toBe(false);
+    const c = sharedInFlight(pending, 'key-1', () => Promise.resolve(6));
+    expect(c).not.toBe(a);
+    expect(await c).toBe(6);
+  });
+
+  it('a failed call is not kept: the next caller tries again', async () => {
+    const pending = new Map<string, Promise<number>>();
+    await expect(
+      sharedInFlight(pending, 'k', () => Promise.reject(new Error('API down'))),
+    ).rejects.toThrow('API down');
+    expect(pending.size).toBe(0);
+    expect(await sharedInFlight(pending, 'k', () => Promise.resolve(1))).toBe(1);
   });
 });
