@@ -83,7 +83,7 @@ function licenses(metafile) {
       'the client-node bundle holds no @kubernetes/client-node: is it installed (npm ci)?',
     );
   }
-  return `${sections.join(`\n${'='.repeat(78)}\n\n`)}`;
+  return sections.join(`\n${'='.repeat(78)}\n\n`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) buildDist();
