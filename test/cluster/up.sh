@@ -97,6 +97,12 @@ ip link set "$BRIDGE" up
 ip link add "${BRIDGE}-keep" type veth peer name "${BRIDGE}-peer" 2>/dev/null || true
 ip link set "${BRIDGE}-keep" master "$BRIDGE" up
 ip link set "${BRIDGE}-peer" up
+# Pin the bridge's MAC address. Unpinned, a Linux bridge takes the lowest MAC
+# of its ports and changes it as pod veths come and go; pods then hold a
+# stale ARP entry for their gateway and lose the API server (the Service IP
+# below) for up to 30 s. The CNI bridge plugin pins it too, but only when it
+# adds the bridge's address itself, and here the address is already set.
+ip link set "$BRIDGE" address "$(cat "/sys/class/net/$BRIDGE/address")"
 # Pods may talk to each other and to the bridge address only.
 iptables -I FORWARD -i "$BRIDGE" ! -o "$BRIDGE" -m comment --comment "$IPT_TAG" -j DROP
 iptables -I FORWARD -o "$BRIDGE" ! -i "$BRIDGE" -m comment --comment "$IPT_TAG" -j DROP
