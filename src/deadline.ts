@@ -130,7 +130,7 @@ export type PollOptions = RetryLimit & {
  * that wait. So the last check is a look at the state at (or just after)
  * the deadline, which is what a caller waiting for something to happen
  * wants; a caller that must not start work past the deadline bounds the
- * delay by the time left, as deleteAllAndWait does.
+ * delay by the time left, as deleteAll does.
  */
 export async function pollUntil<T>(
   check: (attempt: number) => Promise<T | undefined>,

@@ -23,7 +23,7 @@ import { type PodDeath, podDeath } from '../kube/pod-death.js';
 import { buildCachePod, type PodOwner } from '../kube/pod-spec.js';
 import { watchPods } from '../kube/pod-watch.js';
 import {
-  deleteAllAndWait,
+  deleteAll,
   deletePod,
   describePod,
   listLimitRanges,
@@ -837,8 +837,9 @@ export class Broker {
   }
 
   /**
-   * Deletes every pod and secret of this run by label and waits, with the
-   * delete timeout as bound, until they are gone. Idempotent.
+   * Deletes every pod and secret of this run by label, retrying with the
+   * delete timeout as bound until every delete went through (see deleteAll:
+   * the cluster finishes the stop without the run). Idempotent.
    */
   teardown(): Promise<TeardownReport> {
     this.closed ??= this.doTeardown();
@@ -875,7 +876,7 @@ export class Broker {
     let remainingSecrets: string[] = [];
     await this.security.teardown();
     try {
-      ({ remaining, remainingSecrets } = await deleteAllAndWait(
+      ({ remaining, remainingSecrets } = await deleteAll(
         this.handle,
         runSelector(this.runId),
         Math.max(1_000, budget - (Date.now() - t0)),

@@ -47,6 +47,7 @@ export interface Timeouts {
   probeAttemptMs: number;
   /** Deciding whether the pod IP is reachable from this machine (endpoint "auto"). */
   reachabilityProbeMs: number;
+  /** Teardown until every delete went through (retried while the API server is away). */
   deleteMs: number;
   execMs: number;
   apiConnectMs: number;

@@ -26,11 +26,12 @@ type Send<T> = (options: ConfigurationOptions<ObservableMiddleware>) => Promise<
 /**
  * Grace period of every delete. Not 0: a zero grace is a force delete, which
  * removes the object from the API before the kubelet has stopped the
- * container, so "gone" would not mean stopped and the namespace's quota
- * would count a pod that still runs. Caches hold nothing worth saving and
- * redis and memcached exit on SIGTERM at once, so one second (the pod
- * spec's terminationGracePeriodSeconds too) bounds the wait for one that
- * does not (a shell wrapper as PID 1) without slowing teardown.
+ * container, so the namespace's quota would stop counting a pod that still
+ * runs and a node could be overcommitted. Caches hold nothing worth saving
+ * and redis and memcached exit on SIGTERM at once, so one second (the pod
+ * spec's terminationGracePeriodSeconds too) bounds the stop of one that
+ * does not (a shell wrapper as PID 1); quota stops counting a deleted pod
+ * when it has stopped, or at the latest two grace periods after the delete.
  */
 export const DELETE_GRACE_SECONDS = 1;
 
@@ -260,21 +261,27 @@ function listAll<T>(
 }
 
 export interface TeardownResult {
-  /** Pods still present when the budget ran out (terminating or never deleted). */
+  /** Pods whose delete did not go through before the budget ran out. */
   remaining: string[];
   /** Secrets whose delete did not go through. */
   remainingSecrets: string[];
 }
 
 /**
- * Deletes every pod and secret matching the selector and waits until the
- * pods are gone, all within `budgetMs`: the API server may be down for part
- * of it, so every list and delete is retried until the budget ends, not
- * only once. List-then-delete rather than deletecollection, so the minimal
- * Role needs no extra verb. `known` are names this run created, deleted even
- * when no list succeeds.
+ * Deletes every pod and secret matching the selector, all within
+ * `budgetMs`: the API server may be down for part of it, so every list and
+ * delete is retried until the budget ends, not only once. List-then-delete
+ * rather than deletecollection, so the minimal Role needs no extra verb.
+ * `known` are names this run created, deleted even when no list succeeds.
+ *
+ * Done when every pod's delete was accepted (the pod is gone or has a
+ * deletionTimestamp), not when the pods are gone: from there the kubelet
+ * stops the containers and removes the objects whether or not this process
+ * is still there, and quota soon stops counting them (DELETE_GRACE_SECONDS).
+ * Waiting for "gone" held every run's exit 2–4 s for work that needs
+ * nothing from the run.
  */
-export async function deleteAllAndWait(
+export async function deleteAll(
   handle: KubeHandle,
   labelSelector: string,
   budgetMs: number,
@@ -285,14 +292,19 @@ export async function deleteAllAndWait(
   const policy = (): Partial<ApiPolicy> => ({ retryMs: left() });
   const pods = new Set(known.pods ?? []);
   const secrets = new Set(known.secrets ?? []);
+  const deletedPods = new Set<string>();
   const deletedSecrets = new Set<string>();
+  const podsLeft = (): string[] => [...pods].filter((n) => !deletedPods.has(n));
   const secretsLeft = (): string[] => [...secrets].filter((n) => !deletedSecrets.has(n));
   let listed = false;
   const done = await pollUntil(
     async (round) => {
       try {
         for (const p of await listPods(handle, labelSelector, policy())) {
-          pods.add(p.metadata?.name ?? '');
+          const name = p.metadata?.name ?? '';
+          pods.add(name);
+          // Deleted already (by an earlier round, its pod's death, another run).
+          if (p.metadata?.deletionTimestamp) deletedPods.add(name);
         }
         for (const s of await listSecrets(handle, labelSelector, policy())) {
           secrets.add(s.metadata?.name ?? '');
@@ -302,9 +314,10 @@ export async function deleteAllAndWait(
         debug('teardown list failed (round %d): %s', round, (err as Error).message);
       }
       await Promise.all([
-        ...[...pods].map((n) =>
-          deletePod(handle, n, policy()).catch((err: unknown) =>
-            debug('delete of pod %s failed: %s', n, (err as Error).message),
+        ...podsLeft().map((n) =>
+          deletePod(handle, n, policy()).then(
+            () => deletedPods.add(n),
+            (err: unknown) => debug('delete of pod %s failed: %s', n, (err as Error).message),
           ),
         ),
         ...secretsLeft().map((n) =>
@@ -314,24 +327,14 @@ export async function deleteAllAndWait(
           ),
         ),
       ]);
-      // Wait for the pods to be gone (deleted objects linger for their grace period).
-      try {
-        const present = new Set(
-          (await listPods(handle, labelSelector, policy())).map((p) => p.metadata?.name ?? ''),
-        );
-        for (const n of [...pods]) if (!present.has(n)) pods.delete(n);
-        listed = true;
-      } catch (err) {
-        debug('teardown check failed (round %d): %s', round, (err as Error).message);
-      }
-      return listed && pods.size === 0 && secretsLeft().length === 0 ? true : undefined;
+      return listed && podsLeft().length === 0 && secretsLeft().length === 0 ? true : undefined;
     },
     // Waits end by the deadline: the last round runs at it, not up to a second after.
     { deadline, delayMs: (round) => Math.min(250 * round, 1000, left()) },
   );
   return done
     ? { remaining: [], remainingSecrets: [] }
-    : { remaining: [...pods], remainingSecrets: secretsLeft() };
+    : { remaining: podsLeft(), remainingSecrets: secretsLeft() };
 }
 
 /** The namespace's LimitRanges, or none when the identity may not list them. */

@@ -144,10 +144,13 @@ async function cluster() {
   return import('../support/cluster.ts');
 }
 
-export async function managedPods(namespace) {
+/** kubecache's pods in the namespace; `live` leaves out pods being deleted. */
+export async function managedPods(namespace, { live = false } = {}) {
   const { adminCore } = await cluster();
   const list = await adminCore().listNamespacedPod({ namespace, labelSelector: MANAGED });
-  return list.items.map((p) => p.metadata?.name ?? '');
+  return list.items
+    .filter((p) => !live || !p.metadata?.deletionTimestamp)
+    .map((p) => p.metadata?.name ?? '');
 }
 
 function readReport(file) {
@@ -214,7 +217,12 @@ async function runConsumer(name, tarball) {
       const minWorkers = args.includes('--detectOpenHandles') ? 1 : 4;
       for (const p of checkReport(readReport(report), { minWorkers }))
         problems.push(`${label}: ${p}`);
-      const left = await managedPods(ns);
+      // A run ends once its deletes went through; the kubelet removes the pods soon after.
+      const live = await managedPods(ns, { live: true });
+      if (live.length > 0)
+        problems.push(`${label} did not delete ${live.length} pod(s): ${live.join(', ')}`);
+      const { eventuallyEmpty } = await import('../support/eventually.ts');
+      const left = await eventuallyEmpty(() => managedPods(ns));
       if (left.length > 0) problems.push(`${label} left ${left.length} pod(s): ${left.join(', ')}`);
       rmSync(dirname(report), { recursive: true, force: true });
     }

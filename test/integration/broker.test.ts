@@ -20,6 +20,7 @@ import {
   serviceAccountKubeconfig,
 } from '../support/cluster.js';
 import { rejection } from '../support/errors.js';
+import { eventuallyEmpty } from '../support/eventually.js';
 
 const NS = 'kc-broker';
 const here = dirname(fileURLToPath(import.meta.url));
@@ -234,7 +235,10 @@ describe('broker on the dev cluster', () => {
     expect(await podsOf(runSelector(other.runId))).toHaveLength(2);
     const report = await other.teardown();
     expect(report.remaining).toEqual([]);
-    expect(await allPodsOf(runSelector(other.runId))).toEqual([]);
+    // Teardown returns once its deletes went through: terminating at once,
+    // gone when the kubelet has stopped them.
+    expect(await podsOf(runSelector(other.runId))).toEqual([]);
+    expect(await eventuallyEmpty(() => allPodsOf(runSelector(other.runId)))).toEqual([]);
   });
 });
 
@@ -300,7 +304,8 @@ describe('identity and reaping', () => {
     live.child.kill('SIGTERM');
     // Teardown first, then the signal's own default action ends the process.
     expect(await exited).toBe('SIGTERM');
-    expect(await allPodsOf(runSelector(live.runId))).toEqual([]);
+    expect(await podsOf(runSelector(live.runId))).toEqual([]);
+    expect(await eventuallyEmpty(() => allPodsOf(runSelector(live.runId)))).toEqual([]);
   });
 });
 

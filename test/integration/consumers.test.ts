@@ -11,6 +11,7 @@ import {
   deleteNamespace,
   ensureNamespace,
 } from '../support/cluster.js';
+import { eventuallyEmpty } from '../support/eventually.js';
 
 // The consumer projects under test/consumers/, driven as a user would drive
 // them: the packed tarball installed, the runner started as a child process.
@@ -124,6 +125,16 @@ async function pods(namespace: string, opts: { deleting?: boolean } = {}): Promi
     .map((p) => p.metadata?.name ?? '');
 }
 
+/**
+ * What a run leaves when it has ended: no pod that is not being deleted, at
+ * once (teardown returns when its deletes went through), and none at all
+ * once the kubelet has stopped them.
+ */
+async function expectAllDeleted(namespace: string): Promise<void> {
+  expect(await pods(namespace, { deleting: false })).toEqual([]);
+  expect(await eventuallyEmpty(() => pods(namespace, { deleting: true }))).toEqual([]);
+}
+
 async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {
   for (let i = 0; i < 1200; i++) {
     if (await check()) return;
@@ -175,7 +186,7 @@ describe('failure reports', () => {
     expect(output).toContain(`last log lines of ${used?.pod}:`);
     // A line redis itself logged, taken from the pod by the broker.
     expect(output).toMatch(/\| .*Ready to accept connections/);
-    expect(await pods(namespaceFor(name))).toEqual([]);
+    await expectAllDeleted(namespaceFor(name));
   }
 
   it('Vitest: a failing test names its cache pod and shows the pod log', async () => {
@@ -230,13 +241,13 @@ describe('interrupting a Vitest run', () => {
     // Ended by the interrupt, not by passing: Vitest exits with 130 or 1
     // (versions differ), or the re-raised signal ends it.
     expect(code !== 0 || signal === 'SIGINT', `code ${code}, signal ${signal}`).toBe(true);
-    expect(await pods(ns)).toEqual([]);
+    await expectAllDeleted(ns);
   }, 180_000);
 
   it('leaves 0 pods after SIGINT to the main process only', async () => {
     const { output } = await interrupted('main');
     expect(output).toContain('[kubecache] SIGINT: deleting');
-    expect(await pods(ns)).toEqual([]);
+    await expectAllDeleted(ns);
   }, 180_000);
 });
 
@@ -262,10 +273,13 @@ describe('Vitest watch mode', () => {
     for await (const line of steps) {
       const m = /^STEP (\S+)/.exec(line);
       if (!m?.[1]) continue;
-      // A rerun deletes what it no longer uses without waiting for the
-      // kubelet to finish (slower on containerd 1.6): count the pods not
-      // being deleted. After close, every pod must be gone outright.
-      counts[m[1]] = (await pods(ns, { deleting: m[1] === 'closed' })).sort();
+      // Deletes (a rerun's, close's) return without waiting for the kubelet
+      // to finish: count the pods not being deleted. After close, every pod
+      // must be gone soon after.
+      counts[m[1]] =
+        m[1] === 'closed'
+          ? await eventuallyEmpty(() => pods(ns, { deleting: true }))
+          : (await pods(ns, { deleting: false })).sort();
       if (m[1] === 'closed') break;
       run.child.stdin?.write('\n');
     }

@@ -14,6 +14,8 @@ import {
   serviceAccountKubeconfig,
 } from '../support/cluster.js';
 
+import { eventuallyEmpty } from '../support/eventually.js';
+
 // The Role documented in docs/rbac.md is taken from the doc itself, so the
 // documentation cannot drift from what kubecache really needs.
 const NS = 'kc-rbac';
@@ -70,11 +72,12 @@ describe('the minimal Role from docs/rbac.md', () => {
     expect(about.events.length).toBeGreaterThan(0);
     const report = await broker.teardown();
     expect(report.remaining).toEqual([]);
-    const left = await adminCore().listNamespacedPod({
-      namespace: NS,
-      labelSelector: managedSelector(),
-    });
-    expect(left.items).toEqual([]);
+    // Deleted at once; gone once the kubelet has stopped them.
+    const listPods = async () =>
+      (await adminCore().listNamespacedPod({ namespace: NS, labelSelector: managedSelector() }))
+        .items;
+    expect((await listPods()).filter((p) => !p.metadata?.deletionTimestamp)).toEqual([]);
+    expect(await eventuallyEmpty(listPods)).toEqual([]);
     const secrets = await adminCore().listNamespacedSecret({
       namespace: NS,
       labelSelector: managedSelector(),

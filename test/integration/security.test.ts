@@ -22,6 +22,7 @@ import {
   ensureNamespace,
 } from '../support/cluster.js';
 import { rejection } from '../support/errors.js';
+import { eventuallyEmpty } from '../support/eventually.js';
 
 // Locked caches on the real dev cluster: per-pod passwords and ACLs for
 // redis, SASL for memcached, TLS with the run's CA, and NetworkPolicies.
@@ -369,12 +370,16 @@ describe('teardown of a locked run', () => {
     expect(before.items.length).toBe(2);
     const report = await broker.teardown();
     expect(report.remaining).toEqual([]);
+    const listPods = async () =>
+      (await adminCore().listNamespacedPod({ namespace: NS2, labelSelector: selector })).items;
     const [pods, secrets, policies] = await Promise.all([
-      adminCore().listNamespacedPod({ namespace: NS2, labelSelector: selector }),
+      listPods(),
       adminCore().listNamespacedSecret({ namespace: NS2, labelSelector: selector }),
       adminNetworking().listNamespacedNetworkPolicy({ namespace: NS2, labelSelector: selector }),
     ]);
-    expect(pods.items).toEqual([]);
+    // Pods deleted at once, gone once the kubelet has stopped them.
+    expect(pods.filter((p) => !p.metadata?.deletionTimestamp)).toEqual([]);
+    expect(await eventuallyEmpty(listPods)).toEqual([]);
     expect(secrets.items).toEqual([]);
     expect(policies.items).toEqual([]);
   });

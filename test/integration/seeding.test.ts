@@ -32,12 +32,15 @@ const tmp = mkdtempSync(join(tmpdir(), 'kc-seed-'));
 // TTLs count down between two reads of the same data.
 const TTL_TOLERANCE_MS = 60_000;
 
+/** kubecache's pods in the namespace, less those being deleted (which go on their own time). */
 async function managedPodsIn(namespace: string): Promise<string[]> {
   const list = await adminCore().listNamespacedPod({
     namespace,
     labelSelector: managedSelector(),
   });
-  return list.items.map((p) => p.metadata?.name ?? '');
+  return list.items
+    .filter((p) => !p.metadata?.deletionTimestamp)
+    .map((p) => p.metadata?.name ?? '');
 }
 
 // The same seed, reset and snapshot tests for every engine that speaks the

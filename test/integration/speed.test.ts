@@ -15,6 +15,7 @@ import {
   deleteNamespace,
   ensureNamespace,
 } from '../support/cluster.js';
+import { eventually } from '../support/eventually.js';
 
 // Prestart and warm reuse (issue 11) on the dev cluster: real pods, real
 // claims with resourceVersion, real reaping. Every run here is a Broker as
@@ -73,20 +74,6 @@ async function pods(selector = 'app.kubernetes.io/managed-by=kubecache'): Promis
 }
 
 /** Polls until `check` holds, at most `ms`; returns the last value for the assertion. */
-async function eventually<T>(
-  fn: () => Promise<T>,
-  check: (v: T) => boolean,
-  ms = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  let value = await fn();
-  for (let i = 0; i < 300 && !check(value) && Date.now() < deadline; i++) {
-    await new Promise((r) => setTimeout(r, 200));
-    value = await fn();
-  }
-  return value;
-}
-
 /**
  * The kept pods once the kubelet reports each Running with its IP: a run
  * hands a pod out when its engine answers, and on a busy node (or
