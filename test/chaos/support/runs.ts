@@ -45,10 +45,17 @@ export async function startBroker(
 const ANY_RUN = LABEL_RUN;
 
 /** kubecache pods in the namespace (of one run, or of any), terminating ones included. */
-export async function podNames(namespace: string, runId?: string): Promise<string[]> {
+/** kubecache's pods (of one run); `live` leaves out the pods being deleted. */
+export async function podNames(
+  namespace: string,
+  runId?: string,
+  opts: { live?: boolean } = {},
+): Promise<string[]> {
   const selector = runId ? `${LABEL_RUN}=${runId}` : ANY_RUN;
   const list = await adminCore().listNamespacedPod({ namespace, labelSelector: selector });
-  return list.items.map((p) => p.metadata?.name ?? '');
+  return list.items
+    .filter((p) => !opts.live || !p.metadata?.deletionTimestamp)
+    .map((p) => p.metadata?.name ?? '');
 }
 
 export async function secretNames(namespace: string, runId?: string): Promise<string[]> {
