@@ -359,13 +359,21 @@ async function timed(runner, mode) {
   // A run ends once its deletes went through; the kubelet stops and removes
   // the pods after that, on nobody's wall time. Untimed, let it finish so
   // that work does not slow the next round (of any way).
-  for (let i = 0; i < 150 && mode !== 'local' && terminatingPods().length > 0; i++) {
+  for (
+    let i = 0;
+    i < 150 && mode !== 'local' && managedPods({ terminating: true }).length > 0;
+    i++
+  ) {
     await new Promise((r) => setTimeout(r, 200));
   }
   return result;
 }
 
-function terminatingPods() {
+/** kubecache's pods in the benchmark's namespace (`pod/<name>`); `terminating`: only those being deleted. */
+function managedPods({ terminating = false } = {}) {
+  const output = terminating
+    ? 'jsonpath={range .items[?(@.metadata.deletionTimestamp)]}pod/{.metadata.name}{"\\n"}{end}'
+    : 'name';
   return kubectl([
     '-n',
     NAMESPACE,
@@ -374,22 +382,7 @@ function terminatingPods() {
     '-l',
     'app.kubernetes.io/managed-by=kubecache',
     '-o',
-    'jsonpath={range .items[?(@.metadata.deletionTimestamp)]}{.metadata.name}{"\\n"}{end}',
-  ])
-    .split('\n')
-    .filter(Boolean);
-}
-
-function managedPods() {
-  return kubectl([
-    '-n',
-    NAMESPACE,
-    'get',
-    'pods',
-    '-l',
-    'app.kubernetes.io/managed-by=kubecache',
-    '-o',
-    'name',
+    output,
   ])
     .split('\n')
     .filter(Boolean);
