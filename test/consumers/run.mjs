@@ -153,6 +153,18 @@ export async function managedPods(namespace, { live = false } = {}) {
     .map((p) => p.metadata?.name ?? '');
 }
 
+/**
+ * What a run that has ended left in the namespace: pods it did not delete
+ * (a run ends once its deletes went through), then, after the kubelet has
+ * had time to remove the deleted ones, pods still there.
+ */
+export async function leftoverPods(namespace) {
+  const undeleted = await managedPods(namespace, { live: true });
+  const { eventuallyEmpty } = await import('../support/eventually.ts');
+  const left = await eventuallyEmpty(() => managedPods(namespace));
+  return { undeleted, left };
+}
+
 function readReport(file) {
   if (!existsSync(file)) return [];
   return readFileSync(file, 'utf8')
@@ -217,12 +229,11 @@ async function runConsumer(name, tarball) {
       const minWorkers = args.includes('--detectOpenHandles') ? 1 : 4;
       for (const p of checkReport(readReport(report), { minWorkers }))
         problems.push(`${label}: ${p}`);
-      // A run ends once its deletes went through; the kubelet removes the pods soon after.
-      const live = await managedPods(ns, { live: true });
-      if (live.length > 0)
-        problems.push(`${label} did not delete ${live.length} pod(s): ${live.join(', ')}`);
-      const { eventuallyEmpty } = await import('../support/eventually.ts');
-      const left = await eventuallyEmpty(() => managedPods(ns));
+      const { undeleted, left } = await leftoverPods(ns);
+      if (undeleted.length > 0)
+        problems.push(
+          `${label} did not delete ${undeleted.length} pod(s): ${undeleted.join(', ')}`,
+        );
       if (left.length > 0) problems.push(`${label} left ${left.length} pod(s): ${left.join(', ')}`);
       rmSync(dirname(report), { recursive: true, force: true });
     }

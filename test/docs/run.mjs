@@ -435,11 +435,11 @@ export async function runDoc(docPath, { tarball, cluster, log = console.log }) {
       problems.push(`${name}: the TypeScript examples do not type-check`);
       say(`tsc --noEmit FAILED\n${indent(tail(tsc.text, 60))}`);
     } else if (tsc) say('tsc --noEmit passed');
-    // Runs end once their deletes went through; the kubelet removes the pods soon after.
-    const live = await cluster.managedPods(namespace, { live: true });
-    if (live.length > 0)
-      problems.push(`${name}: ${live.length} kubecache pod(s) not deleted: ${live.join(', ')}`);
-    const left = await cluster.eventuallyEmpty(() => cluster.managedPods(namespace));
+    const { undeleted, left } = await cluster.leftoverPods(namespace);
+    if (undeleted.length > 0)
+      problems.push(
+        `${name}: ${undeleted.length} kubecache pod(s) not deleted: ${undeleted.join(', ')}`,
+      );
     if (left.length > 0)
       problems.push(`${name}: ${left.length} kubecache pod(s) left: ${left.join(', ')}`);
   } finally {
@@ -469,7 +469,7 @@ export function userDocs() {
 
 async function clusterHelpers() {
   const support = await import('../support/cluster.ts');
-  const { eventuallyEmpty } = await import('../support/eventually.ts');
+  const { leftoverPods } = await import('../consumers/run.mjs');
   const { default: Ajv } = await import('ajv');
   const ajv = new Ajv({ allErrors: true, strict: false });
   const schemas = {};
@@ -479,16 +479,7 @@ async function clusterHelpers() {
   return {
     ensureNamespace: support.ensureNamespace,
     deleteNamespace: support.deleteNamespace,
-    eventuallyEmpty,
-    /** kubecache's pods in the namespace; `live` leaves out pods being deleted. */
-    async managedPods(namespace, { live = false } = {}) {
-      const list = await support
-        .adminCore()
-        .listNamespacedPod({ namespace, labelSelector: 'app.kubernetes.io/managed-by=kubecache' });
-      return list.items
-        .filter((p) => !live || !p.metadata?.deletionTimestamp)
-        .map((p) => p.metadata?.name ?? '');
-    },
+    leftoverPods,
     validateSeed(value) {
       const file = String(value.$schema).split('/').pop();
       const validate = schemas[file];
