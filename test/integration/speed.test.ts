@@ -12,6 +12,7 @@ import { openCache } from '../../src/worker/open-cache.js';
 import {
   adminCore,
   adminKubeconfigPath,
+  apiServerRequests,
   deleteNamespace,
   ensureNamespace,
 } from '../support/cluster.js';
@@ -73,7 +74,6 @@ async function pods(selector = 'app.kubernetes.io/managed-by=kubecache'): Promis
     }));
 }
 
-/** Polls until `check` holds, at most `ms`; returns the last value for the assertion. */
 /**
  * The kept pods once the kubelet reports each Running with its IP: a run
  * hands a pod out when its engine answers, and on a busy node (or
@@ -142,6 +142,28 @@ describe('prestart and warm reuse on the dev cluster', () => {
     }
     expect(run.lines.join('\n')).toContain('2 of 3 pod(s) adopted; 1 unused deleted');
     expect(await pods(runSelector(run.broker.runId))).toEqual([]);
+  });
+
+  it('a batch of pod starts spends no exec on reading pod IPs', async () => {
+    // Reading the IP from /etc/hosts by exec pays only for a pod or two
+    // awaited alone; when more start at once, each waits for status.podIP.
+    const execs = () =>
+      apiServerRequests({ verb: 'CONNECT', resource: 'pods', subresource: 'exec' });
+    const run = await startRun();
+    try {
+      const before = await execs();
+      run.broker.prestart([{ shape: { engine: 'memcached' }, count: 3 }]);
+      const caches = await Promise.all(
+        ['1', '2', '3'].map((worker) => openCache('memcached', { broker: run.client, worker })),
+      );
+      const names = new Set(caches.map((c) => c.podName));
+      expect(names.size).toBe(3);
+      for (const name of names) expect(name).toMatch(/-pre\d-/);
+      expect(await execs()).toBe(before);
+      await Promise.all(caches.map((c) => c.close()));
+    } finally {
+      await endRun(run);
+    }
   });
 
   it('a kept pod whose data changed after the run starts the next run seeded', async () => {

@@ -1,4 +1,5 @@
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +50,50 @@ export function adminCore(): CoreV1Api {
 
 export function adminNetworking(): NetworkingV1Api {
   return adminKubeConfig().makeApiClient(NetworkingV1Api);
+}
+
+/**
+ * How many requests of one kind the API server has served since it started,
+ * from its own /metrics (apiserver_request_total, summed over codes and
+ * clients). The difference around an action counts what the action sent,
+ * as long as nothing else sends that kind meanwhile.
+ */
+export async function apiServerRequests(kind: {
+  verb: string;
+  resource: string;
+  subresource?: string;
+}): Promise<number> {
+  const kc = adminKubeConfig();
+  const server = kc.getCurrentCluster()?.server ?? '';
+  const opts: Parameters<typeof request>[1] = { method: 'GET' };
+  await kc.applyToHTTPSOptions(opts);
+  const text = await new Promise<string>((resolveText, reject) => {
+    const req = request(new URL('/metrics', server), opts, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () =>
+        res.statusCode === 200
+          ? resolveText(body)
+          : reject(new Error(`GET /metrics answered ${res.statusCode}: ${body.slice(0, 200)}`)),
+      );
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  const want = [
+    `verb="${kind.verb}"`,
+    `resource="${kind.resource}"`,
+    `subresource="${kind.subresource ?? ''}"`,
+  ];
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{')) continue;
+    if (want.every((w) => line.includes(w))) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return total;
 }
 
 /**
