@@ -201,17 +201,25 @@ export class Broker {
       api: { callMs: cluster.timeouts.apiCallMs, retryMs: cluster.timeouts.apiRetryMs },
     });
     const runId = newRunId();
-    const owner = await findRunnerPod(handle, env);
+    // Three independent reads, side by side: global setup holds back every
+    // test worker until it returns, so each round trip here is on the path.
+    let reapError: Error | undefined;
+    const [owner, limitRanges, reaped] = await Promise.all([
+      findRunnerPod(handle, env),
+      listLimitRanges(handle),
+      reapExpired(handle, { graceMs: cluster.timeouts.leaseMs, ownRunId: runId }).catch(
+        (err: unknown) => {
+          // Reaping is housekeeping: a failure must not stop the run.
+          reapError = err as Error;
+          return { pods: [] as string[], secrets: [] as string[], idle: [] as string[] };
+        },
+      ),
+    ]);
     const broker = new Broker({ runId, handle, cluster, options, env, owner });
-    broker.limitRanges = await listLimitRanges(handle);
-    const reaped = await reapExpired(handle, {
-      graceMs: cluster.timeouts.leaseMs,
-      ownRunId: runId,
-    }).catch((err: unknown) => {
-      // Reaping is housekeeping: a failure must not stop the run.
-      broker.progress(`[kubecache] could not reap expired pods: ${(err as Error).message}`);
-      return { pods: [] as string[], secrets: [] as string[], idle: [] as string[] };
-    });
+    broker.limitRanges = limitRanges;
+    if (reapError) {
+      broker.progress(`[kubecache] could not reap expired pods: ${reapError.message}`);
+    }
     const crashed = reaped.pods.filter((p) => !reaped.idle.includes(p));
     if (crashed.length > 0) {
       broker.progress(
