@@ -254,10 +254,10 @@ async function startCounted(input: StartCachePodInput): Promise<StartedCachePod>
       const fromStatus = waitFor('has an IP', timeouts.podRunningMs, (p) =>
         Boolean(p.status?.podIP),
       ).then((p) => p.status?.podIP ?? '');
-      // One exec when the kubelet records the container as started, rather
-      // than polling exec from scheduling on, which costs API server and
-      // kubelet CPU that parallel pod starts on a small node need.
-      // Decided once the create is answered: by then every start of a batch has begun.
+      // Whether to read /etc/hosts at all is decided once the create is
+      // answered (by then every start of a batch has begun; see
+      // hostsLookupPays). If so, one exec when the kubelet records the
+      // container as started, rather than polling exec from scheduling on.
       const lookupHosts = hostsLookupPays(startsInFlight);
       if (!lookupHosts)
         debug('%s: %d starts in flight; waiting for status.podIP', name, startsInFlight);
