@@ -47,7 +47,7 @@ import type { RdbFixtureInfo } from '../seed/rdb-file.js';
 import { CacheSecurity } from './cache-security.js';
 import { runOutage } from './outages.js';
 import { type PrestartItem, PrestartPool } from './prestart.js';
-import { adoptIdlePod, reuseKey } from './reuse.js';
+import { adoptIdlePod, reuseKey, verifyAndClear } from './reuse.js';
 import { Seeder, type SeedPlan } from './seeding.js';
 import type {
   AcquireRequest,
@@ -77,6 +77,13 @@ interface Entry {
   reuseKey?: string;
   /** Parked for the next run at teardown: not deleted with the run's pods. */
   kept?: boolean;
+  /**
+   * Kept in memory by a daemon between its runs (endRun): still leased by
+   * this broker, cleared again and handed out by the next run (beginRun).
+   */
+  warm?: boolean;
+  /** Came from the warm set into this run's pool: its seed may have changed since. */
+  rewarmed?: boolean;
   /** The pod's own Secret (logins, ACL), kept along with the pod. */
   authSecret?: string;
   code?: LeaseStatus['code'];
@@ -131,6 +138,8 @@ export class Broker {
   private readonly pool = new PrestartPool<Entry>();
   /** Prestarts that teardown cancelled while they were starting. */
   private prestartCancelled = 0;
+  /** Whether teardown parks the reusable pods; a daemon past its idle time deletes them. */
+  private keepOnTeardown: boolean;
   /** Kept pods this run is claiming right now (reuse.ts). */
   private readonly claiming = new Set<string>();
   /** Lists of kept pods in flight, by reuse key (reuse.ts). */
@@ -153,6 +162,7 @@ export class Broker {
     this.options = init.options;
     this.env = init.env;
     this.owner = init.owner;
+    this.keepOnTeardown = init.cluster.reuse;
     const quiet = this.env.KUBECACHE_QUIET === '1' || this.env.KUBECACHE_QUIET === 'true';
     this.progress =
       init.options.progress ?? (quiet ? () => {} : (line) => process.stderr.write(`${line}\n`));
@@ -217,22 +227,42 @@ export class Broker {
     ]);
     const broker = new Broker({ runId, handle, cluster, options, env, owner });
     broker.limitRanges = limitRanges;
-    if (reapError) {
-      broker.progress(`[kubecache] could not reap expired pods: ${reapError.message}`);
-    }
+    broker.reportReap(reaped, reapError);
+    debug('run %s on %s namespace %s', runId, handle.server, handle.namespace);
+    return broker;
+  }
+
+  private reportReap(reaped: { pods: string[]; idle: string[] }, error?: Error): void {
+    if (error) this.progress(`[kubecache] could not reap expired pods: ${error.message}`);
     const crashed = reaped.pods.filter((p) => !reaped.idle.includes(p));
     if (crashed.length > 0) {
-      broker.progress(
+      this.progress(
         `[kubecache] reaped ${crashed.length} expired pod(s) of crashed runs: ${crashed.join(', ')}`,
       );
     }
     if (reaped.idle.length > 0) {
-      broker.progress(
+      this.progress(
         `[kubecache] reaped ${reaped.idle.length} kept pod(s) idle past their idle time: ${reaped.idle.join(', ')}`,
       );
     }
-    debug('run %s on %s namespace %s', runId, handle.server, handle.namespace);
-    return broker;
+  }
+
+  /**
+   * What start does for every in-process run, for a daemon's later runs:
+   * deletes the expired pods of crashed runs and the kept pods past their
+   * idle time. Housekeeping: a failure is only reported.
+   */
+  async reap(): Promise<void> {
+    try {
+      this.reportReap(
+        await reapExpired(this.handle, {
+          graceMs: this.cluster.timeouts.leaseMs,
+          ownRunId: this.runId,
+        }),
+      );
+    } catch (err) {
+      this.reportReap({ pods: [], idle: [] }, err as Error);
+    }
   }
 
   /** Returns this worker slot's cache, creating its pod on first use. */
@@ -284,6 +314,8 @@ export class Broker {
   prestart(items: PrestartItem[]): void {
     let n = 0;
     for (const { shape, count } of items) {
+      // A daemon's warm pods of the same shape are in the pool already (beginRun).
+      let warm = -1;
       for (let i = 0; i < count; i++) {
         n += 1;
         const req: AcquireRequest = { ...shape, worker: `pre${n}` };
@@ -298,6 +330,12 @@ export class Broker {
           key = acquireKey(req, config);
         } catch (err) {
           debug('prestart %s skipped: %s', req.engine, (err as Error).message);
+          continue;
+        }
+        if (warm < 0) warm = this.pool.size(poolKey(key));
+        if (warm > 0) {
+          warm -= 1;
+          n -= 1;
           continue;
         }
         const pending = (async () => {
@@ -331,6 +369,16 @@ export class Broker {
   ): Promise<Entry> {
     for (let pending = fromPool ? this.pool.take(poolKey(key)) : undefined; pending; ) {
       const entry = await pending;
+      if (entry?.rewarmed) {
+        entry.rewarmed = false;
+        // A daemon's warm pod with the same settings, but the fixture's
+        // content may have changed since the run that kept it.
+        if (entry.reuseKey !== (await reuseKey(config, req.seed))) {
+          await this.dispose(entry, 'released').catch(() => {});
+          pending = this.pool.take(poolKey(key));
+          continue;
+        }
+      }
       if (entry?.state === 'ready') {
         entry.key = key;
         entry.lease = { ...entry.lease, worker: req.worker };
@@ -411,6 +459,81 @@ export class Broker {
     return entry;
   }
 
+  /**
+   * A daemon's run ends (src/daemon): the pods that can be reused stay
+   * leased by this broker, warm in memory, and no API call is made for
+   * them; the others are deleted. Prestarted pods no worker took are kept
+   * too. The next beginRun hands them out after a clear.
+   */
+  async endRun(): Promise<{ requests: AcquireRequest[]; kept: string[] }> {
+    const pending = [...this.byKey.values(), ...this.pool.drain()];
+    await Promise.allSettled(pending);
+    const requests = this.requests.splice(0);
+    this.byKey.clear();
+    this.pool.reset();
+    this.prestartCancelled = 0;
+    const kept: string[] = [];
+    const dropped: Entry[] = [];
+    for (const e of this.entries.values()) {
+      if (e.state !== 'ready') continue;
+      if (e.reuseKey && !e.outage) {
+        e.warm = true;
+        kept.push(e.lease.podName);
+      } else dropped.push(e);
+    }
+    await Promise.all(dropped.map((e) => this.dispose(e, 'released').catch(() => {})));
+    // Leases of earlier runs are of no use to anyone now.
+    for (const [id, e] of this.entries) if (e.state !== 'ready') this.entries.delete(id);
+    return { requests, kept };
+  }
+
+  /**
+   * A daemon's next run begins: each warm pod is checked and emptied (as a
+   * kept pod is, reuse.ts) while the runner boots its workers, and waits in
+   * the prestart pool under its settings for the first worker that asks.
+   */
+  beginRun(): void {
+    for (const e of this.entries.values()) {
+      if (e.state !== 'ready' || !e.warm) continue;
+      e.warm = false;
+      this.pool.add(poolKey(e.key), this.rewarm(e), { counted: false });
+    }
+  }
+
+  private async rewarm(e: Entry): Promise<Entry | undefined> {
+    const t0 = Date.now();
+    const engine = getEngine(e.lease.engine);
+    try {
+      await verifyAndClear(
+        engine,
+        { host: e.lease.host, port: e.lease.port },
+        e.lease.admin !== undefined,
+        e.lease.admin,
+      );
+    } catch (err) {
+      this.progress(
+        `[kubecache] kept pod ${e.lease.podName} did not answer correctly (${(err as Error).message.split('\n')[0]}); deleting it and starting another`,
+      );
+      await this.dispose(e, 'released').catch(() => {});
+      return undefined;
+    }
+    // Died or deleted while it was being cleared: the watch turned it gone.
+    if (e.state !== 'ready') return undefined;
+    this.entries.delete(e.lease.id);
+    e.lease = { ...e.lease, id: randomBytes(8).toString('hex'), reused: false };
+    e.rewarmed = true;
+    this.entries.set(e.lease.id, e);
+    this.progress(
+      `[kubecache] ${engine.name}: reusing warm pod ${e.lease.podName} (cleared in ${Date.now() - t0} ms)`,
+    );
+    return e;
+  }
+
+  /** Teardown deletes the reusable pods instead of parking them: their idle time is over. */
+  discardKept(): void {
+    this.keepOnTeardown = false;
+  }
+
   /** Prestarted pods that no worker took, and with reuse every live pod, before the run's pods are deleted. */
   private async settlePool(): Promise<void> {
     const drained = await Promise.all(this.pool.drain());
@@ -419,14 +542,14 @@ export class Broker {
     // A start a worker took and teardown then cancelled counts as adopted and cancelled.
     const failed = Math.max(0, this.pool.started - this.pool.adopted - unused.length - cancelled);
     if (this.pool.started > 0) {
-      const rest = this.cluster.reuse
+      const rest = this.keepOnTeardown
         ? `${unused.length} unused kept for the next run${cancelled > 0 ? `; ${cancelled} still starting, deleted` : ''}`
         : `${unused.length + cancelled} unused deleted`;
       this.progress(
         `[kubecache] prestart: ${this.pool.adopted} of ${this.pool.started} pod(s) adopted; ${rest}${failed > 0 ? `; ${failed} failed to start` : ''}`,
       );
     }
-    if (!this.cluster.reuse) {
+    if (!this.keepOnTeardown) {
       await Promise.all(unused.map((e) => this.dispose(e, 'released').catch(() => {})));
       return;
     }

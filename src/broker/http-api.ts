@@ -18,14 +18,17 @@ export interface BrokerApi {
 
 const MAX_BODY = 64 * 1024;
 
+/** More routes, by "METHOD /path" (the daemon's run routes); each gets the JSON body. */
+export type ExtraRoutes = Record<string, (body: unknown) => Promise<unknown>>;
+
 /**
  * The broker's local API for test workers, on loopback only and guarded by a
  * per-run random token, so other local processes cannot create or read caches.
  */
-export async function startBrokerApi(broker: Broker): Promise<BrokerApi> {
+export async function startBrokerApi(broker: Broker, extra: ExtraRoutes = {}): Promise<BrokerApi> {
   const token = newToken();
   const server: Server = createServer((req, res) => {
-    handle(broker, token, req, res).catch((err: unknown) =>
+    handle(broker, token, req, res, extra).catch((err: unknown) =>
       reply(res, statusFor(err), serializeError(err)),
     );
   });
@@ -54,6 +57,7 @@ async function handle(
   token: string,
   req: IncomingMessage,
   res: ServerResponse,
+  extra: ExtraRoutes,
 ): Promise<void> {
   const given = bearer(req.headers.authorization);
   if (!given || !tokensEqual(given, token)) {
@@ -92,6 +96,8 @@ async function handle(
       return reply(res, 200, await broker.outage(id, checkOutageRequest(await readJson(req))));
     }
   }
+  const more = extra[route];
+  if (more) return reply(res, 200, await more(await readJson(req)));
   if (route === 'GET /v1/health')
     return reply(res, 200, { runId: broker.runId, namespace: broker.handle.namespace });
   reply(res, 404, serializeError(new KubecacheError('BROKER', `no route ${route}`)));

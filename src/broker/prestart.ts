@@ -142,14 +142,27 @@ export class PrestartPool<T> {
   /** Pods a worker got (counted by the caller: a taken start may still fail). */
   adopted = 0;
 
-  add(key: string, pending: Promise<T | undefined>): void {
+  /** `counted: false`: a pod that was not started for this run (a daemon's warm pod). */
+  add(key: string, pending: Promise<T | undefined>, opts: { counted?: boolean } = {}): void {
     let list = this.waiting.get(key);
     if (!list) {
       list = [];
       this.waiting.set(key, list);
     }
     list.push(pending);
-    this.started += 1;
+    if (opts.counted !== false) this.started += 1;
+  }
+
+  /** Pods of this key still waiting for a worker. */
+  size(key: string): number {
+    return this.waiting.get(key)?.length ?? 0;
+  }
+
+  /** Empty, with the counters of a new run. */
+  reset(): void {
+    this.waiting.clear();
+    this.started = 0;
+    this.adopted = 0;
   }
 
   /** The next pod of this key, or undefined when the pool has none left. */

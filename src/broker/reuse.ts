@@ -263,7 +263,7 @@ function isRunning(pod: V1Pod): boolean {
  * worker then seeds it as a new pod, so data changed since the last run
  * never reaches a test.
  */
-async function verifyAndClear(
+export async function verifyAndClear(
   engine: EngineDefinition,
   endpoint: { host: string; port: number },
   auth: boolean,

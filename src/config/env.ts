@@ -188,6 +188,7 @@ export interface ClusterEnv {
   activeDeadlineSeconds?: number;
   reuse?: boolean;
   reuseIdleSeconds?: number;
+  daemon?: boolean;
   timeouts: Partial<Timeouts>;
   origin: Origin;
   timeoutsOrigin: Origin;
@@ -201,6 +202,7 @@ export function readClusterEnv(env: NodeJS.ProcessEnv): ClusterEnv {
     activeDeadlineSeconds: `${ENV_PREFIX}ACTIVE_DEADLINE_SECONDS`,
     reuse: `${ENV_PREFIX}REUSE`,
     reuseIdleSeconds: `${ENV_PREFIX}REUSE_IDLE_SECONDS`,
+    daemon: `${ENV_PREFIX}DAEMON`,
   };
   const origin = envOrigin(names);
   // Reuse the cache reader for timeouts so both paths validate identically.
@@ -227,6 +229,13 @@ export function readClusterEnv(env: NodeJS.ProcessEnv): ClusterEnv {
       throw badOption(origin, 'reuse', reuse, '1, 0, true or false');
     }
     out.reuse = reuse === '1' || reuse === 'true';
+  }
+  const daemon = read(env, `${ENV_PREFIX}DAEMON`);
+  if (daemon !== undefined) {
+    if (!['1', '0', 'true', 'false'].includes(daemon)) {
+      throw badOption(origin, 'daemon', daemon, '1, 0, true or false');
+    }
+    out.daemon = daemon === '1' || daemon === 'true';
   }
   const idle = read(env, `${ENV_PREFIX}REUSE_IDLE_SECONDS`);
   if (idle !== undefined) {
@@ -293,6 +302,7 @@ export const OTHER_ENV_VARS: readonly string[] = [
   'ACTIVE_DEADLINE_SECONDS',
   'REUSE',
   'REUSE_IDLE_SECONDS',
+  'DAEMON',
   'CONFIG',
   'SEED_TRANSPORT',
   'ADVERTISE_URL',

@@ -125,6 +125,12 @@ export interface KubecacheOptions extends CacheOptions {
   reuse?: boolean;
   /** How long a kept pod waits for the next run before any run or `kubecache reap` deletes it. */
   reuseIdleSeconds?: number;
+  /**
+   * With `reuse`: keep the broker running between runs (a background process
+   * that holds the kept pods for reuseIdleSeconds), so a run neither loads the
+   * Kubernetes client nor claims and parks pods. Default: on, except in CI.
+   */
+  daemon?: boolean;
 }
 
 export type PrestartCount = number | 'workers';
@@ -172,6 +178,8 @@ export interface ResolvedClusterConfig {
   prestart?: PrestartOption | false;
   reuse: boolean;
   reuseIdleSeconds: number;
+  /** Only with reuse: a daemon holds the kept pods between runs (src/daemon). */
+  daemon: boolean;
 }
 
 export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
@@ -244,6 +252,11 @@ export function validateKubecacheOptions(
     if (typeof obj.reuse !== 'boolean')
       throw badOption(origin, 'reuse', obj.reuse, 'true or false');
     out.reuse = obj.reuse;
+  }
+  if (obj.daemon !== undefined) {
+    if (typeof obj.daemon !== 'boolean')
+      throw badOption(origin, 'daemon', obj.daemon, 'true or false');
+    out.daemon = obj.daemon;
   }
   if (obj.reuseIdleSeconds !== undefined) {
     out.reuseIdleSeconds = vPositiveInt(
@@ -432,6 +445,7 @@ export function resolveClusterConfig(input: ResolveClusterInput = {}): ResolvedC
     timeouts: { ...DEFAULT_TIMEOUTS },
     reuse: false,
     reuseIdleSeconds: DEFAULT_REUSE_IDLE_SECONDS,
+    daemon: false,
   };
   if (global.namespace !== undefined) {
     out.namespace = global.namespace;
@@ -451,6 +465,9 @@ export function resolveClusterConfig(input: ResolveClusterInput = {}): ResolvedC
   out.reuse = fromEnv.reuse ?? global.reuse ?? false;
   out.reuseIdleSeconds =
     fromEnv.reuseIdleSeconds ?? global.reuseIdleSeconds ?? DEFAULT_REUSE_IDLE_SECONDS;
+  // A CI job's machine is gone after the job: a broker left waiting for the
+  // next run would only hold its pods (and could hold up the job's end).
+  out.daemon = out.reuse && (fromEnv.daemon ?? global.daemon ?? !isCI(env));
 
   const provenance = new Map<string, Provenance>();
   for (const key of Object.keys(DEFAULT_TIMEOUTS)) {
@@ -521,4 +538,10 @@ function checkLease(timeouts: Timeouts, provenance: Map<string, Provenance>): vo
       expected: 'leaseRenewMs < leaseMs',
     },
   );
+}
+
+/** CI=true (or any value but empty, 0 and false), as CI systems set it. */
+export function isCI(env: NodeJS.ProcessEnv): boolean {
+  const ci = env.CI;
+  return ci !== undefined && ci !== '' && ci !== '0' && ci.toLowerCase() !== 'false';
 }

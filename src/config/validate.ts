@@ -591,6 +591,7 @@ export const GLOBAL_ONLY_KEYS: readonly string[] = [
   'prestart',
   'reuse',
   'reuseIdleSeconds',
+  'daemon',
 ];
 
 /** The engine names useCache accepts; kept here so worker code need not load the engines. */

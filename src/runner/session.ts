@@ -1,8 +1,10 @@
-import { Broker } from '../broker/broker.js';
-import { type BrokerApi, startBrokerApi } from '../broker/http-api.js';
+import type { Broker } from '../broker/broker.js';
+import type { BrokerApi } from '../broker/http-api.js';
 import { planPrestart, readRecord, recordOf, recordPath, writeRecord } from '../broker/prestart.js';
-import type { AcquireRequest, CacheLease } from '../broker/types.js';
+import type { AcquireRequest } from '../broker/types.js';
 import { unknownEnvWarnings } from '../config/env.js';
+import { resolveClusterConfig } from '../config/options.js';
+import { joinDaemon } from '../daemon/join-daemon.js';
 import { stableStringify } from '../names.js';
 import { ENV_BROKER_TOKEN, ENV_BROKER_URL } from '../worker/broker-client.js';
 import { type Connection, ENV_BROKER_SEEDS } from '../worker/connection.js';
@@ -24,7 +26,6 @@ export interface SessionInput {
 /** A running broker shared by every project of one runner process that uses the same config. */
 export interface Session {
   readonly connection: Connection;
-  readonly broker: Broker;
   readonly config: LoadedConfig;
   /** Watch mode: deletes the pods no test asked for since the previous rerun. */
   rerun(): Promise<void>;
@@ -38,14 +39,14 @@ interface Shared {
 }
 
 interface Running {
-  broker: Broker;
-  api: BrokerApi;
   config: LoadedConfig;
   connection: Connection;
-  /** Lease ids handed out since the last rerun began. */
-  used: Set<string>;
   /** Where this run's requests are recorded for the next run's default prestart. */
   record: string;
+  /** Watch mode: deletes the pods no test asked for since the previous rerun. */
+  rerun(): Promise<void>;
+  /** Ends the run (its pods deleted, or kept for the next run); returns its acquire requests. */
+  finish(): Promise<AcquireRequest[]>;
   stopSignals: () => void;
   restoreEnv: () => void;
   closed?: Promise<void>;
@@ -77,6 +78,8 @@ export async function openSession(input: SessionInput): Promise<Session> {
       ready: start(config, input.exportEnv === true, {
         record: recordPath(input.root, key),
         workers: input.workers,
+        root: input.root,
+        configKey: key,
       }),
     };
     sessions.set(key, shared);
@@ -88,9 +91,8 @@ export async function openSession(input: SessionInput): Promise<Session> {
   let released = false;
   return {
     connection: running.connection,
-    broker: running.broker,
     config,
-    rerun: () => rerun(running),
+    rerun: () => running.rerun(),
     async release() {
       if (released) return;
       released = true;
@@ -105,16 +107,45 @@ export async function openSession(input: SessionInput): Promise<Session> {
 async function start(
   config: LoadedConfig,
   exportEnv: boolean,
-  prestart: { record: string; workers: number | undefined },
+  prestart: { record: string; workers: number | undefined; root: string; configKey: string },
 ): Promise<Running> {
+  // Printed even with KUBECACHE_QUIET: a misspelled variable changes nothing silently.
+  const warnings = unknownEnvWarnings(process.env);
+  const cluster = resolveClusterConfig({ global: config.options, env: process.env });
+  const quiet = process.env.KUBECACHE_QUIET === '1' || process.env.KUBECACHE_QUIET === 'true';
+  const progress = quiet ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
+  if (cluster.daemon) {
+    const run = await joinDaemon({
+      config,
+      configKey: prestart.configKey,
+      root: prestart.root,
+      record: prestart.record,
+      workers: prestart.workers,
+      previous: prestart.workers !== undefined ? readRecord(prestart.record) : undefined,
+      env: process.env,
+      apiConnectMs: cluster.timeouts.apiConnectMs,
+      progress,
+    });
+    if (run) {
+      if (config.file) progress(`[kubecache] using ${config.file}`);
+      for (const warning of warnings) process.stderr.write(`[kubecache] warning: ${warning}\n`);
+      progress(`[kubecache] run ${run.runId} on the kubecache daemon (pid ${run.pid})`);
+      for (const line of run.lines) progress(line);
+      return onDaemon(config, exportEnv, prestart.record, run, progress);
+    }
+  }
+  // Loaded only for a broker in this process: with a daemon, the runner
+  // never loads the Kubernetes client.
+  const [{ Broker }, { startBrokerApi }, { trackAcquires, deleteUnused }] = await Promise.all([
+    import('../broker/broker.js'),
+    import('../broker/http-api.js'),
+    import('../broker/run-tracking.js'),
+  ]);
   const broker = await Broker.start(config.options);
   // From here on a signal must delete what the run creates, startup included.
   const stopEarly = teardownBeforeSignalExit(() => broker.teardown(), broker.progress);
   if (config.file) broker.progress(`[kubecache] using ${config.file}`);
-  // Printed even with KUBECACHE_QUIET: a misspelled variable changes nothing silently.
-  for (const warning of unknownEnvWarnings(process.env)) {
-    process.stderr.write(`[kubecache] warning: ${warning}\n`);
-  }
+  for (const warning of warnings) process.stderr.write(`[kubecache] warning: ${warning}\n`);
   // Pods start now, while the runner boots its workers and collects tests.
   if (prestart.workers !== undefined) {
     broker.prestart(
@@ -126,25 +157,11 @@ async function start(
       }),
     );
   }
+  // Lease ids handed out since the last rerun began.
   const used = new Set<string>();
-  // The API calls broker.acquire; recording each lease lets a watch-mode
-  // rerun delete the pods that the previous run no longer asked for.
-  const tracked = new Proxy(broker, {
-    get(target, prop, receiver) {
-      if (prop === 'acquire') {
-        return async (req: AcquireRequest): Promise<CacheLease> => {
-          const lease = await target.acquire(req);
-          used.add(lease.id);
-          return lease;
-        };
-      }
-      const value = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
   let api: BrokerApi;
   try {
-    api = await startBrokerApi(tracked);
+    api = await startBrokerApi(trackAcquires(broker, used));
   } catch (err) {
     stopEarly();
     await broker.teardown();
@@ -158,17 +175,67 @@ async function start(
     namespace: broker.handle.namespace,
   };
   const running: Running = {
-    broker,
-    api,
     config,
     connection,
-    used,
     record: prestart.record,
+    rerun: () => deleteUnused(broker, used),
+    finish: () => finishInProcess(broker, api),
     stopSignals: () => {},
     restoreEnv: exportEnv ? exportToEnv(connection) : () => {},
   };
   running.stopSignals = teardownBeforeSignalExit(() => close(running), broker.progress);
   stopEarly();
+  return running;
+}
+
+async function finishInProcess(broker: Broker, api: BrokerApi): Promise<AcquireRequest[]> {
+  try {
+    await api.close();
+  } finally {
+    await broker.teardown();
+  }
+  return broker.requests;
+}
+
+/** This run on the project's daemon: its end hands the pods back to the daemon. */
+function onDaemon(
+  config: LoadedConfig,
+  exportEnv: boolean,
+  record: string,
+  run: Awaited<ReturnType<typeof joinDaemon>> & object,
+  progress: (line: string) => void,
+): Running {
+  const connection: Connection = {
+    url: run.url,
+    token: run.token,
+    seeds: config.seeds,
+    runId: run.runId,
+    namespace: run.namespace,
+  };
+  const running: Running = {
+    config,
+    connection,
+    record,
+    rerun: async () => {
+      for (const line of await run.rerun()) progress(line);
+    },
+    finish: async () => {
+      try {
+        const ended = await run.end();
+        for (const line of ended.lines) progress(line);
+        return ended.requests;
+      } catch (err) {
+        // The daemon ends the run itself once it sees this process gone.
+        progress(
+          `[kubecache] could not end the run on the kubecache daemon (pid ${run.pid}): ${(err as Error).message}`,
+        );
+        return [];
+      }
+    },
+    stopSignals: () => {},
+    restoreEnv: exportEnv ? exportToEnv(connection) : () => {},
+  };
+  running.stopSignals = teardownBeforeSignalExit(() => close(running), progress);
   return running;
 }
 
@@ -189,29 +256,13 @@ function exportToEnv(connection: Connection): () => void {
   };
 }
 
-async function rerun(running: Running): Promise<void> {
-  const stale = running.broker.liveLeases().filter((lease) => !running.used.has(lease.id));
-  running.used.clear();
-  if (stale.length === 0) return;
-  running.broker.progress(
-    `[kubecache] rerun: deleting ${stale.length} cache pod(s) the last run did not use: ${stale.map((l) => l.podName).join(', ')}`,
-  );
-  await Promise.all(stale.map((lease) => running.broker.release(lease.id, { destroy: true })));
-}
-
 function close(running: Running): Promise<void> {
   running.closed ??= (async () => {
     running.stopSignals();
-    try {
-      await running.api.close();
-    } finally {
-      running.restoreEnv();
-      // A run that asked for nothing (it failed early, or no file ran) keeps the old record.
-      if (running.broker.requests.length > 0) {
-        writeRecord(running.record, recordOf(running.broker.requests));
-      }
-      await running.broker.teardown();
-    }
+    running.restoreEnv();
+    const requests = await running.finish();
+    // A run that asked for nothing (it failed early, or no file ran) keeps the old record.
+    if (requests.length > 0) writeRecord(running.record, recordOf(requests));
   })();
   return running.closed;
 }

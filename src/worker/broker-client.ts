@@ -66,8 +66,9 @@ export class BrokerClient {
       throw new KubecacheError(
         'BROKER',
         `the kubecache broker at ${this.url} did not answer (${(err as Error).message}). ` +
-          "It runs in the test runner's main process and stops when the run ends; check the runner's " +
-          "output above for an error from kubecache's global setup.",
+          "It runs in the test runner's main process (or, with reuse, in the kubecache daemon the runner's " +
+          "output names) and stops when the run ends; check the runner's output above for an error from " +
+          "kubecache's global setup.",
         {},
         { cause: err },
       );
@@ -88,11 +89,12 @@ export class BrokerClient {
  * globals a worker sees, and jsdom's has no fetch. node:http is the same
  * module in every environment, and the broker is always on loopback.
  */
-function httpCall(
+export function httpCall(
   url: string,
   method: string,
   token: string,
   body: unknown,
+  timeoutMs?: number,
 ): Promise<{ status: number; text: string }> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
@@ -120,6 +122,9 @@ function httpCall(
       },
     );
     req.on('error', reject);
+    if (timeoutMs !== undefined) {
+      req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    }
     req.end(payload);
   });
 }

@@ -509,7 +509,32 @@ describe('resolveClusterConfig', () => {
       timeouts: { ...DEFAULT_TIMEOUTS },
       reuse: false,
       reuseIdleSeconds: 1800,
+      daemon: false,
     });
+  });
+
+  it('runs a daemon with reuse, except in CI unless asked, and never without reuse', () => {
+    const daemon = (global: KubecacheOptions, env: NodeJS.ProcessEnv) =>
+      resolveClusterConfig({ global, env }).daemon;
+    expect(daemon({ reuse: true }, {})).toBe(true);
+    expect(daemon({ reuse: true }, { CI: 'true' })).toBe(false);
+    expect(daemon({ reuse: true }, { CI: 'false' })).toBe(true);
+    expect(daemon({ reuse: true }, { CI: '' })).toBe(true);
+    expect(daemon({ reuse: true }, { CI: '1', KUBECACHE_DAEMON: '1' })).toBe(true);
+    expect(daemon({ reuse: true, daemon: true }, { CI: 'true' })).toBe(true);
+    expect(daemon({ reuse: true, daemon: true }, { KUBECACHE_DAEMON: '0' })).toBe(false);
+    expect(daemon({ reuse: true, daemon: false }, {})).toBe(false);
+    expect(daemon({ daemon: true }, {})).toBe(false);
+    expect(daemon({}, { KUBECACHE_REUSE: '1' })).toBe(true);
+  });
+
+  it('names a bad daemon setting and where it came from', () => {
+    expect(() => resolveClusterConfig({ env: { KUBECACHE_DAEMON: 'yes' } })).toThrow(
+      /KUBECACHE_DAEMON.*1, 0, true or false/s,
+    );
+    expect(() =>
+      resolveClusterConfig({ global: { daemon: 'on' } as unknown as KubecacheOptions, env: {} }),
+    ).toThrow(/daemon.*true or false/s);
   });
 
   it('takes options, then lets env override them', () => {

@@ -186,3 +186,19 @@ describe('prestart and reuse options', () => {
     );
   });
 });
+
+describe("PrestartPool between a daemon's runs", () => {
+  it('counts only the pods started for the run, sizes a key, and resets for the next run', async () => {
+    const pool = new PrestartPool<string>();
+    pool.add('redis', Promise.resolve('warm'), { counted: false });
+    pool.add('redis', Promise.resolve('new'));
+    expect(pool.size('redis')).toBe(2);
+    expect(pool.size('memcached')).toBe(0);
+    expect(pool.started).toBe(1);
+    expect(await pool.take('redis')).toBe('warm');
+    pool.adopted += 1;
+    pool.reset();
+    expect([pool.size('redis'), pool.started, pool.adopted]).toEqual([0, 0, 0]);
+    expect(pool.take('redis')).toBeUndefined();
+  });
+});

@@ -1,64 +1,18 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { importChains, moduleSpecifiers, src } from './helpers/module-graph.js';
 
 // Jest's CommonJS workers load everything under src/worker/ (and the public
 // worker entries). @kubernetes/client-node is ESM-only and heavy, and the
 // broker/kube code belongs to the main process: none of it may be reachable
 // from the worker side, directly or through another module.
 
-const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const src = join(repo, 'src');
 const FORBIDDEN_DIRS = ['broker', 'kube'].map((d) => join(src, d));
 const FORBIDDEN_PACKAGES = ['@kubernetes/client-node'];
 
-/** Every module specifier a TypeScript source mentions: import/export ... from, import(), require(). */
-function moduleSpecifiers(code: string): string[] {
-  const specs: string[] = [];
-  const patterns = [
-    /\b(?:import|export)\s+(?:type\s+)?(?:[^'"`;]*?\s+from\s+)?['"]([^'"]+)['"]/g,
-    /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
-    /\brequire\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
-  ];
-  for (const re of patterns) for (const m of code.matchAll(re)) specs.push(m[1] as string);
-  return specs;
-}
-
-function resolveLocal(from: string, spec: string): string | undefined {
-  const base = resolve(dirname(from), spec);
-  for (const candidate of [base.replace(/\.js$/, '.ts'), `${base}.ts`, join(base, 'index.ts')]) {
-    if (existsSync(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-/** Import chains from `entry` that end in a forbidden module, as readable strings. */
-function forbiddenChains(entry: string): string[] {
-  const found: string[] = [];
-  const seen = new Set<string>();
-  const walk = (file: string, chain: string[]): void => {
-    if (seen.has(file)) return;
-    seen.add(file);
-    for (const spec of moduleSpecifiers(readFileSync(file, 'utf8'))) {
-      const here = [...chain, relative(repo, file)];
-      if (FORBIDDEN_PACKAGES.some((p) => spec === p || spec.startsWith(`${p}/`))) {
-        found.push([...here, spec].join(' -> '));
-        continue;
-      }
-      if (!spec.startsWith('.')) continue;
-      const target = resolveLocal(file, spec);
-      if (!target) continue;
-      if (FORBIDDEN_DIRS.some((d) => target.startsWith(`${d}/`))) {
-        found.push([...here, relative(repo, target)].join(' -> '));
-        continue;
-      }
-      walk(target, here);
-    }
-  };
-  walk(entry, []);
-  return found;
-}
+const forbiddenChains = (entry: string): string[] =>
+  importChains(entry, { paths: FORBIDDEN_DIRS, packages: FORBIDDEN_PACKAGES });
 
 function workerFiles(): string[] {
   const dir = join(src, 'worker');

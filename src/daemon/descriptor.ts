@@ -1,0 +1,104 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { stableStringify } from '../names.js';
+
+// Where a runner finds the daemon of its project (src/daemon): a small JSON
+// file next to the prestart record, readable by its user only (it holds the
+// daemon's token).
+
+export interface Descriptor {
+  version: 1;
+  pid: number;
+  url: string;
+  token: string;
+}
+
+/**
+ * Everything that must match for a run to use a daemon: the project, its
+ * resolved config and seeds, the kubecache build the daemon runs (its files
+ * change on every install), the Node binary, and the environment variables
+ * that steer a broker (kubecache's own, KUBECONFIG). A run with any of these
+ * different starts a daemon of its own.
+ */
+export function daemonKey(input: {
+  root: string;
+  configKey: string;
+  build: string;
+  env: NodeJS.ProcessEnv;
+}): string {
+  const env = Object.entries(input.env)
+    .filter(
+      ([k]) =>
+        (k.startsWith('KUBECACHE_') && !k.startsWith('KUBECACHE_BROKER_')) || k === 'KUBECONFIG',
+    )
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  return createHash('sha256')
+    .update(
+      stableStringify({
+        root: input.root,
+        config: input.configKey,
+        build: input.build,
+        node: process.execPath,
+        env,
+      }),
+    )
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** The build a daemon entry file belongs to: its path and modification time. */
+export function buildStamp(entry: string): string {
+  try {
+    return `${entry}@${statSync(entry).mtimeMs}`;
+  } catch {
+    return entry;
+  }
+}
+
+/** The descriptor and log file of a key, in the directory of the project's prestart record. */
+export function daemonFiles(recordFile: string, key: string): { descriptor: string; log: string } {
+  const dir = dirname(recordFile);
+  return { descriptor: join(dir, `daemon-${key}.json`), log: join(dir, `daemon-${key}.log`) };
+}
+
+/** The descriptor, or undefined when it is missing or malformed. */
+export function readDescriptor(path: string): Descriptor | undefined {
+  try {
+    const d = JSON.parse(readFileSync(path, 'utf8')) as Descriptor;
+    if (
+      d?.version !== 1 ||
+      !Number.isSafeInteger(d.pid) ||
+      typeof d.url !== 'string' ||
+      !d.url.startsWith('http://127.0.0.1:') ||
+      typeof d.token !== 'string'
+    )
+      return undefined;
+    return d;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Atomic (temp file + rename) and private to the user. */
+export function writeDescriptor(path: string, d: Descriptor): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(d)}\n`, { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
+/** Removes the descriptor if it still names this process (a newer daemon may have replaced it). */
+export function removeOwnDescriptor(path: string, pid: number): void {
+  if (readDescriptor(path)?.pid === pid) rmSync(path, { force: true });
+}
+
+/** Whether a process of this pid exists (signal 0 checks without sending). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists, owned by another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

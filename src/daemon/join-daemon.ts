@@ -1,0 +1,211 @@
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import createDebug from 'debug';
+import type { RunRecord } from '../broker/prestart.js';
+import { fromJSON, isKubecacheError } from '../errors.js';
+import type { LoadedConfig } from '../runner/config-file.js';
+import { httpCall } from '../worker/broker-client.js';
+import type { DaemonSpec } from './daemon-process.js';
+import {
+  buildStamp,
+  type Descriptor,
+  daemonFiles,
+  daemonKey,
+  processAlive,
+  readDescriptor,
+} from './descriptor.js';
+import type { BeginReply, EndReply } from './protocol.js';
+
+// The runner's side of the daemon (daemon-process.ts): find the project's
+// daemon, or start one, and run this run on it. Anything short of a clear
+// kubecache error (no daemon answer, a daemon busy with another run) makes
+// the runner fall back to a broker of its own, so a daemon can only save
+// time, never cost a run.
+
+const debug = createDebug('kubecache:daemon');
+
+/** A daemon that is up answers a run's start within this (it only plans, starts nothing on the path). */
+const BEGIN_MS = 5_000;
+/** A new daemon connects to the cluster before it answers: the API connect bound, plus its start. */
+const SPAWN_EXTRA_MS = 15_000;
+/** Ending a run waits for the pods still starting to settle. */
+const END_MS = 60_000;
+
+export interface DaemonRun {
+  url: string;
+  token: string;
+  runId: string;
+  namespace: string;
+  pid: number;
+  /** Progress lines of the run's start. */
+  lines: string[];
+  end(): Promise<EndReply>;
+  rerun(): Promise<string[]>;
+}
+
+export interface JoinInput {
+  config: LoadedConfig;
+  configKey: string;
+  root: string;
+  /** The project's prestart record: the daemon's files live next to it. */
+  record: string;
+  workers: number | undefined;
+  previous: RunRecord | undefined;
+  env: NodeJS.ProcessEnv;
+  apiConnectMs: number;
+  progress: (line: string) => void;
+}
+
+/** The daemon's entry file; absent when kubecache runs from its TypeScript sources (its own unit tests). */
+function entryFile(): string | undefined {
+  const file = fileURLToPath(new URL('./daemon-process.js', import.meta.url));
+  return existsSync(file) ? file : undefined;
+}
+
+/**
+ * This run, on the project's daemon (started if there is none). Undefined:
+ * run a broker in this process instead (the reason is on the progress output
+ * or the debug log). Throws what stopped a new daemon from starting, which
+ * is what an in-process broker would have thrown (no cluster, no namespace).
+ */
+export async function joinDaemon(input: JoinInput): Promise<DaemonRun | undefined> {
+  const entry = entryFile();
+  if (!entry) return undefined;
+  const key = daemonKey({
+    root: input.root,
+    configKey: input.configKey,
+    build: buildStamp(entry),
+    env: input.env,
+  });
+  const files = daemonFiles(input.record, key);
+  const known = readDescriptor(files.descriptor);
+  if (known) {
+    const run = await begin(known, input);
+    if (run !== 'unreachable') return run;
+    if (processAlive(known.pid)) {
+      input.progress(
+        `[kubecache] the kubecache daemon (pid ${known.pid}) does not answer; this run starts its own broker. To stop that daemon: kill ${known.pid}`,
+      );
+      return undefined;
+    }
+    debug('daemon %d is gone; starting another', known.pid);
+    rmSync(files.descriptor, { force: true });
+  }
+  const started = await spawnDaemon(entry, files, input);
+  if (!started) return undefined;
+  const run = await begin(started, input);
+  return run === 'unreachable' ? undefined : run;
+}
+
+async function begin(
+  d: Descriptor,
+  input: JoinInput,
+): Promise<DaemonRun | undefined | 'unreachable'> {
+  let reply: BeginReply;
+  try {
+    reply = await call<BeginReply>(
+      d,
+      '/v1/runs',
+      {
+        pid: process.pid,
+        ...(input.workers !== undefined ? { workers: input.workers } : {}),
+        ...(input.previous ? { previous: input.previous } : {}),
+      },
+      BEGIN_MS,
+    );
+  } catch (err) {
+    if (isKubecacheError(err, 'BROKER')) {
+      // Busy with a concurrent run of the project: runs never share pods.
+      input.progress(`[kubecache] ${(err as Error).message} This run starts its own broker.`);
+      return undefined;
+    }
+    debug('daemon %d did not answer: %s', d.pid, (err as Error).message);
+    return 'unreachable';
+  }
+  return {
+    url: d.url,
+    token: d.token,
+    pid: d.pid,
+    runId: reply.runId,
+    namespace: reply.namespace,
+    lines: reply.lines,
+    end: () => call<EndReply>(d, '/v1/runs/end', { pid: process.pid }, END_MS),
+    rerun: async () => (await call<{ lines: string[] }>(d, '/v1/runs/rerun', {}, END_MS)).lines,
+  };
+}
+
+async function call<T>(d: Descriptor, path: string, body: unknown, timeoutMs: number): Promise<T> {
+  const res = await httpCall(`${d.url}${path}`, 'POST', d.token, body, timeoutMs);
+  let json: unknown;
+  try {
+    json = JSON.parse(res.text);
+  } catch {
+    json = undefined;
+  }
+  if (res.status < 200 || res.status >= 300) throw fromJSON(json ?? res.text);
+  return json as T;
+}
+
+/** Starts a daemon, detached from this process and its terminal, and waits for its one answer line. */
+async function spawnDaemon(
+  entry: string,
+  files: { descriptor: string; log: string },
+  input: JoinInput,
+): Promise<Descriptor | undefined> {
+  mkdirSync(dirname(files.descriptor), { recursive: true });
+  const spec: DaemonSpec = {
+    version: 1,
+    options: input.config.options,
+    seeds: input.config.seeds,
+    descriptor: files.descriptor,
+  };
+  const env = { ...input.env };
+  // Left by an earlier session in this process: the daemon is the broker.
+  for (const name of Object.keys(env)) if (name.startsWith('KUBECACHE_BROKER_')) delete env[name];
+  const logFd = openSync(files.log, 'w', 0o600);
+  const child = spawn(process.execPath, [entry], {
+    detached: true,
+    stdio: ['pipe', 'pipe', logFd],
+    env,
+  });
+  closeSync(logFd);
+  child.stdin?.end(JSON.stringify(spec));
+  const timeoutMs = input.apiConnectMs + SPAWN_EXTRA_MS;
+  const line = await new Promise<string | undefined>((resolve) => {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    const timer = setTimeout(() => resolve(undefined), timeoutMs);
+    lines.once('line', (text) => {
+      clearTimeout(timer);
+      resolve(text);
+    });
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+    child.once('error', () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+  });
+  child.stdout?.destroy();
+  child.unref();
+  let answer: { url?: string; token?: string; pid?: number; error?: unknown } | undefined;
+  try {
+    answer = line ? JSON.parse(line) : undefined;
+  } catch {
+    answer = undefined;
+  }
+  if (answer?.error) throw fromJSON(answer.error);
+  if (!answer?.url || !answer.token || !answer.pid) {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    input.progress(
+      `[kubecache] the kubecache daemon did not start within ${timeoutMs} ms (its log: ${files.log}); this run starts its own broker.`,
+    );
+    return undefined;
+  }
+  debug('daemon %d started on %s', answer.pid, answer.url);
+  return { version: 1, pid: answer.pid, url: answer.url, token: answer.token };
+}

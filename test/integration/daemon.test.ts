@@ -1,0 +1,240 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { processAlive } from '../../src/daemon/descriptor.js';
+import { LABEL_RUN } from '../../src/names.js';
+import {
+  adminCore,
+  adminKubeconfigPath,
+  deleteNamespace,
+  ensureNamespace,
+} from '../support/cluster.js';
+import { eventually } from '../support/eventually.js';
+
+// The kubecache daemon (reuse with daemon on) on the dev cluster: each run
+// is a separate runner process (fixtures/daemon-run.mjs, the built package)
+// and the daemon a real detached process, as on a developer's machine.
+
+const here = dirname(fileURLToPath(import.meta.url));
+const NS = `kc-daemon-${createHash('sha256').update(here).digest('hex').slice(0, 6)}`;
+const SEED = join(here, '../fixtures/basic.json');
+const FIXTURE = join(here, 'fixtures/daemon-run.mjs');
+
+interface RunOutput {
+  pod: string;
+  url: string;
+  values: Record<string, string | null>;
+}
+
+interface Project {
+  root: string;
+  env: NodeJS.ProcessEnv;
+}
+
+const projects: Project[] = [];
+
+/** A project directory of its own (its own daemon) and the settings of its runs. */
+function project(extra: Record<string, string> = {}): Project {
+  const root = mkdtempSync(join(tmpdir(), 'kc-daemon-'));
+  // The daemon's files live in the project's node_modules/.cache.
+  mkdirSync(join(root, 'node_modules'));
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    KUBECONFIG: adminKubeconfigPath(),
+    KUBECACHE_NAMESPACE: NS,
+    KUBECACHE_REUSE: '1',
+    KUBECACHE_DAEMON: '1',
+    ...extra,
+  };
+  const p = { root, env };
+  projects.push(p);
+  return p;
+}
+
+function daemonPid(p: Project): number | undefined {
+  const dir = join(p.root, 'node_modules', '.cache', 'kubecache');
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir).filter((n) => /^daemon-.*\.json$/.test(n));
+  } catch {
+    return undefined;
+  }
+  const [name] = names;
+  return name
+    ? (JSON.parse(readFileSync(join(dir, name), 'utf8')) as { pid: number }).pid
+    : undefined;
+}
+
+interface Started {
+  first: Promise<RunOutput>;
+  done: Promise<{ code: number | null; stderr: string }>;
+  release(): void;
+}
+
+function startRun(
+  p: Project,
+  plan: { write?: [string, string]; read?: string[]; hold?: boolean; crash?: boolean } = {},
+): Started {
+  const child = spawn(
+    process.execPath,
+    [FIXTURE, JSON.stringify({ root: p.root, seed: SEED, ...plan })],
+    { cwd: p.root, env: p.env, stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d;
+  });
+  const first = new Promise<RunOutput>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d;
+      const line = stdout.split('\n')[0];
+      if (stdout.includes('\n') && line) resolve(JSON.parse(line) as RunOutput);
+    });
+    child.on('exit', (code) => reject(new Error(`run exited (${code}) first:\n${stderr}`)));
+  });
+  const done = new Promise<{ code: number | null; stderr: string }>((resolve) =>
+    child.on('exit', (code) => resolve({ code, stderr })),
+  );
+  return { first, done, release: () => child.stdin.write('go\n') };
+}
+
+async function run(p: Project, plan: Parameters<typeof startRun>[1] = {}) {
+  const started = startRun(p, plan);
+  const out = await started.first;
+  const { code, stderr } = await started.done;
+  expect(code, stderr).toBe(0);
+  return { ...out, stderr };
+}
+
+async function livePod(name: string) {
+  const pod = await adminCore()
+    .readNamespacedPod({ name, namespace: NS })
+    .catch(() => undefined);
+  return pod && !pod.metadata?.deletionTimestamp ? pod : undefined;
+}
+
+describe('the kubecache daemon on the dev cluster', () => {
+  beforeAll(async () => {
+    await ensureNamespace(NS);
+  });
+
+  afterEach(() => {
+    // A test that failed halfway leaves its daemon: stop it (it parks its pods).
+    for (const p of projects.splice(0)) {
+      const pid = daemonPid(p);
+      if (pid && processAlive(pid)) process.kill(pid, 'SIGTERM');
+      rmSync(p.root, { recursive: true, force: true });
+    }
+  });
+
+  afterAll(async () => {
+    await deleteNamespace(NS);
+  });
+
+  it('a warm run gets the same pod without a write to it, seeded again whatever changed since', async () => {
+    // Long leases: no renewal falls inside the second run.
+    const p = project({
+      KUBECACHE_TIMEOUT_LEASE_MS: '600000',
+      KUBECACHE_TIMEOUT_LEASE_RENEW_MS: '300000',
+    });
+    const a = await run(p, { write: ['written', 'by a'] });
+    const pid = daemonPid(p);
+    expect(pid).toBeDefined();
+    expect(processAlive(pid ?? 0)).toBe(true);
+    expect(a.stderr).toMatch(/keeps 1 pod\(s\) warm for the next run/);
+    // Between the runs, someone changes the data behind kubecache's back.
+    const direct = new Redis(a.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await direct.connect();
+    await direct.del('string:1');
+    await direct.set('between', 'runs');
+    direct.disconnect();
+    const pod = await livePod(a.pod);
+    expect(pod?.metadata?.labels?.[LABEL_RUN]).not.toBe('idle');
+    const before = pod?.metadata?.resourceVersion;
+    const b = await run(p, { read: ['string:1', 'written', 'between'] });
+    expect(b.pod).toBe(a.pod);
+    expect(b.values).toEqual({ 'string:1': 'hello ada', written: null, between: null });
+    expect(daemonPid(p)).toBe(pid);
+    // No claim, no park: the pod object was not written during the run.
+    expect((await livePod(a.pod))?.metadata?.resourceVersion).toBe(before);
+  });
+
+  it('a run that starts while the daemon serves another gets a broker and a pod of its own', async () => {
+    const p = project();
+    const a = startRun(p, { hold: true });
+    const first = await a.first;
+    const b = await run(p, { read: ['string:1'] });
+    expect(b.pod).not.toBe(first.pod);
+    expect(b.values['string:1']).toBe('hello ada');
+    expect(b.stderr).toMatch(
+      /is serving the run of process \d+\. This run starts its own broker\./,
+    );
+    a.release();
+    expect((await a.done).code).toBe(0);
+  });
+
+  it('a runner that dies mid-run: the daemon ends its run and the next run gets the pod, seeded', async () => {
+    const p = project();
+    const a = startRun(p, { write: ['written', 'by a'], crash: true });
+    const first = await a.first;
+    await a.done;
+    const b = await run(p, { read: ['string:1', 'written'] });
+    expect(b.pod).toBe(first.pod);
+    expect(b.values).toEqual({ 'string:1': 'hello ada', written: null });
+  });
+
+  it('a daemon killed between runs is replaced, and its pod is reaped once its lease ends', async () => {
+    const p = project({
+      KUBECACHE_TIMEOUT_LEASE_MS: '8000',
+      KUBECACHE_TIMEOUT_LEASE_RENEW_MS: '2000',
+    });
+    const a = await run(p);
+    const killed = daemonPid(p) ?? 0;
+    process.kill(killed, 'SIGKILL');
+    expect(
+      await eventually(
+        async () => processAlive(killed),
+        (alive) => !alive,
+      ),
+    ).toBe(false);
+    const b = await run(p, { read: ['string:1'] });
+    expect(b.values['string:1']).toBe('hello ada');
+    const replacement = daemonPid(p);
+    expect(replacement).toBeDefined();
+    expect(replacement).not.toBe(killed);
+    // The killed daemon's pod was still leased: the new one did not take it.
+    expect(b.pod).not.toBe(a.pod);
+    // Each run on a daemon reaps as an in-process broker's start does; once
+    // the dead daemon's lease has ended, a run deletes its pod.
+    const left = await eventually(
+      async () => {
+        await run(p);
+        return livePod(a.pod);
+      },
+      (pod) => pod === undefined,
+      60_000,
+      2_000,
+    );
+    expect(left?.metadata?.name).toBeUndefined();
+  });
+
+  it('a daemon idle for reuseIdleSeconds deletes its pods and exits', async () => {
+    const p = project({ KUBECACHE_REUSE_IDLE_SECONDS: '3' });
+    const a = await run(p);
+    const pid = daemonPid(p) ?? 0;
+    expect(processAlive(pid)).toBe(true);
+    expect(await livePod(a.pod)).toBeDefined();
+    const after = await eventually(
+      async () => ({ alive: processAlive(pid), pod: await livePod(a.pod), file: daemonPid(p) }),
+      (s) => !s.alive && s.pod === undefined && s.file === undefined,
+    );
+    expect(after).toEqual({ alive: false, pod: undefined, file: undefined });
+  });
+});

@@ -1,0 +1,105 @@
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  daemonFiles,
+  daemonKey,
+  processAlive,
+  readDescriptor,
+  removeOwnDescriptor,
+  writeDescriptor,
+} from '../../src/daemon/descriptor.js';
+import { importChains, src } from './helpers/module-graph.js';
+
+describe('daemon key', () => {
+  const base = { root: '/p', configKey: '{}', build: '/dist/daemon-process.js@1', env: {} };
+
+  it('changes with the project, config, build and the variables that steer a broker', () => {
+    const key = daemonKey(base);
+    expect(key).toMatch(/^[0-9a-f]{16}$/);
+    expect(daemonKey({ ...base })).toBe(key);
+    for (const other of [
+      { ...base, root: '/q' },
+      { ...base, configKey: '{"reuse":true}' },
+      { ...base, build: '/dist/daemon-process.js@2' },
+      { ...base, env: { KUBECONFIG: '/k' } },
+      { ...base, env: { KUBECACHE_NAMESPACE: 'ns' } },
+    ]) {
+      expect(daemonKey(other)).not.toBe(key);
+    }
+  });
+
+  it('ignores the broker address a session exports and unrelated variables', () => {
+    const key = daemonKey(base);
+    expect(
+      daemonKey({
+        ...base,
+        env: { KUBECACHE_BROKER_URL: 'http://127.0.0.1:1', PATH: '/bin', VITEST_POOL_ID: '2' },
+      }),
+    ).toBe(key);
+  });
+});
+
+describe('daemon descriptor', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kc-descriptor-'));
+  const files = daemonFiles(join(dir, 'last-run-abc.json'), 'k1');
+
+  it('lives next to the prestart record', () => {
+    expect(files).toEqual({
+      descriptor: join(dir, 'daemon-k1.json'),
+      log: join(dir, 'daemon-k1.log'),
+    });
+  });
+
+  it('is written private to the user and read back; only its own daemon removes it', () => {
+    const d = { version: 1 as const, pid: 4242, url: 'http://127.0.0.1:5', token: 't' };
+    writeDescriptor(files.descriptor, d);
+    expect(statSync(files.descriptor).mode & 0o777).toBe(0o600);
+    expect(readDescriptor(files.descriptor)).toEqual(d);
+    removeOwnDescriptor(files.descriptor, 4243);
+    expect(readDescriptor(files.descriptor)).toEqual(d);
+    removeOwnDescriptor(files.descriptor, 4242);
+    expect(readDescriptor(files.descriptor)).toBeUndefined();
+  });
+
+  it('counts a malformed file or a non-loopback address as no daemon', () => {
+    for (const text of [
+      'not json',
+      '{"version":2,"pid":1,"url":"http://127.0.0.1:5","token":"t"}',
+      '{"version":1,"pid":"1","url":"http://127.0.0.1:5","token":"t"}',
+      '{"version":1,"pid":1,"url":"http://10.0.0.1:5","token":"t"}',
+      '{"version":1,"pid":1,"url":"http://127.0.0.1:5"}',
+    ]) {
+      writeFileSync(files.descriptor, text);
+      expect(readDescriptor(files.descriptor), text).toBeUndefined();
+    }
+  });
+
+  it('tells a live process from a gone one', () => {
+    expect(processAlive(process.pid)).toBe(true);
+    // Above the kernel's pid_max: no such process.
+    expect(processAlive(2 ** 22 + 1)).toBe(false);
+  });
+});
+
+describe('a run on a daemon never loads the Kubernetes client', () => {
+  // Global setup reaches the broker (and with it client-node) only through
+  // import() in src/runner/session.ts, taken when there is no daemon.
+  const heavy = {
+    paths: [join(src, 'kube'), join(src, 'broker', 'broker.ts')],
+    packages: ['@kubernetes/client-node'],
+    runtime: true,
+  };
+
+  it('global setup and the daemon client load no kube code when they load', () => {
+    const entries = ['vitest/global-setup.ts', 'jest/global-setup.ts', 'daemon/join-daemon.ts'];
+    expect(entries.flatMap((e) => importChains(join(src, e), heavy))).toEqual([]);
+  });
+
+  it('the check sees a static path to the broker (the daemon itself has one)', () => {
+    expect(importChains(join(src, 'daemon', 'daemon-process.ts'), heavy)).toContain(
+      'src/daemon/daemon-process.ts -> src/broker/broker.ts',
+    );
+  });
+});
