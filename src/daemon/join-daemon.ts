@@ -7,7 +7,7 @@ import createDebug from 'debug';
 import type { RunRecord } from '../broker/prestart.js';
 import { fromJSON, isKubecacheError } from '../errors.js';
 import type { LoadedConfig } from '../runner/config-file.js';
-import { httpCall } from '../worker/broker-client.js';
+import { brokerRequest } from '../worker/broker-client.js';
 import type { DaemonSpec } from './daemon-process.js';
 import {
   buildStamp,
@@ -137,16 +137,8 @@ async function begin(
   };
 }
 
-async function call<T>(d: Descriptor, path: string, body: unknown, timeoutMs: number): Promise<T> {
-  const res = await httpCall(`${d.url}${path}`, 'POST', d.token, body, timeoutMs);
-  let json: unknown;
-  try {
-    json = JSON.parse(res.text);
-  } catch {
-    json = undefined;
-  }
-  if (res.status < 200 || res.status >= 300) throw fromJSON(json ?? res.text);
-  return json as T;
+function call<T>(d: Descriptor, path: string, body: unknown, timeoutMs: number): Promise<T> {
+  return brokerRequest<T>(`${d.url}${path}`, 'POST', d.token, body, timeoutMs);
 }
 
 /** Starts a daemon, detached from this process and its terminal, and waits for its one answer line. */

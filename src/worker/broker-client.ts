@@ -1,4 +1,4 @@
-import { fromJSON, KubecacheError } from '../errors.js';
+import { fromJSON, isKubecacheError, KubecacheError } from '../errors.js';
 import type {
   AcquireRequest,
   CacheLease,
@@ -59,10 +59,10 @@ export class BrokerClient {
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let res: { status: number; text: string };
     try {
-      res = await httpCall(`${this.url}${path}`, method, this.token, body);
+      return await brokerRequest<T>(`${this.url}${path}`, method, this.token, body);
     } catch (err) {
+      if (isKubecacheError(err)) throw err;
       throw new KubecacheError(
         'BROKER',
         `the kubecache broker at ${this.url} did not answer (${(err as Error).message}). ` +
@@ -73,15 +73,30 @@ export class BrokerClient {
         { cause: err },
       );
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(res.text);
-    } catch {
-      json = undefined;
-    }
-    if (res.status < 200 || res.status >= 300) throw fromJSON(json ?? res.text);
-    return json as T;
   }
+}
+
+/**
+ * One call to a broker (or the daemon): its JSON answer, or the
+ * KubecacheError it answered with. A failed connection rejects with the
+ * network error itself, for the caller to tell it from an answer.
+ */
+export async function brokerRequest<T>(
+  url: string,
+  method: string,
+  token: string,
+  body?: unknown,
+  timeoutMs?: number,
+): Promise<T> {
+  const res = await httpCall(url, method, token, body, timeoutMs);
+  let json: unknown;
+  try {
+    json = JSON.parse(res.text);
+  } catch {
+    json = undefined;
+  }
+  if (res.status < 200 || res.status >= 300) throw fromJSON(json ?? res.text);
+  return json as T;
 }
 
 /**
@@ -89,7 +104,7 @@ export class BrokerClient {
  * globals a worker sees, and jsdom's has no fetch. node:http is the same
  * module in every environment, and the broker is always on loopback.
  */
-export function httpCall(
+function httpCall(
   url: string,
   method: string,
   token: string,

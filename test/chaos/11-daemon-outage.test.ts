@@ -1,11 +1,14 @@
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processAlive } from '../../src/daemon/descriptor.js';
-import { adminKubeconfigPath, ensureNamespace } from '../support/cluster.js';
+import { ensureNamespace } from '../support/cluster.js';
+import {
+  daemonPid,
+  daemonProject,
+  type RunOutput,
+  type RunPlan,
+  startDaemonRun,
+} from '../support/daemon-runs.js';
 import { component, sleep, waitHealthy, withApiserverFault } from './support/control-plane.js';
 import { record } from './support/report.js';
 import { CHAOS_TIMEOUTS, deleteChaosNamespace, waitNothingLeft } from './support/runs.js';
@@ -18,100 +21,53 @@ import { CHAOS_TIMEOUTS, deleteChaosNamespace, waitNothingLeft } from './support
 const NS = 'kc-chaos-11';
 const STALL_MS = 12_000;
 const IDLE_S = 25;
-const here = dirname(fileURLToPath(import.meta.url));
-const FIXTURE = join(here, '..', 'integration', 'fixtures', 'daemon-run.mjs');
-const SEED = join(here, '..', 'fixtures', 'basic.json');
 
-interface Ran {
-  code: number | null;
-  ms: number;
-  pod?: string;
-  values?: Record<string, string | null>;
-  stderr: string;
-}
+const project = daemonProject(NS, {
+  KUBECACHE_REUSE_IDLE_SECONDS: String(IDLE_S),
+  KUBECACHE_TIMEOUT_LEASE_MS: String(CHAOS_TIMEOUTS.leaseMs),
+  KUBECACHE_TIMEOUT_LEASE_RENEW_MS: String(CHAOS_TIMEOUTS.leaseRenewMs),
+});
 
-function runOnce(root: string, plan: object, boundMs: number): Promise<Ran> {
-  const t0 = Date.now();
-  const child = spawn(process.execPath, [FIXTURE, JSON.stringify({ root, seed: SEED, ...plan })], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      KUBECONFIG: adminKubeconfigPath(),
-      KUBECACHE_NAMESPACE: NS,
-      KUBECACHE_REUSE: '1',
-      KUBECACHE_DAEMON: '1',
-      KUBECACHE_REUSE_IDLE_SECONDS: String(IDLE_S),
-      KUBECACHE_TIMEOUT_LEASE_MS: String(CHAOS_TIMEOUTS.leaseMs),
-      KUBECACHE_TIMEOUT_LEASE_RENEW_MS: String(CHAOS_TIMEOUTS.leaseRenewMs),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d;
-  });
-  const bound = setTimeout(() => child.kill('SIGKILL'), boundMs);
-  return new Promise((resolve) => {
-    child.on('exit', (code) => {
-      clearTimeout(bound);
-      const first = stdout.split('\n')[0];
-      const out = first
-        ? (JSON.parse(first) as { pod: string; values: Record<string, string | null> })
-        : undefined;
-      resolve({ code, ms: Date.now() - t0, ...(out ?? {}), stderr });
-    });
-  });
-}
+type Ran = Partial<RunOutput> & { code: number | null; ms: number; stderr: string };
 
-function daemonPid(root: string): number | undefined {
-  const dir = join(root, 'node_modules', '.cache', 'kubecache');
-  let name: string | undefined;
-  try {
-    name = readdirSync(dir).find((n) => /^daemon-.*\.json$/.test(n));
-  } catch {
-    return undefined;
-  }
-  return name
-    ? (JSON.parse(readFileSync(join(dir, name), 'utf8')) as { pid: number }).pid
-    : undefined;
+/** One run, killed if it takes longer than `boundMs` (a hang counts as a failure). */
+async function runOnce(plan: RunPlan, boundMs: number): Promise<Ran> {
+  const started = startDaemonRun(project, plan);
+  const bound = setTimeout(() => started.kill(), boundMs);
+  const out = await started.first.catch(() => undefined);
+  const done = await started.done;
+  clearTimeout(bound);
+  return { ...out, ...done };
 }
 
 describe.sequential('scenario 11: API server stalled between warm runs on the daemon', () => {
-  const root = mkdtempSync(join(tmpdir(), 'kc-chaos-11-'));
-  mkdirSync(join(root, 'node_modules'));
-
   beforeAll(async () => {
     await waitHealthy();
     await ensureNamespace(NS);
   });
   afterAll(async () => {
-    const pid = daemonPid(root);
+    const pid = daemonPid(project);
     if (pid && processAlive(pid)) process.kill(pid, 'SIGTERM');
-    rmSync(root, { recursive: true, force: true });
+    rmSync(project.root, { recursive: true, force: true });
     await deleteChaosNamespace(NS);
   });
 
   it('a run inside the stall gets its warm pod, seeded; after it, the daemon cleans up', async () => {
     const row = { done: '', held: '', figures: '', pass: false };
     try {
-      const a = await runOnce(root, { write: ['written', 'by a'] }, 120_000);
+      const a = await runOnce({ write: ['written', 'by a'] }, 120_000);
       expect(a.code, a.stderr).toBe(0);
-      const pid = daemonPid(root) ?? 0;
+      const pid = daemonPid(project) ?? 0;
       let b: Ran | undefined;
       await withApiserverFault(async () => {
         await component('stop');
         const stalledAt = Date.now();
-        b = await runOnce(root, { read: ['string:1', 'written'] }, 60_000);
+        b = await runOnce({ read: ['string:1', 'written'] }, 60_000);
         await sleep(Math.max(0, STALL_MS - (Date.now() - stalledAt)));
         await component('cont');
       });
       const health = await waitHealthy();
-      const c = await runOnce(root, { read: ['string:1', 'written'] }, 120_000);
+      const c = await runOnce({ read: ['string:1', 'written'] }, 120_000);
       const seeded = { 'string:1': 'hello ada', written: null };
       const inStall =
         b?.code === 0 && b.pod === a.pod && JSON.stringify(b.values) === JSON.stringify(seeded);

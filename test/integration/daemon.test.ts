@@ -1,19 +1,19 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { processAlive } from '../../src/daemon/descriptor.js';
 import { LABEL_RUN } from '../../src/names.js';
+import { adminCore, deleteNamespace, ensureNamespace } from '../support/cluster.js';
 import {
-  adminCore,
-  adminKubeconfigPath,
-  deleteNamespace,
-  ensureNamespace,
-} from '../support/cluster.js';
+  type DaemonProject,
+  daemonPid,
+  daemonProject,
+  type RunPlan,
+  startDaemonRun,
+} from '../support/daemon-runs.js';
 import { eventually } from '../support/eventually.js';
 
 // The kubecache daemon (reuse with daemon on) on the dev cluster: each run
@@ -22,91 +22,17 @@ import { eventually } from '../support/eventually.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const NS = `kc-daemon-${createHash('sha256').update(here).digest('hex').slice(0, 6)}`;
-const SEED = join(here, '../fixtures/basic.json');
-const FIXTURE = join(here, 'fixtures/daemon-run.mjs');
 
-interface RunOutput {
-  pod: string;
-  url: string;
-  values: Record<string, string | null>;
-}
+const projects: DaemonProject[] = [];
 
-interface Project {
-  root: string;
-  env: NodeJS.ProcessEnv;
-}
-
-const projects: Project[] = [];
-
-/** A project directory of its own (its own daemon) and the settings of its runs. */
-function project(extra: Record<string, string> = {}): Project {
-  const root = mkdtempSync(join(tmpdir(), 'kc-daemon-'));
-  // The daemon's files live in the project's node_modules/.cache.
-  mkdirSync(join(root, 'node_modules'));
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    KUBECONFIG: adminKubeconfigPath(),
-    KUBECACHE_NAMESPACE: NS,
-    KUBECACHE_REUSE: '1',
-    KUBECACHE_DAEMON: '1',
-    ...extra,
-  };
-  const p = { root, env };
+function project(extra: Record<string, string> = {}): DaemonProject {
+  const p = daemonProject(NS, extra);
   projects.push(p);
   return p;
 }
 
-function daemonPid(p: Project): number | undefined {
-  const dir = join(p.root, 'node_modules', '.cache', 'kubecache');
-  let names: string[] = [];
-  try {
-    names = readdirSync(dir).filter((n) => /^daemon-.*\.json$/.test(n));
-  } catch {
-    return undefined;
-  }
-  const [name] = names;
-  return name
-    ? (JSON.parse(readFileSync(join(dir, name), 'utf8')) as { pid: number }).pid
-    : undefined;
-}
-
-interface Started {
-  first: Promise<RunOutput>;
-  done: Promise<{ code: number | null; stderr: string }>;
-  release(): void;
-}
-
-function startRun(
-  p: Project,
-  plan: { write?: [string, string]; read?: string[]; hold?: boolean; crash?: boolean } = {},
-): Started {
-  const child = spawn(
-    process.execPath,
-    [FIXTURE, JSON.stringify({ root: p.root, seed: SEED, ...plan })],
-    { cwd: p.root, env: p.env, stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d;
-  });
-  const first = new Promise<RunOutput>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-      const line = stdout.split('\n')[0];
-      if (stdout.includes('\n') && line) resolve(JSON.parse(line) as RunOutput);
-    });
-    child.on('exit', (code) => reject(new Error(`run exited (${code}) first:\n${stderr}`)));
-  });
-  const done = new Promise<{ code: number | null; stderr: string }>((resolve) =>
-    child.on('exit', (code) => resolve({ code, stderr })),
-  );
-  return { first, done, release: () => child.stdin.write('go\n') };
-}
-
-async function run(p: Project, plan: Parameters<typeof startRun>[1] = {}) {
-  const started = startRun(p, plan);
+async function run(p: DaemonProject, plan: RunPlan = {}) {
+  const started = startDaemonRun(p, plan);
   const out = await started.first;
   const { code, stderr } = await started.done;
   expect(code, stderr).toBe(0);
@@ -168,7 +94,7 @@ describe('the kubecache daemon on the dev cluster', () => {
 
   it('a run that starts while the daemon serves another gets a broker and a pod of its own', async () => {
     const p = project();
-    const a = startRun(p, { hold: true });
+    const a = startDaemonRun(p, { hold: true });
     const first = await a.first;
     const b = await run(p, { read: ['string:1'] });
     expect(b.pod).not.toBe(first.pod);
@@ -182,7 +108,7 @@ describe('the kubecache daemon on the dev cluster', () => {
 
   it('a runner that dies mid-run: the daemon ends its run and the next run gets the pod, seeded', async () => {
     const p = project();
-    const a = startRun(p, { write: ['written', 'by a'], crash: true });
+    const a = startDaemonRun(p, { write: ['written', 'by a'], crash: true });
     const first = await a.first;
     await a.done;
     const b = await run(p, { read: ['string:1', 'written'] });
