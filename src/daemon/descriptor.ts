@@ -62,9 +62,14 @@ export function daemonFiles(recordFile: string, key: string): { descriptor: stri
   return { descriptor: join(dir, `daemon-${key}.json`), log: join(dir, `daemon-${key}.log`) };
 }
 
-/** The descriptor, or undefined when it is missing or malformed. */
+/**
+ * The descriptor, or undefined when it is missing, malformed, or not the
+ * user's own (a shared temp directory: another user's file must not send
+ * this user's runs, and their caches, to another user's process).
+ */
 export function readDescriptor(path: string): Descriptor | undefined {
   try {
+    if (process.getuid && statSync(path).uid !== process.getuid()) return undefined;
     const d = JSON.parse(readFileSync(path, 'utf8')) as Descriptor;
     if (
       d?.version !== 1 ||

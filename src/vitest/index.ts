@@ -3,6 +3,7 @@ import type { RedisClientKind } from '../engines/registry.js';
 import type { EngineName } from '../engines/types.js';
 import {
   CacheSlot,
+  type CallSite,
   callSite,
   checkUseCache,
   prefetchedFileSlot,
@@ -153,7 +154,7 @@ export type CacheFixtures<D extends Record<string, CacheFixtureOptions>> = {
 function cacheFixture<E extends EngineName, K extends RedisClientKind = 'ioredis'>(
   name: string,
   options: CacheFixtureOptions & { engine: E; client?: K },
-  site: string | undefined,
+  site: CallSite | undefined,
 ): ScopedFixture<UsedCache<E, K>> {
   checkUseCache(options.engine, options, `the cache fixture "${name}"`, true);
   const scope = options.scope ?? 'test';

@@ -1,4 +1,4 @@
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -74,6 +74,15 @@ describe('daemon descriptor', () => {
       writeFileSync(files.descriptor, text);
       expect(readDescriptor(files.descriptor), text).toBeUndefined();
     }
+  });
+
+  it("counts another user's file as no daemon", () => {
+    const d = { version: 1 as const, pid: 4242, url: 'http://127.0.0.1:5', token: 't' };
+    writeDescriptor(files.descriptor, d);
+    expect(readDescriptor(files.descriptor)).toEqual(d);
+    // The tests run as root, which may give a file away.
+    chownSync(files.descriptor, 54321, 54321);
+    expect(readDescriptor(files.descriptor)).toBeUndefined();
   });
 
   it('tells a live process from a gone one', () => {

@@ -76,7 +76,7 @@ describe("2: a failure to open a cache points at the user's useCache line", () =
     const site = (function useCacheHere() {
       return callSite(useCacheHere);
     })();
-    expect(site).toContain('new-user.test.ts');
+    expect(site()).toContain('new-user.test.ts');
     const slot = new CacheSlot('redis', {}, 'this test file', site);
     const port = await closedPort();
     const err = await rejected(
