@@ -6,7 +6,9 @@
 //     Debian package versions the dev cluster's images are built from,
 //     started by this script (one pair per worker) inside the timed span;
 //   - kubecache cold: fresh pods every run (prestart on);
-//   - kubecache warm: reuse on, pods kept from the previous run.
+//   - kubecache warm: reuse on, pods kept from the previous run by the
+//     kubecache daemon (whose CPU counts with the runner's).
+// Jest always starts its 4 workers (see forgetJestTimings).
 // Wall time is the runner's whole process (start to exit), median/min/max
 // over the rounds, and the ratio of the medians to local. CPU time is
 // counted too, because on a small machine it bounds the wall time: the
@@ -377,7 +379,29 @@ async function stopDaemons() {
   }
 }
 
+/**
+ * Jest runs a suite in one process, without its workers, when the previous
+ * run timed every file under a second (its perf cache). The local files are
+ * that fast on a quiet machine and kubecache's first file per worker often
+ * is not, so each way got another scheduling depending on the run before:
+ * the local baseline moved between 2.1 s in one process and 5 s with 4
+ * workers. Without the timings Jest starts its workers, as the suite's
+ * maxWorkers asks, for every way alike. (Transforms stay cached.)
+ */
+function forgetJestTimings() {
+  const cache = join(dir, 'node_modules', '.cache', 'jest');
+  let names = [];
+  try {
+    names = readdirSync(cache);
+  } catch {
+    return;
+  }
+  for (const name of names)
+    if (name.startsWith('perf-cache-')) rmSync(join(cache, name), { force: true });
+}
+
 async function timed(runner, mode) {
+  if (runner === 'jest') forgetJestTimings();
   const cpu0 = { machine: machineCpuS(), children: childrenCpuS() + daemonsCpuS() };
   const t0 = performance.now();
   const local = mode === 'local' ? await startLocal() : undefined;
