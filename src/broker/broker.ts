@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import createDebug from 'debug';
-import { ENV_PREFIX, engineEnvPrefix, readCacheEnv, withoutEmptyVars } from '../config/env.js';
+import {
+  ENV_PREFIX,
+  engineEnvPrefix,
+  isQuiet,
+  readCacheEnv,
+  withoutEmptyVars,
+} from '../config/env.js';
 import {
   type KubecacheOptions,
   type ResolvedCacheConfig,
@@ -163,9 +169,9 @@ export class Broker {
     this.env = init.env;
     this.owner = init.owner;
     this.keepOnTeardown = init.cluster.reuse;
-    const quiet = this.env.KUBECACHE_QUIET === '1' || this.env.KUBECACHE_QUIET === 'true';
     this.progress =
-      init.options.progress ?? (quiet ? () => {} : (line) => process.stderr.write(`${line}\n`));
+      init.options.progress ??
+      (isQuiet(this.env) ? () => {} : (line) => process.stderr.write(`${line}\n`));
     this.stopWatch = watchPods(
       this.handle,
       { labelSelector: runSelector(this.runId) },
@@ -194,12 +200,17 @@ export class Broker {
   /**
    * Connects (failing fast when the API server does not answer), reaps the
    * expired pods of crashed runs, and returns a broker with a fresh run id.
+   * `resolved` is the cluster config of these same options and env when the
+   * caller has it already (the runner resolves it to choose the daemon).
    */
-  static async start(options: BrokerOptions = {}): Promise<Broker> {
+  static async start(
+    options: BrokerOptions = {},
+    resolved?: ResolvedClusterConfig,
+  ): Promise<Broker> {
     // CI systems export unset variables as empty strings: read those as unset.
     const env = withoutEmptyVars(options.env ?? process.env);
     const { progress: _p, env: _e, ...kubecacheOptions } = options;
-    const cluster = resolveClusterConfig({ global: kubecacheOptions, env });
+    const cluster = resolved ?? resolveClusterConfig({ global: kubecacheOptions, env });
     const handle = await connectKube({
       // An explicit env (tests, tools) may name a kubeconfig the process env does not.
       kubeconfig:

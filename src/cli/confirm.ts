@@ -1,4 +1,5 @@
 import { createInterface } from 'node:readline/promises';
+import { isCI } from '../config/env.js';
 
 export type ConfirmDecision = { kind: 'yes' } | { kind: 'ask' } | { kind: 'refuse'; why: string };
 
@@ -13,10 +14,7 @@ export function confirmDecision(input: {
   env: NodeJS.ProcessEnv;
 }): ConfirmDecision {
   if (input.yes) return { kind: 'yes' };
-  const ci = input.env.CI;
-  if (ci !== undefined && ci !== '' && ci !== '0' && ci.toLowerCase() !== 'false') {
-    return { kind: 'refuse', why: `CI=${ci} is set` };
-  }
+  if (isCI(input.env)) return { kind: 'refuse', why: `CI=${input.env.CI} is set` };
   if (!input.stdinIsTTY) return { kind: 'refuse', why: 'standard input is not a terminal' };
   return { kind: 'ask' };
 }

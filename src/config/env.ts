@@ -27,6 +27,18 @@ export function engineEnvPrefix(engine: EngineName): string {
   return `${ENV_PREFIX}${engine.toUpperCase()}_`;
 }
 
+/** CI=true (or any value but empty, 0 and false), as CI systems set it. */
+export function isCI(env: NodeJS.ProcessEnv): boolean {
+  const ci = read(env, 'CI');
+  return ci !== undefined && ci !== '0' && ci.toLowerCase() !== 'false';
+}
+
+/** KUBECACHE_QUIET=1 (or true): no progress lines. */
+export function isQuiet(env: NodeJS.ProcessEnv): boolean {
+  const quiet = read(env, `${ENV_PREFIX}QUIET`);
+  return quiet === '1' || quiet === 'true';
+}
+
 export interface EnvLayer {
   options: CacheOptions;
   origin: Origin;
@@ -326,6 +338,10 @@ const FOREIGN_PREFIXES = [
   'KUBECACHE_STATE_DIR',
   'KUBECACHE_CONSUMER_',
   'KUBECACHE_DOCS_',
+  // The dev cluster's scripts and the project's own tests.
+  'KUBECACHE_CLUSTER',
+  'KUBECACHE_CONTAINERD_',
+  'KUBECACHE_TEST_',
 ];
 
 /** Every KUBECACHE_* name kubecache knows, TIMEOUT_*_MS variables included. */

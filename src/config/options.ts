@@ -1,7 +1,7 @@
 import { engines, isEngineName } from '../engines/registry.js';
 import { ENGINE_NAMES, type EngineName } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
-import { ENV_PREFIX, engineEnvPrefix, readCacheEnv, readClusterEnv } from './env.js';
+import { ENV_PREFIX, engineEnvPrefix, isCI, readCacheEnv, readClusterEnv } from './env.js';
 import {
   badOption,
   CACHE_OPTION_KEYS,
@@ -538,10 +538,4 @@ function checkLease(timeouts: Timeouts, provenance: Map<string, Provenance>): vo
       expected: 'leaseRenewMs < leaseMs',
     },
   );
-}
-
-/** CI=true (or any value but empty, 0 and false), as CI systems set it. */
-export function isCI(env: NodeJS.ProcessEnv): boolean {
-  const ci = env.CI;
-  return ci !== undefined && ci !== '' && ci !== '0' && ci.toLowerCase() !== 'false';
 }

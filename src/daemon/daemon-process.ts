@@ -59,6 +59,9 @@ async function main(): Promise<void> {
   let idle: NodeJS.Timeout | undefined;
   let stopping: Promise<void> | undefined;
   const idleMs = broker.cluster.reuseIdleSeconds * 1000;
+  // Broker.start reaped. A pod becomes reapable only when a lease ends, and
+  // leases move once per renew interval: back-to-back runs skip the reap.
+  let reapedAt = Date.now();
 
   const stop = (why: string, discard: boolean): Promise<void> => {
     stopping ??= (async () => {
@@ -136,7 +139,10 @@ async function main(): Promise<void> {
       active = { pid: req.pid, lines: [] };
       broker.beginRun();
       // As an in-process broker does at its start; off this run's path.
-      void broker.reap();
+      if (Date.now() - reapedAt >= broker.cluster.timeouts.leaseRenewMs) {
+        reapedAt = Date.now();
+        void broker.reap();
+      }
       if (req.workers !== undefined) {
         broker.prestart(
           planPrestart({

@@ -2,7 +2,7 @@ import type { Broker } from '../broker/broker.js';
 import type { BrokerApi } from '../broker/http-api.js';
 import { planPrestart, readRecord, recordOf, recordPath, writeRecord } from '../broker/prestart.js';
 import type { AcquireRequest } from '../broker/types.js';
-import { unknownEnvWarnings } from '../config/env.js';
+import { isQuiet, unknownEnvWarnings, withoutEmptyVars } from '../config/env.js';
 import { resolveClusterConfig } from '../config/options.js';
 import { joinDaemon } from '../daemon/join-daemon.js';
 import { stableStringify } from '../names.js';
@@ -111,9 +111,13 @@ async function start(
 ): Promise<Running> {
   // Printed even with KUBECACHE_QUIET: a misspelled variable changes nothing silently.
   const warnings = unknownEnvWarnings(process.env);
-  const cluster = resolveClusterConfig({ global: config.options, env: process.env });
-  const quiet = process.env.KUBECACHE_QUIET === '1' || process.env.KUBECACHE_QUIET === 'true';
-  const progress = quiet ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
+  const cluster = resolveClusterConfig({
+    global: config.options,
+    env: withoutEmptyVars(process.env),
+  });
+  const progress = isQuiet(process.env)
+    ? () => {}
+    : (line: string) => process.stderr.write(`${line}\n`);
   if (cluster.daemon) {
     const run = await joinDaemon({
       config,
@@ -141,7 +145,7 @@ async function start(
     import('../broker/http-api.js'),
     import('../broker/run-tracking.js'),
   ]);
-  const broker = await Broker.start(config.options);
+  const broker = await Broker.start(config.options, cluster);
   // From here on a signal must delete what the run creates, startup included.
   const stopEarly = teardownBeforeSignalExit(() => broker.teardown(), broker.progress);
   if (config.file) broker.progress(`[kubecache] using ${config.file}`);

@@ -6,7 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
-import { knownEnvVars, unknownEnvWarnings, withoutEmptyVars } from '../../src/config/env.js';
+import {
+  isQuiet,
+  knownEnvVars,
+  unknownEnvWarnings,
+  withoutEmptyVars,
+} from '../../src/config/env.js';
 import { resolveClusterConfig } from '../../src/config/options.js';
 import { snapshotRedis } from '../../src/engines/redis/snapshot.js';
 import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
@@ -167,6 +172,26 @@ describe('4: typo hints cover every key and every KUBECACHE_* variable', () => {
     expect(warnings[0]).toContain('KUBECACHE_NAMSPACE');
     expect(warnings[0]).toContain('Did you mean KUBECACHE_NAMESPACE?');
     expect(warnings[1]).toContain('Did you mean KUBECACHE_REDIS_MEMORY_LIMIT?');
+  });
+
+  it("does not warn about the dev cluster's and the project's own test variables", () => {
+    const own = {
+      KUBECACHE_CLUSTER: 'oldest',
+      KUBECACHE_CLUSTER_SLOT: '1',
+      KUBECACHE_CONTAINERD_VERSION: 'debian',
+      KUBECACHE_TEST_KUBECONFIG: '/x',
+    };
+    expect(unknownEnvWarnings(own)).toEqual([]);
+    expect(unknownEnvWarnings({ ...own, KUBECACHE_QUITE: '1' })).toHaveLength(1);
+  });
+
+  it('reads KUBECACHE_QUIET as 1 or true, an empty value as unset', () => {
+    expect(isQuiet({ KUBECACHE_QUIET: '1' })).toBe(true);
+    expect(isQuiet({ KUBECACHE_QUIET: 'true' })).toBe(true);
+    expect(isQuiet({ KUBECACHE_QUIET: ' 1 ' })).toBe(true);
+    expect(isQuiet({ KUBECACHE_QUIET: '0' })).toBe(false);
+    expect(isQuiet({ KUBECACHE_QUIET: '' })).toBe(false);
+    expect(isQuiet({})).toBe(false);
   });
 });
 
