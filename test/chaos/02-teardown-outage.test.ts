@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { retryUntil } from '../../src/deadline.js';
 import { component, sleep, waitHealthy, withApiserverFault } from './support/control-plane.js';
 import { record } from './support/report.js';
 import {
@@ -22,18 +23,6 @@ const DOWN_MS = 20_000;
 const DELETE_MS = 90_000;
 // How long the kubelet may take to remove the deleted pods.
 const GONE_MS = 150_000;
-
-/** A list read while the API server may still be settling after its restart. */
-async function retryList(read: () => Promise<string[]>): Promise<string[]> {
-  for (let i = 0; ; i++) {
-    try {
-      return await read();
-    } catch (err) {
-      if (i >= 40) throw err;
-      await sleep(250);
-    }
-  }
-}
 
 describe.sequential('scenario 2: API server down for 20 s during teardown', () => {
   afterAll(async () => {
@@ -60,7 +49,11 @@ describe.sequential('scenario 2: API server down for 20 s during teardown', () =
         return teardown;
       });
       // Pods whose delete did not go through: none, or each one named.
-      const undeleted = await retryList(() => podNames(NS, runId, { live: true }));
+      // Listed while the API server may still be settling after its restart.
+      const undeleted = await retryUntil(() => podNames(NS, runId, { live: true }), {
+        budgetMs: 10_000,
+        delayMs: () => 250,
+      });
       const named = undeleted.every((p) =>
         lines.some((l) => l.includes(p) && /kubectl .*delete/.test(l)),
       );

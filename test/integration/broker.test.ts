@@ -20,7 +20,7 @@ import {
   serviceAccountKubeconfig,
 } from '../support/cluster.js';
 import { rejection } from '../support/errors.js';
-import { eventuallyEmpty } from '../support/eventually.js';
+import { expectDeletedThenGone, podsBy } from '../support/pods-gone.js';
 
 const NS = 'kc-broker';
 const here = dirname(fileURLToPath(import.meta.url));
@@ -237,8 +237,7 @@ describe('broker on the dev cluster', () => {
     expect(report.remaining).toEqual([]);
     // Teardown returns once its deletes went through: terminating at once,
     // gone when the kubelet has stopped them.
-    expect(await podsOf(runSelector(other.runId))).toEqual([]);
-    expect(await eventuallyEmpty(() => allPodsOf(runSelector(other.runId)))).toEqual([]);
+    await expectDeletedThenGone(podsBy(NS, runSelector(other.runId)));
   });
 });
 
@@ -304,8 +303,7 @@ describe('identity and reaping', () => {
     live.child.kill('SIGTERM');
     // Teardown first, then the signal's own default action ends the process.
     expect(await exited).toBe('SIGTERM');
-    expect(await podsOf(runSelector(live.runId))).toEqual([]);
-    expect(await eventuallyEmpty(() => allPodsOf(runSelector(live.runId)))).toEqual([]);
+    await expectDeletedThenGone(podsBy(NS, runSelector(live.runId)));
   });
 });
 

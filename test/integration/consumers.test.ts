@@ -12,6 +12,7 @@ import {
   ensureNamespace,
 } from '../support/cluster.js';
 import { eventuallyEmpty } from '../support/eventually.js';
+import { expectDeletedThenGone, podsBy } from '../support/pods-gone.js';
 
 // The consumer projects under test/consumers/, driven as a user would drive
 // them: the packed tarball installed, the runner started as a child process.
@@ -125,14 +126,8 @@ async function pods(namespace: string, opts: { deleting?: boolean } = {}): Promi
     .map((p) => p.metadata?.name ?? '');
 }
 
-/**
- * What a run leaves when it has ended: no pod that is not being deleted, at
- * once (teardown returns when its deletes went through), and none at all
- * once the kubelet has stopped them.
- */
-async function expectAllDeleted(namespace: string): Promise<void> {
-  expect(await pods(namespace, { deleting: false })).toEqual([]);
-  expect(await eventuallyEmpty(() => pods(namespace, { deleting: true }))).toEqual([]);
+function expectAllDeleted(namespace: string): Promise<void> {
+  return expectDeletedThenGone(podsBy(namespace, MANAGED));
 }
 
 async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {

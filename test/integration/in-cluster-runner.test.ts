@@ -16,7 +16,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { managedSelector } from '../../src/names.js';
 import { adminCore, adminKubeConfig } from '../support/cluster.js';
-import { eventuallyEmpty } from '../support/eventually.js';
+import { expectDeletedThenGone } from '../support/pods-gone.js';
 
 // A CI runner inside the cluster, as users run it: the runner image (Node 24,
 // the packed kubecache tarball, a Vitest and a Jest CJS consumer) runs as the
@@ -211,10 +211,7 @@ for (const restricted of [false, true]) {
       // The runner deleted its caches itself on the way out (its pod still
       // exists, so the garbage collector has not acted); the kubelet then
       // removes them.
-      expect((await cachePods(namespace)).filter((p) => !p.metadata?.deletionTimestamp)).toEqual(
-        [],
-      );
-      expect(await eventuallyEmpty(() => cachePods(namespace))).toEqual([]);
+      await expectDeletedThenGone(() => cachePods(namespace));
     }, 600_000);
 
     if (restricted) return;

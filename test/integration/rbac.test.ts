@@ -13,8 +13,7 @@ import {
   type RoleRule,
   serviceAccountKubeconfig,
 } from '../support/cluster.js';
-
-import { eventuallyEmpty } from '../support/eventually.js';
+import { expectDeletedThenGone, podsBy } from '../support/pods-gone.js';
 
 // The Role documented in docs/rbac.md is taken from the doc itself, so the
 // documentation cannot drift from what kubecache really needs.
@@ -72,12 +71,7 @@ describe('the minimal Role from docs/rbac.md', () => {
     expect(about.events.length).toBeGreaterThan(0);
     const report = await broker.teardown();
     expect(report.remaining).toEqual([]);
-    // Deleted at once; gone once the kubelet has stopped them.
-    const listPods = async () =>
-      (await adminCore().listNamespacedPod({ namespace: NS, labelSelector: managedSelector() }))
-        .items;
-    expect((await listPods()).filter((p) => !p.metadata?.deletionTimestamp)).toEqual([]);
-    expect(await eventuallyEmpty(listPods)).toEqual([]);
+    await expectDeletedThenGone(podsBy(NS, managedSelector()));
     const secrets = await adminCore().listNamespacedSecret({
       namespace: NS,
       labelSelector: managedSelector(),

@@ -22,7 +22,7 @@ import {
   ensureNamespace,
 } from '../support/cluster.js';
 import { rejection } from '../support/errors.js';
-import { eventuallyEmpty } from '../support/eventually.js';
+import { expectDeletedThenGone, podsBy } from '../support/pods-gone.js';
 
 // Locked caches on the real dev cluster: per-pod passwords and ACLs for
 // redis, SASL for memcached, TLS with the run's CA, and NetworkPolicies.
@@ -370,17 +370,12 @@ describe('teardown of a locked run', () => {
     expect(before.items.length).toBe(2);
     const report = await broker.teardown();
     expect(report.remaining).toEqual([]);
-    const listPods = async () =>
-      (await adminCore().listNamespacedPod({ namespace: NS2, labelSelector: selector })).items;
-    const [pods, secrets, policies] = await Promise.all([
-      listPods(),
+    const [secrets, policies] = await Promise.all([
       adminCore().listNamespacedSecret({ namespace: NS2, labelSelector: selector }),
       adminNetworking().listNamespacedNetworkPolicy({ namespace: NS2, labelSelector: selector }),
     ]);
-    // Pods deleted at once, gone once the kubelet has stopped them.
-    expect(pods.filter((p) => !p.metadata?.deletionTimestamp)).toEqual([]);
-    expect(await eventuallyEmpty(listPods)).toEqual([]);
     expect(secrets.items).toEqual([]);
     expect(policies.items).toEqual([]);
+    await expectDeletedThenGone(podsBy(NS2, selector));
   });
 });

@@ -9,6 +9,7 @@ import {
   NetworkingV1Api,
   RbacAuthorizationV1Api,
 } from '@kubernetes/client-node';
+import { pollUntil } from '../../src/deadline.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -111,26 +112,30 @@ export async function apiServerRequests(kind: {
  */
 export async function ensureNamespace(name: string, serviceAccountWaitMs = 10_000): Promise<void> {
   const core = adminCore();
-  // A namespace left Terminating by an earlier run refuses new pods: wait it out.
-  for (let i = 0; i < 600; i++) {
-    const ns = await core.readNamespace({ name }).catch(() => undefined);
-    if (!ns) {
-      await core.createNamespace({ body: { metadata: { name } } }).catch(ignoreConflict);
-      continue;
-    }
-    if (ns.status?.phase !== 'Terminating') break;
-    await new Promise((r) => setTimeout(r, 100));
+  // A namespace left Terminating by an earlier run refuses new pods: wait it
+  // out (its finalizers are the controller-manager's; a minute is ample).
+  const ready = await pollUntil(
+    async () => {
+      const ns = await core.readNamespace({ name }).catch(() => undefined);
+      if (!ns) {
+        await core.createNamespace({ body: { metadata: { name } } }).catch(ignoreConflict);
+        return undefined;
+      }
+      return ns.status?.phase === 'Terminating' ? undefined : ns;
+    },
+    { budgetMs: 60_000, delayMs: () => 100 },
+  );
+  if (!ready) {
+    throw new Error(`namespace ${name} is still Terminating after 60 s: its finalizers do not end`);
   }
-  const deadline = Date.now() + serviceAccountWaitMs;
-  for (;;) {
-    try {
-      await core.readNamespacedServiceAccount({ name: 'default', namespace: name });
-      return;
-    } catch {
-      if (Date.now() >= deadline) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  const account = await pollUntil(
+    () =>
+      core
+        .readNamespacedServiceAccount({ name: 'default', namespace: name })
+        .catch(() => undefined),
+    { budgetMs: serviceAccountWaitMs, delayMs: () => 100 },
+  );
+  if (account) return;
   throw new Error(
     `namespace ${name} has no default ServiceAccount after ${serviceAccountWaitMs} ms: the controller-manager does not act`,
   );
