@@ -21,7 +21,15 @@ import {
   removeOwnDescriptor,
   writeDescriptor,
 } from './descriptor.js';
-import type { BeginReply, BeginRequest, EndReply } from './protocol.js';
+import {
+  type BeginReply,
+  type BeginRequest,
+  type EndReply,
+  LINES_WAIT_MS,
+  type Lines,
+  type LinesReply,
+  type RunRequest,
+} from './protocol.js';
 
 export interface DaemonSpec {
   version: 1;
@@ -35,7 +43,27 @@ const RUNNER_CHECK_MS = 1_000;
 
 interface ActiveRun {
   pid: number;
+  /** Every progress line of the run, in order; runners ask from an index. */
   lines: string[];
+  /** Long polls (POST /v1/runs/lines) waiting for the next line or the end. */
+  waiters: (() => void)[];
+}
+
+function wake(run: ActiveRun | undefined): void {
+  for (const resolve of run?.waiters.splice(0) ?? []) resolve();
+}
+
+function linesFrom(all: readonly string[], from: number): Lines {
+  return { from, lines: all.slice(from) };
+}
+
+/** The body of a run's later calls; `from` 0 for a runner that sends none. */
+function runRequest(body: unknown): RunRequest {
+  const b = (body ?? {}) as Partial<RunRequest>;
+  return {
+    pid: Number.isSafeInteger(b.pid) ? (b.pid as number) : -1,
+    from: Number.isSafeInteger(b.from) && (b.from as number) >= 0 ? (b.from as number) : 0,
+  };
 }
 
 async function main(): Promise<void> {
@@ -47,6 +75,7 @@ async function main(): Promise<void> {
   const progress = (line: string): void => {
     log(line);
     active?.lines.push(line);
+    wake(active);
   };
   let broker: Broker;
   try {
@@ -69,6 +98,7 @@ async function main(): Promise<void> {
       clearInterval(runnerCheck);
       if (idle) clearTimeout(idle);
       removeOwnDescriptor(spec.descriptor, process.pid);
+      wake(active);
       await api.close();
       if (discard) broker.discardKept();
       await broker.teardown();
@@ -101,6 +131,7 @@ async function main(): Promise<void> {
       );
     }
     active = undefined;
+    wake(run);
     used.clear();
     // Two runs that found no daemon each started one, and the other's file
     // won: no run will find this one, so its pods go back to the namespace
@@ -108,7 +139,7 @@ async function main(): Promise<void> {
     if (readDescriptor(spec.descriptor)?.pid !== process.pid) {
       setImmediate(() => void stop('another daemon serves this project', false));
     } else waitIdle();
-    return { lines: run?.lines ?? [], requests };
+    return { from: 0, lines: run?.lines ?? [], requests };
   };
 
   const api = await startBrokerApi(trackAcquires(broker, used), {
@@ -136,7 +167,7 @@ async function main(): Promise<void> {
       }
       // From the checks to here nothing waits: no other start can slip in.
       if (idle) clearTimeout(idle);
-      active = { pid: req.pid, lines: [] };
+      active = { pid: req.pid, lines: [], waiters: [] };
       broker.beginRun();
       // As an in-process broker does at its start; off this run's path.
       if (Date.now() - reapedAt >= broker.cluster.timeouts.leaseRenewMs) {
@@ -156,18 +187,36 @@ async function main(): Promise<void> {
       const reply: BeginReply = {
         runId: broker.runId,
         namespace: broker.handle.namespace,
-        lines: active.lines.splice(0),
+        ...linesFrom(active.lines, 0),
       };
       return reply;
     },
     'POST /v1/runs/end': async (body) => {
-      const pid = (body as { pid?: unknown } | undefined)?.pid;
-      if (!active || active.pid !== pid) return { lines: [], requests: [] } satisfies EndReply;
-      return endRun();
+      const { pid, from } = runRequest(body);
+      if (!active || active.pid !== pid)
+        return { from, lines: [], requests: [] } satisfies EndReply;
+      const ended = await endRun();
+      return { ...ended, ...linesFrom(ended.lines, from) } satisfies EndReply;
     },
-    'POST /v1/runs/rerun': async () => {
+    'POST /v1/runs/rerun': async (body) => {
+      const { from } = runRequest(body);
       await deleteUnused(broker, used);
-      return { lines: active?.lines.splice(0) ?? [] };
+      return linesFrom(active?.lines ?? [], from);
+    },
+    'POST /v1/runs/lines': async (body) => {
+      const { pid, from } = runRequest(body);
+      const run = active;
+      if (!run || run.pid !== pid) return { from, lines: [], ended: true } satisfies LinesReply;
+      if (run.lines.length <= from) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, LINES_WAIT_MS);
+          run.waiters.push(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      }
+      return { ...linesFrom(run.lines, from), ended: active !== run } satisfies LinesReply;
     },
   });
   // Referenced: the API server is unref'd, and the daemon must stay up.

@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import createDebug from 'debug';
 import type { RunRecord } from '../broker/prestart.js';
+import { sleep } from '../deadline.js';
 import { fromJSON, isKubecacheError } from '../errors.js';
 import type { LoadedConfig } from '../runner/config-file.js';
 import { brokerRequest } from '../worker/broker-client.js';
@@ -17,7 +18,14 @@ import {
   processAlive,
   readDescriptor,
 } from './descriptor.js';
-import type { BeginReply, EndReply } from './protocol.js';
+import {
+  type BeginReply,
+  type EndReply,
+  LINES_WAIT_MS,
+  type Lines,
+  type LinesReply,
+} from './protocol.js';
+import { RunLines } from './run-lines.js';
 
 // The runner's side of the daemon (daemon-process.ts): find the project's
 // daemon, or start one, and run this run on it. Anything short of a clear
@@ -33,6 +41,10 @@ const BEGIN_MS = 5_000;
 const SPAWN_EXTRA_MS = 15_000;
 /** Ending a run waits for the pods still starting to settle. */
 const END_MS = 60_000;
+/** A long poll for lines answers within LINES_WAIT_MS; this is its slack. */
+const POLL_SLACK_MS = 5_000;
+/** Polls that failed in a row before the runner stops asking (end() still gets the lines). */
+const POLL_FAILURES = 3;
 
 export interface DaemonRun {
   url: string;
@@ -40,10 +52,16 @@ export interface DaemonRun {
   runId: string;
   namespace: string;
   pid: number;
-  /** Progress lines of the run's start. */
-  lines: string[];
+  /**
+   * Prints the run's progress lines as the daemon has them (the start's
+   * first), until end() or the run is over: a pod that dies mid-run is said
+   * when it happens, not at the end.
+   */
+  follow(): void;
+  /** Ends the run on the daemon, printing the lines not printed yet. */
   end(): Promise<EndReply>;
-  rerun(): Promise<string[]>;
+  /** Deletes the pods the last run did not use (a watch-mode rerun). */
+  rerun(): Promise<void>;
 }
 
 export interface JoinInput {
@@ -125,20 +143,69 @@ async function begin(
     debug('daemon %d did not answer: %s', d.pid, (err as Error).message);
     return 'unreachable';
   }
+  const printed = new RunLines(input.progress);
+  let following = false;
+  const poll = async (): Promise<void> => {
+    for (let failures = 0; following && failures < POLL_FAILURES; ) {
+      try {
+        const lines = await call<LinesReply>(
+          d,
+          '/v1/runs/lines',
+          { pid: process.pid, from: printed.seen },
+          LINES_WAIT_MS + POLL_SLACK_MS,
+          true,
+        );
+        // After end() began, its reply prints what this one holds.
+        if (!following) return;
+        printed.take(lines);
+        if (lines.ended) return;
+        failures = 0;
+      } catch (err) {
+        failures += 1;
+        debug('asking daemon %d for progress lines failed: %s', d.pid, (err as Error).message);
+        await sleep(1_000, { unref: true });
+      }
+    }
+  };
   return {
     url: d.url,
     token: d.token,
     pid: d.pid,
     runId: reply.runId,
     namespace: reply.namespace,
-    lines: reply.lines,
-    end: () => call<EndReply>(d, '/v1/runs/end', { pid: process.pid }, END_MS),
-    rerun: async () => (await call<{ lines: string[] }>(d, '/v1/runs/rerun', {}, END_MS)).lines,
+    follow: () => {
+      printed.take(reply);
+      if (following) return;
+      following = true;
+      void poll();
+    },
+    end: async () => {
+      following = false;
+      const ended = await call<EndReply>(
+        d,
+        '/v1/runs/end',
+        { pid: process.pid, from: printed.seen },
+        END_MS,
+      );
+      printed.take(ended);
+      return ended;
+    },
+    rerun: async () => {
+      printed.take(
+        await call<Lines>(d, '/v1/runs/rerun', { pid: process.pid, from: printed.seen }, END_MS),
+      );
+    },
   };
 }
 
-function call<T>(d: Descriptor, path: string, body: unknown, timeoutMs: number): Promise<T> {
-  return brokerRequest<T>(`${d.url}${path}`, 'POST', d.token, body, timeoutMs);
+function call<T>(
+  d: Descriptor,
+  path: string,
+  body: unknown,
+  timeoutMs: number,
+  unref = false,
+): Promise<T> {
+  return brokerRequest<T>(`${d.url}${path}`, 'POST', d.token, body, timeoutMs, { unref });
 }
 
 /** Starts a daemon, detached from this process and its terminal, and waits for its one answer line. */

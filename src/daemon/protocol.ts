@@ -13,16 +13,42 @@ export interface BeginRequest {
   previous?: unknown;
 }
 
-export interface BeginReply {
-  runId: string;
-  namespace: string;
-  /** Progress lines so far, for the runner to print. */
+/**
+ * A run's progress lines from index `from` on. The daemon keeps every line of
+ * the run; the runner asks from the count it has printed, and prints only
+ * what it has not (lines.ts), so a reply lost or answered twice costs no line
+ * and repeats none.
+ */
+export interface Lines {
+  from: number;
   lines: string[];
 }
 
+export interface BeginReply extends Lines {
+  runId: string;
+  namespace: string;
+}
+
+/** The body of POST /v1/runs/end, /v1/runs/rerun and /v1/runs/lines. */
+export interface RunRequest {
+  pid: number;
+  /** Lines the runner has printed. */
+  from: number;
+}
+
 /** POST /v1/runs/end */
-export interface EndReply {
-  lines: string[];
+export interface EndReply extends Lines {
   /** The run's acquire requests: the runner writes the next run's record from them. */
   requests: AcquireRequest[];
 }
+
+/**
+ * POST /v1/runs/lines, a long poll: answers once the run has a line past
+ * `from`, has ended, or LINES_WAIT_MS have passed.
+ */
+export interface LinesReply extends Lines {
+  /** The run is over (or is another's): stop asking. */
+  ended: boolean;
+}
+
+export const LINES_WAIT_MS = 20_000;

@@ -115,9 +115,8 @@ async function start(
     global: config.options,
     env: withoutEmptyVars(process.env),
   });
-  const progress = isQuiet(process.env)
-    ? () => {}
-    : (line: string) => process.stderr.write(`${line}\n`);
+  const quiet = isQuiet(process.env);
+  const progress = quiet ? () => {} : (line: string) => process.stderr.write(`${line}\n`);
   if (cluster.daemon) {
     const run = await joinDaemon({
       config,
@@ -134,7 +133,8 @@ async function start(
       if (config.file) progress(`[kubecache] using ${config.file}`);
       for (const warning of warnings) process.stderr.write(`[kubecache] warning: ${warning}\n`);
       progress(`[kubecache] run ${run.runId} on the kubecache daemon (pid ${run.pid})`);
-      for (const line of run.lines) progress(line);
+      // Quiet: nothing to print, so nothing to ask for while the run goes on.
+      if (!quiet) run.follow();
       return onDaemon(config, exportEnv, prestart.record, run, progress);
     }
   }
@@ -220,14 +220,10 @@ function onDaemon(
     config,
     connection,
     record,
-    rerun: async () => {
-      for (const line of await run.rerun()) progress(line);
-    },
+    rerun: () => run.rerun(),
     finish: async () => {
       try {
-        const ended = await run.end();
-        for (const line of ended.lines) progress(line);
-        return ended.requests;
+        return (await run.end()).requests;
       } catch (err) {
         // The daemon ends the run itself once it sees this process gone.
         progress(

@@ -87,8 +87,9 @@ export async function brokerRequest<T>(
   token: string,
   body?: unknown,
   timeoutMs?: number,
+  opts: CallOptions = {},
 ): Promise<T> {
-  const res = await httpCall(url, method, token, body, timeoutMs);
+  const res = await httpCall(url, method, token, body, timeoutMs, opts);
   let json: unknown;
   try {
     json = JSON.parse(res.text);
@@ -97,6 +98,11 @@ export async function brokerRequest<T>(
   }
   if (res.status < 200 || res.status >= 300) throw fromJSON(json ?? res.text);
   return json as T;
+}
+
+export interface CallOptions {
+  /** The call does not keep the process alive (a long poll in the background). */
+  unref?: boolean;
 }
 
 /**
@@ -109,7 +115,8 @@ function httpCall(
   method: string,
   token: string,
   body: unknown,
-  timeoutMs?: number,
+  timeoutMs: number | undefined,
+  opts: CallOptions,
 ): Promise<{ status: number; text: string }> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise((resolve, reject) => {
@@ -137,6 +144,7 @@ function httpCall(
       },
     );
     req.on('error', reject);
+    if (opts.unref) req.on('socket', (socket) => socket.unref());
     if (timeoutMs !== undefined) {
       req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     }

@@ -122,6 +122,27 @@ describe('the kubecache daemon on the dev cluster', () => {
     expect((await a.done).code).toBe(0);
   });
 
+  it('says a pod deleted mid-run while the run goes on, once', async () => {
+    const p = project();
+    const a = startDaemonRun(p, { hold: true });
+    const first = await a.first;
+    const said = `pod ${first.pod} was deleted from outside this run`;
+    await adminCore().deleteNamespacedPod({ name: first.pod, namespace: NS });
+    // The daemon's broker sees it; the runner prints it before its run ends.
+    expect(
+      await eventually(
+        async () => a.stderr(),
+        (out) => out.includes(said),
+        20_000,
+      ),
+    ).toContain(said);
+    a.release();
+    const done = await a.done;
+    expect(done.code, done.stderr).toBe(0);
+    // The end's reply held it too: printed once all the same.
+    expect(done.stderr.split(said)).toHaveLength(2);
+  });
+
   it('a runner that dies mid-run: the daemon ends its run and the next run gets the pod, seeded', async () => {
     const p = project();
     const a = startDaemonRun(p, { write: ['written', 'by a'], crash: true });

@@ -73,6 +73,8 @@ export interface StartedRun {
   done: Promise<{ code: number | null; ms: number; stderr: string }>;
   release(): void;
   kill(): void;
+  /** What the run has printed on stderr so far. */
+  stderr(): string;
 }
 
 export function startDaemonRun(p: DaemonProject, plan: RunPlan = {}): StartedRun {
@@ -109,5 +111,6 @@ export function startDaemonRun(p: DaemonProject, plan: RunPlan = {}): StartedRun
     done,
     release: () => child.stdin.write('go\n'),
     kill: () => child.kill('SIGKILL'),
+    stderr: () => stderr,
   };
 }

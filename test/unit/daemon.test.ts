@@ -10,6 +10,7 @@ import {
   removeOwnDescriptor,
   writeDescriptor,
 } from '../../src/daemon/descriptor.js';
+import { RunLines } from '../../src/daemon/run-lines.js';
 import { importChains, src } from './helpers/module-graph.js';
 
 describe('daemon key', () => {
@@ -110,5 +111,32 @@ describe('a run on a daemon never loads the Kubernetes client', () => {
     expect(importChains(join(src, 'daemon', 'daemon-process.ts'), heavy)).toContain(
       'src/daemon/daemon-process.ts -> src/broker/broker.ts',
     );
+  });
+});
+
+describe("a daemon run's progress lines on the runner", () => {
+  function printer() {
+    const out: string[] = [];
+    return { out, lines: new RunLines((l) => out.push(l)) };
+  }
+
+  it('prints each line once, in order, whichever reply brings it', () => {
+    const { out, lines } = printer();
+    lines.take({ from: 0, lines: ['a'] });
+    // A long poll and the end both answered from index 0.
+    lines.take({ from: 0, lines: ['a', 'b'] });
+    lines.take({ from: 1, lines: ['b', 'c'] });
+    lines.take({ from: 3, lines: [] });
+    expect(out).toEqual(['a', 'b', 'c']);
+    expect(lines.seen).toBe(3);
+  });
+
+  it('holds back a reply that starts past a line it has not printed', () => {
+    const { out, lines } = printer();
+    lines.take({ from: 0, lines: ['a'] });
+    lines.take({ from: 2, lines: ['c'] });
+    expect(out).toEqual(['a']);
+    lines.take({ from: 1, lines: ['b', 'c'] });
+    expect(out).toEqual(['a', 'b', 'c']);
   });
 });
