@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { stableStringify } from '../names.js';
 
@@ -60,6 +60,38 @@ export function buildStamp(entry: string): string {
 export function daemonFiles(recordFile: string, key: string): { descriptor: string; log: string } {
   const dir = dirname(recordFile);
   return { descriptor: join(dir, `daemon-${key}.json`), log: join(dir, `daemon-${key}.log`) };
+}
+
+/** A log of a daemon that is gone is kept this long after its last line, for a look after the fact. */
+export const STALE_LOG_MS = 7 * 24 * 3600 * 1000;
+
+/**
+ * Deletes the logs of daemons that are gone (no descriptor beside them) and
+ * wrote nothing for STALE_LOG_MS: each setting, build or Node version of a
+ * project has a daemon of its own, so their logs would pile up. Housekeeping:
+ * a file that cannot be read or deleted is left.
+ */
+export function pruneDaemonLogs(dir: string, now = Date.now()): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const pruned: string[] = [];
+  for (const name of names) {
+    const m = /^daemon-([0-9a-f]+)\.log$/.exec(name);
+    if (!m || names.includes(`daemon-${m[1]}.json`)) continue;
+    const file = join(dir, name);
+    try {
+      if (now - statSync(file).mtimeMs < STALE_LOG_MS) continue;
+      rmSync(file, { force: true });
+      pruned.push(file);
+    } catch {
+      // Gone meanwhile, or not ours to delete.
+    }
+  }
+  return pruned;
 }
 
 /**

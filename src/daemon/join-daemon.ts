@@ -16,6 +16,7 @@ import {
   daemonFiles,
   daemonKey,
   processAlive,
+  pruneDaemonLogs,
   readDescriptor,
 } from './descriptor.js';
 import {
@@ -215,6 +216,7 @@ async function spawnDaemon(
   input: JoinInput,
 ): Promise<Descriptor | undefined> {
   mkdirSync(dirname(files.descriptor), { recursive: true });
+  for (const file of pruneDaemonLogs(dirname(files.descriptor))) debug('pruned %s', file);
   const spec: DaemonSpec = {
     version: 1,
     options: input.config.options,

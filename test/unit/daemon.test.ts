@@ -1,4 +1,4 @@
-import { chownSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdtempSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -6,8 +6,10 @@ import {
   daemonFiles,
   daemonKey,
   processAlive,
+  pruneDaemonLogs,
   readDescriptor,
   removeOwnDescriptor,
+  STALE_LOG_MS,
   writeDescriptor,
 } from '../../src/daemon/descriptor.js';
 import { RunLines } from '../../src/daemon/run-lines.js';
@@ -138,5 +140,28 @@ describe("a daemon run's progress lines on the runner", () => {
     expect(out).toEqual(['a']);
     lines.take({ from: 1, lines: ['b', 'c'] });
     expect(out).toEqual(['a', 'b', 'c']);
+  });
+});
+
+describe('daemon logs', () => {
+  it('prunes only the stale logs of daemons that are gone', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kc-logs-'));
+    const old = (Date.now() - STALE_LOG_MS - 60_000) / 1000;
+    for (const name of ['daemon-aa.log', 'daemon-bb.log', 'daemon-cc.log', 'other.log']) {
+      writeFileSync(join(dir, name), 'x');
+      utimesSync(join(dir, name), old, old);
+    }
+    // bb's daemon is up (its descriptor is there); dd's log is recent.
+    writeFileSync(join(dir, 'daemon-bb.json'), '{}');
+    writeFileSync(join(dir, 'daemon-dd.log'), 'x');
+    const pruned = pruneDaemonLogs(dir).map((f) => f.slice(dir.length + 1));
+    expect(pruned.sort()).toEqual(['daemon-aa.log', 'daemon-cc.log']);
+    expect(readdirSync(dir).sort()).toEqual([
+      'daemon-bb.json',
+      'daemon-bb.log',
+      'daemon-dd.log',
+      'other.log',
+    ]);
+    expect(pruneDaemonLogs(join(dir, 'missing'))).toEqual([]);
   });
 });
