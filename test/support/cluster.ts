@@ -9,9 +9,14 @@ import {
   NetworkingV1Api,
   RbacAuthorizationV1Api,
 } from '@kubernetes/client-node';
-import { pollUntil } from '../../src/deadline.js';
+
+// Plain Node loads this file too (the consumer and doc-test runners, by type
+// stripping), which resolves no `.js` import to a `.ts` source: so it
+// imports nothing from src/.
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The dev cluster's admin kubeconfig. Integration tests never skip: without a
@@ -114,28 +119,27 @@ export async function ensureNamespace(name: string, serviceAccountWaitMs = 10_00
   const core = adminCore();
   // A namespace left Terminating by an earlier run refuses new pods: wait it
   // out (its finalizers are the controller-manager's; a minute is ample).
-  const ready = await pollUntil(
-    async () => {
-      const ns = await core.readNamespace({ name }).catch(() => undefined);
-      if (!ns) {
-        await core.createNamespace({ body: { metadata: { name } } }).catch(ignoreConflict);
-        return undefined;
-      }
-      return ns.status?.phase === 'Terminating' ? undefined : ns;
-    },
-    { budgetMs: 60_000, delayMs: () => 100 },
-  );
-  if (!ready) {
-    throw new Error(`namespace ${name} is still Terminating after 60 s: its finalizers do not end`);
+  const terminatingUntil = Date.now() + 60_000;
+  for (;;) {
+    const ns = await core.readNamespace({ name }).catch(() => undefined);
+    if (ns && ns.status?.phase !== 'Terminating') break;
+    if (Date.now() >= terminatingUntil) {
+      throw new Error(
+        `namespace ${name} is still Terminating after 60 s: its finalizers do not end`,
+      );
+    }
+    if (ns) await pause(100);
+    else await core.createNamespace({ body: { metadata: { name } } }).catch(ignoreConflict);
   }
-  const account = await pollUntil(
-    () =>
-      core
-        .readNamespacedServiceAccount({ name: 'default', namespace: name })
-        .catch(() => undefined),
-    { budgetMs: serviceAccountWaitMs, delayMs: () => 100 },
-  );
-  if (account) return;
+  const accountUntil = Date.now() + serviceAccountWaitMs;
+  for (;;) {
+    const account = await core
+      .readNamespacedServiceAccount({ name: 'default', namespace: name })
+      .catch(() => undefined);
+    if (account) return;
+    if (Date.now() >= accountUntil) break;
+    await pause(100);
+  }
   throw new Error(
     `namespace ${name} has no default ServiceAccount after ${serviceAccountWaitMs} ms: the controller-manager does not act`,
   );
