@@ -505,8 +505,17 @@ try {
 } finally {
   await stopDaemons();
   // Kept (reuse) pods are this benchmark's own: do not leave them idling.
+  // A stopping daemon may delete one meanwhile: gone is what this wants.
   for (const pod of onCluster ? managedPods() : [])
-    kubectl(['-n', NAMESPACE, 'delete', pod, '--grace-period=0', '--wait=false']);
+    kubectl([
+      '-n',
+      NAMESPACE,
+      'delete',
+      pod,
+      '--grace-period=0',
+      '--wait=false',
+      '--ignore-not-found',
+    ]);
 }
 
 const fmt = (ms) => `${(ms / 1000).toFixed(2)} s`;
