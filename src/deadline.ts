@@ -117,6 +117,8 @@ export type RetryLimit =
 export type PollOptions = RetryLimit & {
   /** The wait after failed attempt `attempt` (1-based) before the next one. */
   delayMs: (attempt: number) => number;
+  /** Waits that do not keep the process alive (a background loop in a runner that may exit). */
+  unref?: boolean;
 };
 
 /**
@@ -143,7 +145,7 @@ export async function pollUntil<T>(
     const value = await check(attempt);
     if (value !== undefined) return value;
     if (attempt >= attempts || Date.now() >= deadline) return undefined;
-    await sleep(opts.delayMs(attempt));
+    await sleep(opts.delayMs(attempt), { unref: opts.unref === true });
   }
 }
 

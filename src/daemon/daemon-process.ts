@@ -26,10 +26,10 @@ import {
   type BeginRequest,
   type EndReply,
   LINES_WAIT_MS,
-  type Lines,
   type LinesReply,
   type RunRequest,
 } from './protocol.js';
+import { RunLog } from './run-log.js';
 
 export interface DaemonSpec {
   version: 1;
@@ -43,18 +43,20 @@ const RUNNER_CHECK_MS = 1_000;
 
 interface ActiveRun {
   pid: number;
-  /** Every progress line of the run, in order; runners ask from an index. */
-  lines: string[];
+  /** The run's progress lines its runner has not printed yet; runners ask from an index. */
+  lines: RunLog;
   /** Long polls (POST /v1/runs/lines) waiting for the next line or the end. */
   waiters: (() => void)[];
 }
 
-function wake(run: ActiveRun | undefined): void {
-  for (const resolve of run?.waiters.splice(0) ?? []) resolve();
+/** An ended run: the lines its runner has not printed, and the run's cache requests. */
+interface FinishedRun {
+  log: RunLog;
+  requests: EndReply['requests'];
 }
 
-function linesFrom(all: readonly string[], from: number): Lines {
-  return { from, lines: all.slice(from) };
+function wake(run: ActiveRun | undefined): void {
+  for (const resolve of run?.waiters.splice(0) ?? []) resolve();
 }
 
 /** The body of a run's later calls; `from` 0 for a runner that sends none. */
@@ -115,14 +117,14 @@ async function main(): Promise<void> {
   };
   // One end at a time: the runner check and a new run's start can both
   // find a run whose runner died.
-  let ending: Promise<EndReply> | undefined;
-  const endRun = (): Promise<EndReply> => {
+  let ending: Promise<FinishedRun> | undefined;
+  const endRun = (): Promise<FinishedRun> => {
     ending ??= finishRun().finally(() => {
       ending = undefined;
     });
     return ending;
   };
-  const finishRun = async (): Promise<EndReply> => {
+  const finishRun = async (): Promise<FinishedRun> => {
     const run = active;
     const { requests, kept } = await broker.endRun();
     if (kept.length > 0) {
@@ -139,7 +141,7 @@ async function main(): Promise<void> {
     if (readDescriptor(spec.descriptor)?.pid !== process.pid) {
       setImmediate(() => void stop('another daemon serves this project', false));
     } else waitIdle();
-    return { from: 0, lines: run?.lines ?? [], requests };
+    return { log: run?.lines ?? new RunLog(), requests };
   };
 
   const api = await startBrokerApi(trackAcquires(broker, used), {
@@ -167,7 +169,7 @@ async function main(): Promise<void> {
       }
       // From the checks to here nothing waits: no other start can slip in.
       if (idle) clearTimeout(idle);
-      active = { pid: req.pid, lines: [], waiters: [] };
+      active = { pid: req.pid, lines: new RunLog(), waiters: [] };
       broker.beginRun();
       // As an in-process broker does at its start; off this run's path.
       if (Date.now() - reapedAt >= broker.cluster.timeouts.leaseRenewMs) {
@@ -187,7 +189,7 @@ async function main(): Promise<void> {
       const reply: BeginReply = {
         runId: broker.runId,
         namespace: broker.handle.namespace,
-        ...linesFrom(active.lines, 0),
+        ...active.lines.from(0),
       };
       return reply;
     },
@@ -196,12 +198,12 @@ async function main(): Promise<void> {
       if (!active || active.pid !== pid)
         return { from, lines: [], requests: [] } satisfies EndReply;
       const ended = await endRun();
-      return { ...ended, ...linesFrom(ended.lines, from) } satisfies EndReply;
+      return { requests: ended.requests, ...ended.log.from(from) } satisfies EndReply;
     },
     'POST /v1/runs/rerun': async (body) => {
       const { from } = runRequest(body);
       await deleteUnused(broker, used);
-      return linesFrom(active?.lines ?? [], from);
+      return active?.lines.from(from) ?? { from, lines: [] };
     },
     'POST /v1/runs/lines': async (body) => {
       const { pid, from } = runRequest(body);
@@ -216,7 +218,7 @@ async function main(): Promise<void> {
           });
         });
       }
-      return { ...linesFrom(run.lines, from), ended: active !== run } satisfies LinesReply;
+      return { ...run.lines.from(from), ended: active !== run } satisfies LinesReply;
     },
   });
   // Referenced: the API server is unref'd, and the daemon must stay up.

@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import createDebug from 'debug';
 import type { RunRecord } from '../broker/prestart.js';
-import { sleep } from '../deadline.js';
+import { retryUntil } from '../deadline.js';
 import { fromJSON, isKubecacheError } from '../errors.js';
 import type { LoadedConfig } from '../runner/config-file.js';
 import { brokerRequest } from '../worker/broker-client.js';
@@ -147,25 +147,31 @@ async function begin(
   const printed = new RunLines(input.progress);
   let following = false;
   const poll = async (): Promise<void> => {
-    for (let failures = 0; following && failures < POLL_FAILURES; ) {
-      try {
-        const lines = await call<LinesReply>(
-          d,
-          '/v1/runs/lines',
-          { pid: process.pid, from: printed.seen },
-          LINES_WAIT_MS + POLL_SLACK_MS,
-          true,
-        );
-        // After end() began, its reply prints what this one holds.
-        if (!following) return;
-        printed.take(lines);
-        if (lines.ended) return;
-        failures = 0;
-      } catch (err) {
-        failures += 1;
-        debug('asking daemon %d for progress lines failed: %s', d.pid, (err as Error).message);
-        await sleep(1_000, { unref: true });
-      }
+    while (following) {
+      // POLL_FAILURES failed asks in a row end the polling; a reply starts the count again.
+      const lines = await retryUntil(
+        () =>
+          call<LinesReply>(
+            d,
+            '/v1/runs/lines',
+            { pid: process.pid, from: printed.seen },
+            LINES_WAIT_MS + POLL_SLACK_MS,
+            true,
+          ),
+        {
+          attempts: POLL_FAILURES,
+          delayMs: () => 1_000,
+          unref: true,
+          shouldRetry: (err) => {
+            debug('asking daemon %d for progress lines failed: %s', d.pid, (err as Error).message);
+            return following;
+          },
+        },
+      ).catch(() => undefined);
+      // After end() began, its reply prints what this one holds.
+      if (!lines || !following) return;
+      printed.take(lines);
+      if (lines.ended) return;
     }
   };
   return {

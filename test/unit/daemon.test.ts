@@ -13,6 +13,7 @@ import {
   writeDescriptor,
 } from '../../src/daemon/descriptor.js';
 import { RunLines } from '../../src/daemon/run-lines.js';
+import { RunLog } from '../../src/daemon/run-log.js';
 import { importChains, src } from './helpers/module-graph.js';
 
 describe('daemon key', () => {
@@ -140,6 +141,29 @@ describe("a daemon run's progress lines on the runner", () => {
     expect(out).toEqual(['a']);
     lines.take({ from: 1, lines: ['b', 'c'] });
     expect(out).toEqual(['a', 'b', 'c']);
+  });
+
+  it('the daemon keeps only the lines its runner has not printed, and none is lost on the way', () => {
+    const log = new RunLog();
+    const { out, lines } = printer();
+    for (const l of ['a', 'b', 'c']) log.push(l);
+    expect(log.from(lines.seen)).toEqual({ from: 0, lines: ['a', 'b', 'c'] });
+    // That reply was lost: the runner asks again from what it printed.
+    lines.take(log.from(lines.seen));
+    expect(out).toEqual(['a', 'b', 'c']);
+    log.push('d');
+    // Asking from 3 drops a, b and c; the next reply starts at index 3.
+    const reply = log.from(lines.seen);
+    expect(reply).toEqual({ from: 3, lines: ['d'] });
+    expect(log.length).toBe(4);
+    // A poll and the end answering the same line print it once.
+    lines.take(reply);
+    lines.take(log.from(3));
+    expect(out).toEqual(['a', 'b', 'c', 'd']);
+    expect(log.from(lines.seen)).toEqual({ from: 4, lines: [] });
+    // An ask from past the end, or from before what was dropped, stays in range.
+    expect(log.from(9)).toEqual({ from: 4, lines: [] });
+    expect(log.from(0)).toEqual({ from: 4, lines: [] });
   });
 });
 
