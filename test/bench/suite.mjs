@@ -18,8 +18,13 @@
 // benchmark's own child processes (the runner and its workers, the local
 // servers). Run it on an otherwise idle machine.
 //
+// With --split-cores (split-cores.mjs) the benchmark and everything it starts
+// get one core and the dev cluster the others: the cluster's CPU then no
+// longer comes out of the runner's, as when the cluster runs elsewhere.
+//
 //   usage: node test/bench/suite.mjs [--files 8] [--workers 4] [--tests 25] [--rounds 3]
 //                                    [--runners vitest,jest] [--modes local,cold,warm]
+//                                    [--split-cores]
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,6 +34,7 @@ import { performance } from 'node:perf_hooks';
 import { pack } from '../consumers/run.mjs';
 import { installUnlessStamped } from '../tools/packed-install.mjs';
 import { kubeconfig, kubectl, median, repo, useBenchNamespace } from './common.mjs';
+import { splitCores } from './split-cores.mjs';
 
 const opt = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -41,6 +47,9 @@ const ROUNDS = Number(opt('rounds', 3));
 const RUNNERS = String(opt('runners', 'vitest,jest')).split(',');
 const NAMESPACE = 'kc-bench-suite';
 const MODES = String(opt('modes', 'local,cold,warm')).split(',');
+const SPLIT = process.argv.includes('--split-cores');
+// Read before a split narrows this process to one core.
+const cores = availableParallelism();
 
 const dir = join(
   process.env.KUBECACHE_CACHE_DIR ?? join(homedir(), '.cache/kubecache'),
@@ -483,6 +492,7 @@ await install();
 generate();
 const onCluster = MODES.some((m) => m !== 'local');
 if (onCluster) await useBenchNamespace(NAMESPACE);
+const split = SPLIT ? splitCores(kubeconfig) : undefined;
 // Per "runner mode": every timed round's wall time and CPU seconds.
 const results = {};
 try {
@@ -516,11 +526,12 @@ try {
       '--wait=false',
       '--ignore-not-found',
     ]);
+  split?.restore();
 }
 
 const fmt = (ms) => `${(ms / 1000).toFixed(2)} s`;
 console.log(
-  `\nsuite: ${FILES} files x ${TESTS} tests, ${WORKERS} workers, seeded redis + memcached per file, reset before each test; ${ROUNDS} rounds\n`,
+  `\nsuite: ${FILES} files x ${TESTS} tests, ${WORKERS} workers, seeded redis + memcached per file, reset before each test; ${ROUNDS} rounds${split ? `; split cores: the runner and local servers on CPU ${split.runnerCpus}, the dev cluster and its pods on CPU ${split.clusterCpus}` : ''}\n`,
 );
 console.log('| runner | way | median | min | max | ratio to local |');
 console.log('|---|---|---|---|---|---|');
@@ -538,7 +549,6 @@ for (const runner of RUNNERS) {
 // What the wall times cannot be below: the busy CPU seconds spread over the
 // machine's cores. The rest column is the cluster (API server, kubelet,
 // containerd, the cache pods) plus anything else that ran meanwhile.
-const cores = availableParallelism();
 const s1 = (v) => `${v.toFixed(1)} s`;
 console.log(
   `\nCPU per run (medians; ${cores} cores: a run that keeps all of them busy lasts at least CPU / ${cores})\n`,
