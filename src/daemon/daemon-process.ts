@@ -26,6 +26,7 @@ import {
   type BeginRequest,
   type EndReply,
   LINES_WAIT_MS,
+  type Lines,
   type LinesReply,
   type RunRequest,
 } from './protocol.js';
@@ -201,9 +202,11 @@ async function main(): Promise<void> {
       return { requests: ended.requests, ...ended.log.from(from) } satisfies EndReply;
     },
     'POST /v1/runs/rerun': async (body) => {
-      const { from } = runRequest(body);
+      const { pid, from } = runRequest(body);
+      // Only the current run's runner: another's rerun must not delete its pods.
+      if (!active || active.pid !== pid) return { from, lines: [] } satisfies Lines;
       await deleteUnused(broker, used);
-      return active?.lines.from(from) ?? { from, lines: [] };
+      return active.lines.from(from);
     },
     'POST /v1/runs/lines': async (body) => {
       const { pid, from } = runRequest(body);
