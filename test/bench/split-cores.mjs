@@ -62,6 +62,34 @@ function moveAll(fromDir, toDir) {
   }
 }
 
+/**
+ * Moves every process back to the root set and removes the sets. Processes
+ * born meanwhile (containerd's runc and CNI children, a shim, a runner's
+ * worker) land in a set being emptied and make rmdir fail (EBUSY): moved
+ * again, for at most 5 s. Runs in an exit handler, so it reports instead of
+ * throwing.
+ */
+function emptyAndRemove(dirs) {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  let left = dirs;
+  for (let i = 0; i < 100 && left.length > 0; i++) {
+    for (const d of left) moveAll(d, ROOT);
+    left = left.filter((d) => {
+      try {
+        rmdirSync(d);
+        return false;
+      } catch (err) {
+        return err.code !== 'ENOENT';
+      }
+    });
+    if (left.length > 0) Atomics.wait(pause, 0, 0, 50);
+  }
+  for (const d of left)
+    console.error(
+      `[suite] could not remove ${d}: move its processes (cgroup.procs) to ${ROOT}/cgroup.procs, then rmdir it`,
+    );
+}
+
 /** The dev cluster's component pids (its pids/ dir beside the kubeconfig) and containerd's shims. */
 function clusterPids(kubeconfig) {
   const dir = join(dirname(kubeconfig), 'pids');
@@ -101,11 +129,7 @@ export function splitCores(kubeconfig) {
     if (restored) return;
     restored = true;
     setTreeCpus(pods, all, { shrink: false });
-    // Shims started meanwhile were born in the cluster's set: all go back.
-    moveAll(cluster, ROOT);
-    moveAll(runner, ROOT);
-    rmdirSync(cluster);
-    rmdirSync(runner);
+    emptyAndRemove([cluster, runner]);
   };
   process.on('exit', restore);
   for (const signal of ['SIGINT', 'SIGTERM'])
