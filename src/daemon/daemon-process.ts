@@ -145,6 +145,9 @@ async function main(): Promise<void> {
     return { log: run?.lines ?? new RunLog(), requests };
   };
 
+  // A run's later calls (end, rerun, lines) are served only to its own runner.
+  const runOf = (pid: number): ActiveRun | undefined => (active?.pid === pid ? active : undefined);
+
   const api = await startBrokerApi(trackAcquires(broker, used), {
     'POST /v1/runs': async (body) => {
       const req = body as BeginRequest;
@@ -196,22 +199,22 @@ async function main(): Promise<void> {
     },
     'POST /v1/runs/end': async (body) => {
       const { pid, from } = runRequest(body);
-      if (!active || active.pid !== pid)
-        return { from, lines: [], requests: [] } satisfies EndReply;
+      if (!runOf(pid)) return { from, lines: [], requests: [] } satisfies EndReply;
       const ended = await endRun();
       return { requests: ended.requests, ...ended.log.from(from) } satisfies EndReply;
     },
     'POST /v1/runs/rerun': async (body) => {
       const { pid, from } = runRequest(body);
       // Only the current run's runner: another's rerun must not delete its pods.
-      if (!active || active.pid !== pid) return { from, lines: [] } satisfies Lines;
+      const run = runOf(pid);
+      if (!run) return { from, lines: [] } satisfies Lines;
       await deleteUnused(broker, used);
-      return active.lines.from(from);
+      return run.lines.from(from);
     },
     'POST /v1/runs/lines': async (body) => {
       const { pid, from } = runRequest(body);
-      const run = active;
-      if (!run || run.pid !== pid) return { from, lines: [], ended: true } satisfies LinesReply;
+      const run = runOf(pid);
+      if (!run) return { from, lines: [], ended: true } satisfies LinesReply;
       if (run.lines.length <= from) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, LINES_WAIT_MS);
