@@ -10,6 +10,7 @@ import { LABEL_RUN } from '../../src/names.js';
 import { adminCore, deleteNamespace, ensureNamespace } from '../support/cluster.js';
 import {
   type DaemonProject,
+  daemonDescriptor,
   daemonPid,
   daemonProject,
   type RunPlan,
@@ -141,6 +142,53 @@ describe('the kubecache daemon on the dev cluster', () => {
     expect(done.code, done.stderr).toBe(0);
     // The end's reply held it too: printed once all the same.
     expect(done.stderr.split(said)).toHaveLength(2);
+  });
+
+  it("a rerun asked by another process deletes none of the run's pods; its own runner's does", async () => {
+    const p = project();
+    const a = startDaemonRun(p, { hold: true });
+    const first = await a.first;
+    const d = daemonDescriptor(p);
+    expect(d).toBeDefined();
+    const rerun = async (pid: number) => {
+      const res = await fetch(`${d?.url}/v1/runs/rerun`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${d?.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ pid, from: 0 }),
+      });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { lines: string[] };
+    };
+    // The first rerun forgets which pods the run used, the second deletes the
+    // ones not used since: twice from a stranger would delete the run's pod.
+    for (let i = 0; i < 2; i++) expect((await rerun(process.pid)).lines).toEqual([]);
+    expect(await livePod(first.pod)).toBeDefined();
+    const direct = new Redis(first.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await direct.connect();
+    expect(await direct.get('string:1')).toBe('hello ada');
+    direct.disconnect();
+    // The same two calls from the run's own runner do delete it: the route works.
+    await rerun(a.pid);
+    await rerun(a.pid);
+    // The runner prints the daemon's line (its own poll may take it first).
+    const said = `rerun: deleting 1 cache pod(s) the last run did not use: ${first.pod}`;
+    expect(
+      await eventually(
+        async () => a.stderr(),
+        (out) => out.includes(said),
+        20_000,
+      ),
+    ).toContain(said);
+    expect(
+      await eventually(
+        () => livePod(first.pod),
+        (pod) => pod === undefined,
+        20_000,
+      ),
+    ).toBeUndefined();
+    a.release();
+    const done = await a.done;
+    expect(done.code, done.stderr).toBe(0);
   });
 
   it('a runner that dies mid-run: the daemon ends its run and the next run gets the pod, seeded', async () => {

@@ -38,8 +38,10 @@ export function daemonProject(
   return { root, env };
 }
 
-/** The pid in the project's daemon file, if there is one. */
-export function daemonPid(p: DaemonProject): number | undefined {
+/** The project's daemon file (its pid, and the URL and token of its API), if there is one. */
+export function daemonDescriptor(
+  p: DaemonProject,
+): { pid: number; url: string; token: string } | undefined {
   const dir = join(p.root, 'node_modules', '.cache', 'kubecache');
   let name: string | undefined;
   try {
@@ -47,9 +49,12 @@ export function daemonPid(p: DaemonProject): number | undefined {
   } catch {
     return undefined;
   }
-  return name
-    ? (JSON.parse(readFileSync(join(dir, name), 'utf8')) as { pid: number }).pid
-    : undefined;
+  return name ? JSON.parse(readFileSync(join(dir, name), 'utf8')) : undefined;
+}
+
+/** The pid in the project's daemon file, if there is one. */
+export function daemonPid(p: DaemonProject): number | undefined {
+  return daemonDescriptor(p)?.pid;
 }
 
 export interface RunPlan {
@@ -68,6 +73,8 @@ export interface RunOutput {
 }
 
 export interface StartedRun {
+  /** The runner's process. */
+  pid: number;
   /** What the run printed once its cache was open. */
   first: Promise<RunOutput>;
   done: Promise<{ code: number | null; ms: number; stderr: string }>;
@@ -107,6 +114,7 @@ export function startDaemonRun(p: DaemonProject, plan: RunPlan = {}): StartedRun
     child.on('exit', (code) => resolve({ code, ms: Date.now() - t0, stderr })),
   );
   return {
+    pid: child.pid ?? 0,
     first,
     done,
     release: () => child.stdin.write('go\n'),
