@@ -50,5 +50,7 @@ describe.sequential('scenario 5: pod watch idle past client-node idle timeout, t
       pass,
     });
     expect(seenMs, 'the run never saw its pod deleted').toBeDefined();
+    // As the table's verdict: the run's teardown left nothing.
+    expect(left).toMatchObject({ pods: [], secrets: [] });
   });
 });

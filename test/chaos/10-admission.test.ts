@@ -60,10 +60,14 @@ describe.sequential('scenario 10: ResourceQuota and LimitRange smaller than the 
       figures: `second settled after ${(second.ms / 1000).toFixed(1)} s; pods left ${left.pods.length}`,
       pass,
     });
+    // A first acquire that hung has no error either: it must have got its pod.
+    expect(first.timedOut, 'the first acquire hung').toBe(false);
     expect(first.error).toBeUndefined();
     expect(second.timedOut).toBe(false);
     expect(isKubecacheError(err) ? err.code : undefined).not.toBe('FORBIDDEN');
     expect(named, describeError(err)).toBe(true);
+    // As the table's verdict: the run's teardown left nothing.
+    expect(left).toMatchObject({ pods: [], secrets: [] });
   });
 
   it('a LimitRange below the defaults: kubecache fits its defaults, a user value over the max is a named error', async () => {
@@ -105,7 +109,11 @@ describe.sequential('scenario 10: ResourceQuota and LimitRange smaller than the 
       figures: `pods left ${left.pods.length}`,
       pass,
     });
+    expect(defaults.timedOut, 'the acquire with the defaults hung').toBe(false);
     expect(defaults.error, describeError(defaults.error)).toBeUndefined();
+    expect(tooBig.timedOut, 'the acquire over the max hung').toBe(false);
     expect(named, describeError(err)).toBe(true);
+    // As the table's verdict: the run's teardown left nothing.
+    expect(left).toMatchObject({ pods: [], secrets: [] });
   });
 });

@@ -280,6 +280,14 @@ describe('Vitest watch mode', () => {
     }
     const { code, output } = await run.done;
     expect(code, output).toBe(0);
+    // Every step was seen, in order: a missing one would make its checks below pass on [].
+    expect(Object.keys(counts)).toEqual([
+      'initial',
+      'rerun-one',
+      'rerun-one-again',
+      'rerun-all',
+      'closed',
+    ]);
     const initial = counts.initial ?? [];
     // Both engines in up to four pool slots, plus the unseeded scratch redis.
     expect(initial.length).toBeGreaterThanOrEqual(4);

@@ -182,6 +182,8 @@ describe('fault tolerance on the dev cluster', () => {
       const other = await Broker.start({ ...quiet, env: env(short) });
       await other.teardown();
       const pod = await readPod(name);
+      // Still there, and not being deleted: a pod already reaped and gone reads undefined too.
+      expect(pod?.metadata?.name).toBe(name);
       expect(pod?.metadata?.deletionTimestamp).toBeUndefined();
       expect((await rejection(start)).code).toBe('TIMEOUT');
     } finally {

@@ -30,9 +30,12 @@ function appClient(cache: { url: string }, extra: object = {}) {
   return { client, events };
 }
 
+/** The server process's run_id; throws when INFO has none, so two misses never compare equal. */
 async function runId(client: Redis): Promise<string> {
   const info = await client.info('server');
-  return /run_id:(\w+)/.exec(info)?.[1] ?? '';
+  const id = /run_id:(\w+)/.exec(info)?.[1];
+  if (!id) throw new Error(`INFO server has no run_id:\n${info}`);
+  return id;
 }
 
 /** Retries until the client answers (it reconnects on its own); bounded. */

@@ -363,11 +363,13 @@ describe('teardown of a locked run', () => {
       }),
     ]);
     const selector = runSelector(broker.runId);
-    const before = await adminCore().listNamespacedSecret({
-      namespace: NS2,
-      labelSelector: selector,
-    });
+    const [before, policiesBefore] = await Promise.all([
+      adminCore().listNamespacedSecret({ namespace: NS2, labelSelector: selector }),
+      adminNetworking().listNamespacedNetworkPolicy({ namespace: NS2, labelSelector: selector }),
+    ]);
+    // There is something to delete: with no policy made, "none left" would prove nothing.
     expect(before.items.length).toBe(2);
+    expect(policiesBefore.items.length).toBe(2);
     const report = await broker.teardown();
     expect(report.remaining).toEqual([]);
     const [secrets, policies] = await Promise.all([

@@ -58,15 +58,31 @@ describe('a namespace with a ResourceQuota of 3 pods', () => {
         ['1', '2', '3'].map((worker) => other.acquire({ engine: 'memcached', worker })),
       );
       const waiting = broker.acquire({ engine: 'memcached', worker: 'waits' });
+      let settled = false;
+      waiting.then(
+        () => {
+          settled = true;
+        },
+        () => {
+          settled = true;
+        },
+      );
+      const runPods = async () =>
+        (
+          await adminCore().listNamespacedPod({
+            namespace: QUOTA_NS,
+            labelSelector: runSelector(broker.runId),
+          })
+        ).items.map((p) => p.metadata?.name);
       await new Promise((r) => setTimeout(r, 2_000));
+      // It waited: while the quota is full it is pending and has no pod, so
+      // an acquire that never met the quota would fail here.
+      expect(settled).toBe(false);
+      expect(await runPods()).toEqual([]);
       await other.teardown();
       const lease = await waiting;
       expect(lease.podName).toContain('waits');
-      const pods = await adminCore().listNamespacedPod({
-        namespace: QUOTA_NS,
-        labelSelector: runSelector(broker.runId),
-      });
-      expect(pods.items.map((p) => p.metadata?.name)).toContain(lease.podName);
+      expect(await runPods()).toContain(lease.podName);
     } finally {
       await other.teardown();
       await broker.teardown();

@@ -58,6 +58,9 @@ describe('SIGINT while two sessions of one process start their caches', () => {
       });
       child?.on('exit', (code) => reject(new Error(`fixture exited early (${code}): ${stderr}`)));
     });
+    // Two sessions, each with a run of its own: with fewer, the checks below cover less.
+    expect(runIds).toHaveLength(2);
+    expect(new Set(runIds).size).toBe(2);
     // Interrupt as soon as the second session has pods in the API: they are still starting.
     for (let i = 0; i < 300; i++) {
       if ((await objects(runIds[1] ?? '')).length > 0) break;

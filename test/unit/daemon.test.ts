@@ -68,6 +68,10 @@ describe('daemon descriptor', () => {
   });
 
   it('counts a malformed file or a non-loopback address as no daemon', () => {
+    // The control: a well-formed file written the same way is a daemon, so
+    // each undefined below is the content's doing, not the file's.
+    writeFileSync(files.descriptor, '{"version":1,"pid":1,"url":"http://127.0.0.1:5","token":"t"}');
+    expect(readDescriptor(files.descriptor)?.pid).toBe(1);
     for (const text of [
       'not json',
       '{"version":2,"pid":1,"url":"http://127.0.0.1:5","token":"t"}',

@@ -286,8 +286,9 @@ describe('pod lifecycle on recorded pod events', () => {
       deathReason?: string;
     };
     expect(last.stage, rec.about).toBe(expected.stage);
-    if (expected.failureCode) expect(last.failure?.code).toBe(expected.failureCode);
-    if (expected.deathReason) expect(last.death?.reason).toBe(expected.deathReason);
+    // Unconditional: a recording that expects no failure (or no death) must not end with one.
+    expect(last.failure?.code, rec.about).toBe(expected.failureCode);
+    expect(last.death?.reason, rec.about).toBe(expected.deathReason);
     // Exactly one terminal action at most: a pod fails or dies once.
     expect(actions.filter((a) => a.type === 'fail' || a.type === 'retire').length).toBe(
       expected.stage === 'failed' || expected.stage === 'dead' ? 1 : 0,

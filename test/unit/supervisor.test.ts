@@ -95,10 +95,14 @@ describe('cache server supervisor', () => {
   });
 
   it('pause keeps the port open but silent, and the server answers again afterwards', async () => {
+    const before = await serverPid();
     expect((await run(outageCommand('pause', 1500, dir))).code).toBe(0);
     // The kernel still accepts the connection; the frozen server never replies.
     expect(await ping(300)).toBe('silent');
     await until(async () => (await ping(300)) === 'PONG');
+    // The same server process, resumed: not a restart (which would also answer).
+    expect(await serverPid()).toBe(before);
+    expect(supervisor.exitCode).toBeNull();
   });
 
   it('start on a running server changes nothing', async () => {
