@@ -85,8 +85,8 @@ describe.sequential('scenario 1: API server SIGKILLed mid-test, back after 5 s',
         // After an API server restart the kubelet may take a while to see
         // deletions (its watches back off); teardown's budget plus that.
         const left = await waitNothingLeft(NS, 90_000, runId);
-        const leftOk = left.pods.length === 0;
-        row.held += `; pods left after teardown: ${left.pods.length}`;
+        const leftOk = left.pods.length === 0 && left.secrets.length === 0;
+        row.held += `; pods and Secrets left after teardown: ${left.pods.length} and ${left.secrets.length}`;
         if (teardown instanceof Error)
           row.held += ` (teardown failed: ${teardown.message.slice(0, 120)})`;
         row.pass &&= leftOk;

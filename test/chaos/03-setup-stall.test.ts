@@ -49,19 +49,20 @@ describe.sequential('scenario 3: API server stalled for 30 s during setup', () =
       !acquire.timedOut &&
       code === 'TIMEOUT' &&
       acquire.ms <= BUDGET_MS + SLACK_MS &&
-      left.pods.length === 0;
+      left.pods.length === 0 &&
+      left.secrets.length === 0;
     record({
       n: 3,
       scenario: 'API server stalled (SIGSTOP) 30 s during setup',
       endpoint: 'n/a (fails before any endpoint)',
       done: `acquire(redis) with a setup budget of ${BUDGET_MS / 1000} s (apiRetryMs ${BUDGET.apiRetryMs / 1000} s + podRunningMs ${BUDGET.podRunningMs / 1000} s) while the API server was stopped; SIGCONT after ${STALL_MS / 1000} s`,
-      held: `${acquire.timedOut ? 'acquire HUNG' : err ? `acquire failed with ${code ?? (err as Error).name}` : 'acquire SUCCEEDED'}; pods left after SIGCONT and teardown: ${left.pods.length}`,
+      held: `${acquire.timedOut ? 'acquire HUNG' : err ? `acquire failed with ${code ?? (err as Error).name}` : 'acquire SUCCEEDED'}; pods and Secrets left after SIGCONT and teardown: ${left.pods.length} and ${left.secrets.length}`,
       figures: `acquire settled after ${(acquire.ms / 1000).toFixed(1)} s${err ? `: ${(err as Error).message.slice(0, 140)}` : ''}`,
       pass,
     });
     expect(acquire.timedOut, 'acquire hung').toBe(false);
     expect(code, String((err as Error | undefined)?.message)).toBe('TIMEOUT');
     expect(acquire.ms).toBeLessThanOrEqual(BUDGET_MS + SLACK_MS);
-    expect(left.pods).toEqual([]);
+    expect(left).toMatchObject({ pods: [], secrets: [] });
   });
 });
