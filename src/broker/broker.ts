@@ -6,6 +6,7 @@ import {
   engineEnvPrefix,
   isQuiet,
   readCacheEnv,
+  readKubeEnv,
   withoutEmptyVars,
 } from '../config/env.js';
 import {
@@ -215,7 +216,7 @@ export class Broker {
       // An explicit env (tests, tools) may name a kubeconfig the process env does not.
       kubeconfig:
         cluster.kubeconfig ??
-        (options.env === undefined ? undefined : env.KUBECONFIG?.split(':')[0]),
+        (options.env === undefined ? undefined : readKubeEnv(env).kubeconfigFiles[0]),
       context: cluster.context,
       namespace: cluster.namespaceSource === 'default' ? undefined : cluster.namespace,
       apiConnectMs: cluster.timeouts.apiConnectMs,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
 import type { RedisOptions } from 'ioredis';
 import type memjs from 'memjs';
+import { readWorkerId } from '../config/env.js';
 import type { CacheOptions } from '../config/options.js';
 import { type ClientFor, engines, type RedisClientKind } from '../engines/registry.js';
 import { BrokerClient } from './broker-client.js';
@@ -108,7 +109,7 @@ export interface CacheHandle<
 const RECONNECT_MS = 10_000;
 
 export function defaultWorkerId(env: NodeJS.ProcessEnv = process.env): string {
-  return env.VITEST_POOL_ID ?? env.JEST_WORKER_ID ?? '1';
+  return readWorkerId(env);
 }
 
 /**
