@@ -349,8 +349,12 @@ const FOREIGN_PREFIXES = [
   'KUBECACHE_TEST_',
 ];
 
-/** Every KUBECACHE_* name kubecache knows, TIMEOUT_*_MS variables included. */
-export function knownEnvVars(engines: readonly string[] = ['redis', 'memcached']): string[] {
+/**
+ * Every KUBECACHE_* name kubecache knows, TIMEOUT_*_MS variables included.
+ * The engines default to the registry's names (engines/types.ts, which this
+ * worker-side module may import), so a new engine's variables are known.
+ */
+export function knownEnvVars(engines: readonly string[] = ENGINE_NAMES): string[] {
   const out = new Set<string>(OTHER_ENV_VARS);
   const prefixes = [ENV_PREFIX, ...engines.map((e) => `${ENV_PREFIX}${e.toUpperCase()}_`)];
   for (const prefix of prefixes) {

@@ -5,6 +5,7 @@ import {
   ENV_BROKER_TOKEN,
   ENV_BROKER_URL,
   isCI,
+  knownEnvVars,
   publishVars,
   readAdvertiseUrl,
   readBrokerVars,
@@ -16,8 +17,10 @@ import {
   readPodName,
   readSeedBind,
   readWorkerId,
+  unknownEnvWarnings,
   withoutBrokerVars,
 } from '../../src/config/env.js';
+import { ENGINE_NAMES } from '../../src/engines/types.js';
 import { isKubecacheError } from '../../src/errors.js';
 
 // src/config/env.ts is the one module that interprets environment variables;
@@ -211,5 +214,17 @@ describe('readCI', () => {
     expect(readCI({ CI: 'true' })).toBe('true');
     expect(readCI({ CI: ' 1 ' })).toBe('1');
     expect(isCI({ CI: 'woodpecker' })).toBe(true);
+  });
+});
+
+describe('knownEnvVars', () => {
+  it('knows the per-engine variables of every engine, valkey included', () => {
+    const known = knownEnvVars();
+    for (const engine of ENGINE_NAMES) {
+      const prefix = `KUBECACHE_${engine.toUpperCase()}_`;
+      expect(known).toContain(`${prefix}IMAGE`);
+      expect(known).toContain(`${prefix}SEED`);
+    }
+    expect(unknownEnvWarnings({ KUBECACHE_VALKEY_IMAGE: 'valkey/valkey:9' })).toEqual([]);
   });
 });
