@@ -374,8 +374,10 @@ export async function runDoctor(
     for (const p of probes) report(imageCheck(p));
     const first = probes.find((p) => p.started);
     if (first) report(endpointCheck(reachability, first, verdicts));
-    const redis = probes.find((p) => p.engine === 'redis' && p.started);
-    if (redis) report(await seedRouteCheck(handle, redis, io.env, verdicts));
+    // The seed route carries RDB fixtures, so it is tested from a pod of an
+    // engine that loads them (the first in registry order that started).
+    const seeded = probes.find((p) => engines[p.engine].rdbSeeds && p.started);
+    if (seeded) report(await seedRouteCheck(handle, seeded, io.env, verdicts));
   } finally {
     for (const p of probes) {
       await p.started?.forward?.close();
