@@ -103,6 +103,11 @@ export interface SecureServerInput {
 }
 
 export interface EngineSecurity {
+  /**
+   * Whether a cache is locked (`auth`) unless the options say otherwise:
+   * true where a login costs nothing at start.
+   */
+  readonly authByDefault: boolean;
   /** Why `tls: true` cannot work with this engine, or undefined when it can. */
   readonly tlsUnsupported?: string;
   newLogins(): CacheLogins;
