@@ -114,7 +114,7 @@ export interface KubecacheOptions extends CacheOptions {
   kubeconfig?: string;
   /** Hard upper bound on a cache pod's life, enforced by the kubelet even if kubecache dies. */
   activeDeadlineSeconds?: number;
-  engines?: { redis?: CacheOptions; memcached?: CacheOptions; valkey?: CacheOptions };
+  engines?: { [E in EngineName]?: CacheOptions };
   /**
    * Pods to start in global setup, before any worker asks: per engine a
    * count or 'workers' (one per test worker). `false` turns it off; unset,
