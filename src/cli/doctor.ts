@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { Command } from 'commander';
 import { Seeder } from '../broker/seeding.js';
+import { engineEnvPrefix } from '../config/env.js';
 import { type ResolvedCacheConfig, resolveCacheConfig } from '../config/options.js';
 import { engines } from '../engines/registry.js';
 import { ENGINE_NAMES, type EngineName } from '../engines/types.js';
@@ -160,7 +161,7 @@ function imageCheck(p: Probe): CheckResult {
     status: 'fail',
     summary: `${p.config.image}: ${message}`,
     next: pull
-      ? `Check that the nodes can pull ${p.config.image} (registry reachable, name and tag right); for a private registry set imagePullSecrets, or point image (KUBECACHE_${p.engine.toUpperCase()}_IMAGE) at a mirror.`
+      ? `Check that the nodes can pull ${p.config.image} (registry reachable, name and tag right); for a private registry set imagePullSecrets, or point image (${engineEnvPrefix(p.engine)}IMAGE) at a mirror.`
       : 'The message above says what stopped the pod; fix it in the kubecache config (nodeSelector, tolerations, resources, image) and rerun.',
   };
 }
