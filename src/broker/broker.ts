@@ -6,6 +6,7 @@ import {
   engineEnvPrefix,
   isQuiet,
   readCacheEnv,
+  readKubeEnv,
   withoutEmptyVars,
 } from '../config/env.js';
 import {
@@ -18,7 +19,7 @@ import {
 import { orFallbackAfter, sleep } from '../deadline.js';
 import { getEngine } from '../engines/registry.js';
 import { supervise } from '../engines/supervisor.js';
-import type { EngineName } from '../engines/types.js';
+import type { EngineName, EngineServer } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import { parkPod, parkSecret } from '../kube/claim.js';
 import { connectKube, type KubeHandle } from '../kube/client.js';
@@ -215,7 +216,7 @@ export class Broker {
       // An explicit env (tests, tools) may name a kubeconfig the process env does not.
       kubeconfig:
         cluster.kubeconfig ??
-        (options.env === undefined ? undefined : env.KUBECONFIG?.split(':')[0]),
+        (options.env === undefined ? undefined : readKubeEnv(env).kubeconfigFiles[0]),
       context: cluster.context,
       namespace: cluster.namespaceSource === 'default' ? undefined : cluster.namespace,
       apiConnectMs: cluster.timeouts.apiConnectMs,
@@ -442,7 +443,7 @@ export class Broker {
         host: adopted.host,
         port: adopted.port,
         endpoint: adopted.endpoint,
-        url: cacheUrl(engine.name, adopted.host, adopted.port, {
+        url: cacheUrl(engine, adopted.host, adopted.port, {
           ...(adopted.logins ? { login: adopted.logins.user } : {}),
         }),
         // Empty like a new pod: the worker seeds it as it would seed one.
@@ -756,7 +757,7 @@ export class Broker {
       host: started.host,
       port: started.port,
       endpoint: started.endpoint,
-      url: cacheUrl(engine.urlScheme, started.host, started.port, {
+      url: cacheUrl(engine, started.host, started.port, {
         ...(secured.logins ? { login: secured.logins.user } : {}),
         tls: Boolean(secured.tls),
       }),
@@ -1099,14 +1100,14 @@ function poolKey(key: string): string {
  * (`rediss://` with TLS) or `memcached://user:password@host:port`.
  */
 export function cacheUrl(
-  scheme: string,
+  engine: Pick<EngineServer, 'urlScheme' | 'tlsUrlScheme'>,
   host: string,
   port: number,
   opts: { login?: { username: string; password: string }; tls?: boolean } = {},
 ): string {
-  // The engine's scheme (EngineServer.urlScheme); memcached never gets TLS
-  // (the broker refuses it first), redis and valkey get rediss://.
-  scheme = opts.tls && scheme !== 'memcached' ? `${scheme}s` : scheme;
+  // An engine without TLS never gets here with tls (the broker refuses it
+  // first); should it, its plain scheme is still the one its clients read.
+  const scheme = (opts.tls ? engine.tlsUrlScheme : undefined) ?? engine.urlScheme;
   const url = new URL(`${scheme}://placeholder`);
   url.hostname = host.includes(':') ? `[${host}]` : host;
   url.port = String(port);

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import createDebug from 'debug';
-import { readSeedTransport } from '../config/env.js';
+import { readSeedBind, readSeedTransport } from '../config/env.js';
 import { retryUntil } from '../deadline.js';
 import { supervise } from '../engines/supervisor.js';
 import type { EngineServer } from '../engines/types.js';
@@ -149,7 +149,7 @@ export class Seeder {
   private rdbEndpoint(): Promise<RdbEndpoint> {
     this.endpoint ??= (async () => {
       const choice = this.advertise();
-      const bind = this.env.KUBECACHE_SEED_BIND || choice.host;
+      const bind = readSeedBind(this.env) ?? choice.host;
       const ep = await RdbEndpoint.start({
         host: bind,
         ...(choice.port ? { port: choice.port } : {}),

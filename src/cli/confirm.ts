@@ -1,5 +1,5 @@
 import { createInterface } from 'node:readline/promises';
-import { isCI } from '../config/env.js';
+import { readCI } from '../config/env.js';
 
 export type ConfirmDecision = { kind: 'yes' } | { kind: 'ask' } | { kind: 'refuse'; why: string };
 
@@ -14,7 +14,8 @@ export function confirmDecision(input: {
   env: NodeJS.ProcessEnv;
 }): ConfirmDecision {
   if (input.yes) return { kind: 'yes' };
-  if (isCI(input.env)) return { kind: 'refuse', why: `CI=${input.env.CI} is set` };
+  const ci = readCI(input.env);
+  if (ci !== undefined) return { kind: 'refuse', why: `CI=${ci} is set` };
   if (!input.stdinIsTTY) return { kind: 'refuse', why: 'standard input is not a terminal' };
   return { kind: 'ask' };
 }

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { Command } from 'commander';
 import { Seeder } from '../broker/seeding.js';
+import { engineEnvPrefix } from '../config/env.js';
 import { type ResolvedCacheConfig, resolveCacheConfig } from '../config/options.js';
 import { engines } from '../engines/registry.js';
 import { ENGINE_NAMES, type EngineName } from '../engines/types.js';
@@ -160,7 +161,7 @@ function imageCheck(p: Probe): CheckResult {
     status: 'fail',
     summary: `${p.config.image}: ${message}`,
     next: pull
-      ? `Check that the nodes can pull ${p.config.image} (registry reachable, name and tag right); for a private registry set imagePullSecrets, or point image (KUBECACHE_${p.engine.toUpperCase()}_IMAGE) at a mirror.`
+      ? `Check that the nodes can pull ${p.config.image} (registry reachable, name and tag right); for a private registry set imagePullSecrets, or point image (${engineEnvPrefix(p.engine)}IMAGE) at a mirror.`
       : 'The message above says what stopped the pod; fix it in the kubecache config (nodeSelector, tolerations, resources, image) and rerun.',
   };
 }
@@ -374,8 +375,10 @@ export async function runDoctor(
     for (const p of probes) report(imageCheck(p));
     const first = probes.find((p) => p.started);
     if (first) report(endpointCheck(reachability, first, verdicts));
-    const redis = probes.find((p) => p.engine === 'redis' && p.started);
-    if (redis) report(await seedRouteCheck(handle, redis, io.env, verdicts));
+    // The seed route carries RDB fixtures, so it is tested from a pod of an
+    // engine that loads them (the first in registry order that started).
+    const seeded = probes.find((p) => engines[p.engine].rdbSeeds && p.started);
+    if (seeded) report(await seedRouteCheck(handle, seeded, io.env, verdicts));
   } finally {
     for (const p of probes) {
       await p.started?.forward?.close();

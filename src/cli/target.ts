@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { readKubeEnv } from '../config/env.js';
 import {
   type KubecacheOptions,
   type ResolvedClusterConfig,
@@ -68,10 +69,11 @@ export function describeKubeconfigSource(
   if (flags.kubeconfig !== undefined) return `${flags.kubeconfig} (--kubeconfig)`;
   if (cluster.kubeconfig !== undefined)
     return `${cluster.kubeconfig} (KUBECACHE_KUBECONFIG or the kubeconfig option)`;
-  if (env.KUBECONFIG) return `${env.KUBECONFIG} (KUBECONFIG)`;
+  const kubeEnv = readKubeEnv(env);
+  if (kubeEnv.kubeconfig !== undefined) return `${kubeEnv.kubeconfig} (KUBECONFIG)`;
   const home = join(homedir(), '.kube', 'config');
   if (existsSync(home)) return `${home} (default location)`;
-  if (env.KUBERNETES_SERVICE_HOST) return "this pod's service account (in-cluster)";
+  if (kubeEnv.inCluster) return "this pod's service account (in-cluster)";
   return 'none found';
 }
 

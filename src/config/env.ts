@@ -1,4 +1,4 @@
-import type { EngineName } from '../engines/types.js';
+import { ENGINE_NAMES, type EngineName } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import type { CacheOptions, Timeouts } from './options.js';
 import {
@@ -29,8 +29,13 @@ export function engineEnvPrefix(engine: EngineName): string {
 
 /** CI=true (or any value but empty, 0 and false), as CI systems set it. */
 export function isCI(env: NodeJS.ProcessEnv): boolean {
+  return readCI(env) !== undefined;
+}
+
+/** CI's value when it says "this is a CI job" (see isCI), for messages; undefined otherwise. */
+export function readCI(env: NodeJS.ProcessEnv): string | undefined {
   const ci = read(env, 'CI');
-  return ci !== undefined && ci !== '0' && ci.toLowerCase() !== 'false';
+  return ci !== undefined && ci !== '0' && ci.toLowerCase() !== 'false' ? ci : undefined;
 }
 
 /** KUBECACHE_QUIET=1 (or true): no progress lines. */
@@ -344,8 +349,12 @@ const FOREIGN_PREFIXES = [
   'KUBECACHE_TEST_',
 ];
 
-/** Every KUBECACHE_* name kubecache knows, TIMEOUT_*_MS variables included. */
-export function knownEnvVars(engines: readonly string[] = ['redis', 'memcached']): string[] {
+/**
+ * Every KUBECACHE_* name kubecache knows, TIMEOUT_*_MS variables included.
+ * The engines default to the registry's names (engines/types.ts, which this
+ * worker-side module may import), so a new engine's variables are known.
+ */
+export function knownEnvVars(engines: readonly string[] = ENGINE_NAMES): string[] {
   const out = new Set<string>(OTHER_ENV_VARS);
   const prefixes = [ENV_PREFIX, ...engines.map((e) => `${ENV_PREFIX}${e.toUpperCase()}_`)];
   for (const prefix of prefixes) {
@@ -392,4 +401,180 @@ export function readSeedTransport(env: NodeJS.ProcessEnv): 'http' | 'exec' | 'au
     value,
     '"http", "exec" or "auto"',
   );
+}
+
+// The variables below are not cache options: the broker's address that a
+// runner publishes for its workers, where the config file is, and what the
+// machine or pod says about itself. Every read of them is here so that the
+// rules (empty means unset, which name wins) live in one place.
+
+/** Written by the runner's global setup for its test workers: the broker's URL. */
+export const ENV_BROKER_URL = `${ENV_PREFIX}BROKER_URL`;
+/** Written by the runner's global setup for its test workers: the broker's bearer token. */
+export const ENV_BROKER_TOKEN = `${ENV_PREFIX}BROKER_TOKEN`;
+/** Written by the runner's global setup for its test workers: default seeds, as JSON. */
+export const ENV_BROKER_SEEDS = `${ENV_PREFIX}BROKER_SEEDS`;
+/** Prefix of the three variables above. */
+const BROKER_PREFIX = `${ENV_PREFIX}BROKER_`;
+export const ENV_CONFIG = `${ENV_PREFIX}CONFIG`;
+export const ENV_ADVERTISE_URL = `${ENV_PREFIX}ADVERTISE_URL`;
+
+/** `||` semantics: an empty value is unset, anything else (spaces too) is kept as written. */
+function nonEmpty(value: string | undefined): string | undefined {
+  return value ? value : undefined;
+}
+
+export interface BrokerVars {
+  url: string;
+  token: string;
+  /** The parsed KUBECACHE_BROKER_SEEDS; `{}` when unset or empty. */
+  seeds: unknown;
+}
+
+/**
+ * The broker a runner published for this process (KUBECACHE_BROKER_URL and
+ * _TOKEN); undefined unless both are set and non-empty.
+ */
+export function readBrokerVars(env: NodeJS.ProcessEnv = process.env): BrokerVars | undefined {
+  const url = nonEmpty(env[ENV_BROKER_URL]);
+  const token = nonEmpty(env[ENV_BROKER_TOKEN]);
+  if (url === undefined || token === undefined) return undefined;
+  const raw = nonEmpty(env[ENV_BROKER_SEEDS]);
+  if (raw === undefined) return { url, token, seeds: {} };
+  try {
+    return { url, token, seeds: JSON.parse(raw) };
+  } catch {
+    throw new KubecacheError(
+      'BROKER',
+      `${ENV_BROKER_SEEDS} is not JSON; it is written by kubecache's global setup, so do not set it by hand.`,
+    );
+  }
+}
+
+/** `env` without the KUBECACHE_BROKER_* variables (a broker of its own must not inherit another's). */
+export function withoutBrokerVars(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const name of Object.keys(out)) if (name.startsWith(BROKER_PREFIX)) delete out[name];
+  return out;
+}
+
+/**
+ * The variables that steer a broker, sorted by name: every KUBECACHE_* one
+ * but the broker's own address, and KUBECONFIG. Two runs that differ in any
+ * of them must not share a daemon.
+ */
+export function brokerSteeringVars(env: NodeJS.ProcessEnv): [string, string | undefined][] {
+  return Object.entries(env)
+    .filter(
+      ([k]) => (k.startsWith(ENV_PREFIX) && !k.startsWith(BROKER_PREFIX)) || k === 'KUBECONFIG',
+    )
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+}
+
+/**
+ * Sets variables in `env` (workers started later, and application code that
+ * reads its config from the environment, see them) and returns what puts the
+ * previous values back, deleting those that were unset.
+ */
+export function publishVars(
+  values: Readonly<Record<string, string>>,
+  env: NodeJS.ProcessEnv = process.env,
+): () => void {
+  const before = Object.fromEntries(Object.keys(values).map((k) => [k, env[k]]));
+  Object.assign(env, values);
+  return () => {
+    for (const [k, v] of Object.entries(before)) {
+      if (v === undefined) delete env[k];
+      else env[k] = v;
+    }
+  };
+}
+
+/** KUBECACHE_CONFIG, trimmed; undefined when unset or blank. */
+export function readConfigPath(env: NodeJS.ProcessEnv): string | undefined {
+  return read(env, ENV_CONFIG);
+}
+
+export interface EngineSeedVar {
+  /** The variable's name, for messages. */
+  name: string;
+  /** The path as written (trimmed), or null for "none": no seed, even a configured one. */
+  path: string | null;
+}
+
+/** KUBECACHE_<ENGINE>_SEED per engine; blank ones count as unset. */
+export function readEngineSeedVars(
+  env: NodeJS.ProcessEnv,
+): Partial<Record<EngineName, EngineSeedVar>> {
+  const out: Partial<Record<EngineName, EngineSeedVar>> = {};
+  for (const engine of ENGINE_NAMES) {
+    const name = `${engineEnvPrefix(engine)}SEED`;
+    const value = read(env, name);
+    if (value !== undefined) out[engine] = { name, path: value === 'none' ? null : value };
+  }
+  return out;
+}
+
+/**
+ * The pool slot the test runner gave this worker: VITEST_POOL_ID and/or
+ * JEST_WORKER_ID (as `runner` says; both, Vitest's first, when it is left
+ * out), "1" when unset. The runners set these themselves, so a value is taken
+ * as it is.
+ */
+export function readWorkerId(
+  env: NodeJS.ProcessEnv = process.env,
+  runner?: 'vitest' | 'jest',
+): string {
+  const vitest = runner === 'jest' ? undefined : env.VITEST_POOL_ID;
+  const jest = runner === 'vitest' ? undefined : env.JEST_WORKER_ID;
+  return vitest ?? jest ?? '1';
+}
+
+/**
+ * The runner's own pod, as the downward API names it: KUBECACHE_POD_NAME,
+ * then POD_NAME. `explicit` is true when KUBECACHE_POD_NAME is set, which
+ * asks for the owner lookup even outside the cluster.
+ */
+export function readPodName(env: NodeJS.ProcessEnv): { name?: string; explicit: boolean } {
+  const own = nonEmpty(env[`${ENV_PREFIX}POD_NAME`]);
+  const name = own ?? nonEmpty(env.POD_NAME);
+  return { ...(name !== undefined ? { name } : {}), explicit: own !== undefined };
+}
+
+/** The runner pod's IP from the downward API: KUBECACHE_POD_IP, then POD_IP. */
+export function readPodIp(env: NodeJS.ProcessEnv): string | undefined {
+  return nonEmpty(env[`${ENV_PREFIX}POD_IP`]) ?? nonEmpty(env.POD_IP);
+}
+
+/** KUBECACHE_ADVERTISE_URL, trimmed, unparsed; undefined when unset or blank. */
+export function readAdvertiseUrl(env: NodeJS.ProcessEnv): string | undefined {
+  return read(env, ENV_ADVERTISE_URL);
+}
+
+/** KUBECACHE_SEED_BIND: the local address the RDB endpoint listens on, if not the advertised one. */
+export function readSeedBind(env: NodeJS.ProcessEnv): string | undefined {
+  return nonEmpty(env[`${ENV_PREFIX}SEED_BIND`]);
+}
+
+/** What the environment says about where client-node finds a cluster. */
+export interface KubeEnv {
+  /** KUBECONFIG as written, when non-empty (it may list several files). */
+  kubeconfig?: string;
+  /** The files KUBECONFIG lists, in order. */
+  kubeconfigFiles: string[];
+  /** HOME, when non-empty. */
+  home?: string;
+  /** KUBERNETES_SERVICE_HOST is set: this process runs in a pod with a service account. */
+  inCluster: boolean;
+}
+
+export function readKubeEnv(env: NodeJS.ProcessEnv = process.env): KubeEnv {
+  const kubeconfig = nonEmpty(env.KUBECONFIG);
+  const home = nonEmpty(env.HOME);
+  return {
+    ...(kubeconfig !== undefined ? { kubeconfig } : {}),
+    kubeconfigFiles: (kubeconfig ?? '').split(':').filter((f) => f !== ''),
+    ...(home !== undefined ? { home } : {}),
+    inCluster: nonEmpty(env.KUBERNETES_SERVICE_HOST) !== undefined,
+  };
 }

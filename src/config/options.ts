@@ -114,7 +114,7 @@ export interface KubecacheOptions extends CacheOptions {
   kubeconfig?: string;
   /** Hard upper bound on a cache pod's life, enforced by the kubelet even if kubecache dies. */
   activeDeadlineSeconds?: number;
-  engines?: { redis?: CacheOptions; memcached?: CacheOptions; valkey?: CacheOptions };
+  engines?: { [E in EngineName]?: CacheOptions };
   /**
    * Pods to start in global setup, before any worker asks: per engine a
    * count or 'workers' (one per test worker). `false` turns it off; unset,
@@ -205,16 +205,6 @@ export const DEFAULT_NAMESPACE = 'default';
 export const DEFAULT_ACTIVE_DEADLINE_SECONDS = 3600;
 export const DEFAULT_ENDPOINT: EndpointMode = 'auto';
 export const DEFAULT_REUSE_IDLE_SECONDS = 1800;
-/**
- * Locked by default where it is free: a redis password costs nothing at
- * start. memcached SASL needs a password database written at start (see
- * docs/security.md for the measured cost), so it is opt-in.
- */
-export const DEFAULT_AUTH: Readonly<Record<string, boolean>> = Object.freeze({
-  redis: true,
-  valkey: true,
-  memcached: false,
-});
 
 const GLOBAL_SOURCE = 'global kubecache options';
 const CALL_SOURCE = 'per-call options';
@@ -380,7 +370,8 @@ export function resolveCacheConfig(
     imagePullSecrets: [],
     endpoint: DEFAULT_ENDPOINT,
     timeouts: { ...DEFAULT_TIMEOUTS },
-    auth: DEFAULT_AUTH[engine] ?? false,
+    // Locked by default where that is free (EngineSecurity.authByDefault).
+    auth: definition.security.authByDefault,
     acl: 'app',
     tls: false,
     networkPolicy: false,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { brokerSteeringVars } from '../config/env.js';
 import { stableStringify } from '../names.js';
 
 // Where a runner finds the daemon of its project (src/daemon): a small JSON
@@ -27,12 +28,7 @@ export function daemonKey(input: {
   build: string;
   env: NodeJS.ProcessEnv;
 }): string {
-  const env = Object.entries(input.env)
-    .filter(
-      ([k]) =>
-        (k.startsWith('KUBECACHE_') && !k.startsWith('KUBECACHE_BROKER_')) || k === 'KUBECONFIG',
-    )
-    .sort(([a], [b]) => (a < b ? -1 : 1));
+  const env = brokerSteeringVars(input.env);
   return createHash('sha256')
     .update(
       stableStringify({

@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import createDebug from 'debug';
 import type { RunRecord } from '../broker/prestart.js';
+import { withoutBrokerVars } from '../config/env.js';
 import { retryUntil } from '../deadline.js';
 import { fromJSON, isKubecacheError } from '../errors.js';
 import type { LoadedConfig } from '../runner/config-file.js';
@@ -229,9 +230,8 @@ async function spawnDaemon(
     seeds: input.config.seeds,
     descriptor: files.descriptor,
   };
-  const env = { ...input.env };
   // Left by an earlier session in this process: the daemon is the broker.
-  for (const name of Object.keys(env)) if (name.startsWith('KUBECACHE_BROKER_')) delete env[name];
+  const env = withoutBrokerVars(input.env);
   const logFd = openSync(files.log, 'w', 0o600);
   const child = spawn(process.execPath, [entry], {
     detached: true,

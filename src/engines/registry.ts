@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import type memjs from 'memjs';
 import { KubecacheError } from '../errors.js';
 import type { MemcachedClient } from './memcached/client.js';
 import { memcached } from './memcached/engine.js';
@@ -32,6 +33,16 @@ export type ClientFor<
   E extends EngineName,
   K extends RedisClientKind = 'ioredis',
 > = E extends 'memcached' ? MemcachedClient : K extends 'node-redis' ? NodeRedisClient : Redis;
+
+/** Options passed through to the client: ioredis's RedisOptions or memjs's client options. */
+export type ClientOptionsFor<E extends EngineName> = E extends 'redis' | 'valkey'
+  ? Omit<RedisOptions, 'host' | 'port'>
+  : memjs.ClientOptions & memjs.ServerOptions;
+
+/** What snapshot() is on a handle: redis and valkey only, so a memcached handle has none to call. */
+export type SnapshotFor<E extends EngineName> = E extends 'redis' | 'valkey'
+  ? (path: string) => Promise<{ bytes: number; rdbVersion: number }>
+  : never;
 
 /** Every engine by name: adding one is a folder under src/engines/ and a line here. */
 export const engines: Readonly<Record<EngineName, EngineDefinition>> = {

@@ -55,6 +55,8 @@ export interface EngineServer {
   readonly containerName: string;
   /** Scheme of the `url` handed to tests (what clients of this protocol accept). */
   readonly urlScheme: string;
+  /** The scheme with TLS (redis: rediss); left out by engines without TLS (security.tlsUnsupported). */
+  readonly tlsUrlScheme?: string;
   /**
    * Working directory backed by an emptyDir. Set for engines that may write
    * files there (redis dumps when a user re-enables persistence); the image's
@@ -101,6 +103,11 @@ export interface SecureServerInput {
 }
 
 export interface EngineSecurity {
+  /**
+   * Whether a cache is locked (`auth`) unless the options say otherwise:
+   * true where a login costs nothing at start.
+   */
+  readonly authByDefault: boolean;
   /** Why `tls: true` cannot work with this engine, or undefined when it can. */
   readonly tlsUnsupported?: string;
   newLogins(): CacheLogins;

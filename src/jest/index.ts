@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach } from '@jest/globals';
+import { readWorkerId } from '../config/env.js';
 import type { RedisClientKind } from '../engines/registry.js';
 import type { EngineName } from '../engines/types.js';
 import {
@@ -33,7 +34,7 @@ export interface JestUseCacheOptions<
 }
 
 function workerId(): string {
-  return process.env.JEST_WORKER_ID ?? '1';
+  return readWorkerId(process.env, 'jest');
 }
 
 function connection(): Connection {

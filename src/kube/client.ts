@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import createDebug from 'debug';
+import { readKubeEnv } from '../config/env.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import { type ApiPolicy, apiCall, DEFAULT_API_POLICY } from './api-call.js';
 import { CoreV1Api, KubeConfig, VersionApi } from './client-node.js';
@@ -64,8 +65,9 @@ export function loadKubeConfig(
   } else {
     // client-node silently falls back to http://localhost:8080 when it finds
     // nothing; say plainly that no cluster is configured instead.
-    const home = join(env.HOME || homedir(), '.kube', 'config');
-    if (!env.KUBECONFIG && !existsSync(home) && !env.KUBERNETES_SERVICE_HOST) {
+    const kubeEnv = readKubeEnv(env);
+    const home = join(kubeEnv.home ?? homedir(), '.kube', 'config');
+    if (kubeEnv.kubeconfig === undefined && !existsSync(home) && !kubeEnv.inCluster) {
       throw new KubecacheError(
         'NO_CLUSTER',
         'kubecache found no Kubernetes cluster to start caches in: KUBECONFIG is unset, ' +
@@ -77,14 +79,14 @@ export function loadKubeConfig(
     }
     // KUBECONFIG may list several files; client-node throws a bare ENOENT
     // when one is missing.
-    const listed = (env.KUBECONFIG ?? '').split(':').filter((f) => f !== '');
+    const listed = kubeEnv.kubeconfigFiles;
     const missing = listed.filter((f) => !existsSync(f));
     if (missing.length > 0) {
       throw new KubecacheError(
         'NO_CLUSTER',
         `KUBECONFIG names ${missing.join(', ')}, which does not exist. ` +
           'Fix the path (or unset KUBECONFIG to use ~/.kube/config).',
-        { field: 'KUBECONFIG', value: env.KUBECONFIG, missing },
+        { field: 'KUBECONFIG', value: kubeEnv.kubeconfig, missing },
       );
     }
     try {

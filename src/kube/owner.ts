@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import createDebug from 'debug';
+import { readPodName } from '../config/env.js';
 import type { KubeHandle } from './client.js';
 import type { PodOwner } from './pod-spec.js';
 import { readPod } from './pods.js';
@@ -17,9 +18,9 @@ export async function findRunnerPod(
   handle: KubeHandle,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<PodOwner | undefined> {
-  if (!handle.inCluster && !env.KUBECACHE_POD_NAME) return undefined;
-  // || rather than ??: an empty variable is unset (CI exports unset ones as "").
-  const name = env.KUBECACHE_POD_NAME || env.POD_NAME || hostname();
+  const named = readPodName(env);
+  if (!handle.inCluster && !named.explicit) return undefined;
+  const name = named.name ?? hostname();
   try {
     const pod = await readPod(handle, name);
     const uid = pod?.metadata?.uid;

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { SeedRequest } from '../broker/types.js';
+import { ENV_CONFIG, readConfigPath, readEngineSeedVars } from '../config/env.js';
 import { type KubecacheOptions, validateKubecacheOptions } from '../config/options.js';
 import { ENGINE_NAMES, type EngineName } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
@@ -31,7 +32,7 @@ export const CONFIG_FILE_NAMES = [
   'kubecache.config.json',
 ] as const;
 
-export const ENV_CONFIG = 'KUBECACHE_CONFIG';
+export { ENV_CONFIG } from '../config/env.js';
 
 export interface LoadedConfig {
   options: KubecacheOptions;
@@ -49,8 +50,8 @@ export function findConfigFile(
   root: string,
   env: NodeJS.ProcessEnv = process.env,
 ): string | undefined {
-  const explicit = env[ENV_CONFIG]?.trim();
-  if (explicit) {
+  const explicit = readConfigPath(env);
+  if (explicit !== undefined) {
     const file = resolve(root, explicit);
     if (!existsSync(file)) {
       throw new KubecacheError(
@@ -135,12 +136,9 @@ export function seedsFromEnv(
   base: string,
 ): Partial<Record<EngineName, SeedRequest | null>> {
   const out: Partial<Record<EngineName, SeedRequest | null>> = {};
-  for (const engine of ENGINE_NAMES) {
-    const name = `KUBECACHE_${engine.toUpperCase()}_SEED`;
-    const value = env[name]?.trim();
-    // Empty counts as unset (CI exports unset variables as "").
-    if (!value) continue;
-    out[engine] = value === 'none' ? null : toSeedRequest(value, base, name);
+  for (const [engine, seed] of Object.entries(readEngineSeedVars(env))) {
+    out[engine as EngineName] =
+      seed.path === null ? null : toSeedRequest(seed.path, base, seed.name);
   }
   return out;
 }

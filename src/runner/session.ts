@@ -2,12 +2,19 @@ import type { Broker } from '../broker/broker.js';
 import type { BrokerApi } from '../broker/http-api.js';
 import { planPrestart, readRecord, recordOf, recordPath, writeRecord } from '../broker/prestart.js';
 import type { AcquireRequest } from '../broker/types.js';
-import { isQuiet, unknownEnvWarnings, withoutEmptyVars } from '../config/env.js';
+import {
+  ENV_BROKER_SEEDS,
+  ENV_BROKER_TOKEN,
+  ENV_BROKER_URL,
+  isQuiet,
+  publishVars,
+  unknownEnvWarnings,
+  withoutEmptyVars,
+} from '../config/env.js';
 import { resolveClusterConfig } from '../config/options.js';
 import { joinDaemon } from '../daemon/join-daemon.js';
 import { stableStringify } from '../names.js';
-import { ENV_BROKER_TOKEN, ENV_BROKER_URL } from '../worker/broker-client.js';
-import { type Connection, ENV_BROKER_SEEDS } from '../worker/connection.js';
+import type { Connection } from '../worker/connection.js';
 import { type LoadedConfig, loadRunnerConfig } from './config-file.js';
 import { teardownBeforeSignalExit } from './signals.js';
 
@@ -241,19 +248,11 @@ function onDaemon(
 
 /** Workers spawned after this point inherit the connection through their environment. */
 function exportToEnv(connection: Connection): () => void {
-  const values: Record<string, string> = {
+  return publishVars({
     [ENV_BROKER_URL]: connection.url,
     [ENV_BROKER_TOKEN]: connection.token,
     [ENV_BROKER_SEEDS]: JSON.stringify(connection.seeds),
-  };
-  const before = Object.fromEntries(Object.keys(values).map((k) => [k, process.env[k]]));
-  Object.assign(process.env, values);
-  return () => {
-    for (const [k, v] of Object.entries(before)) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  };
+  });
 }
 
 function close(running: Running): Promise<void> {

@@ -1,4 +1,5 @@
 import type { networkInterfaces } from 'node:os';
+import { ENV_ADVERTISE_URL, readAdvertiseUrl, readPodIp } from '../config/env.js';
 import { KubecacheError } from '../errors.js';
 
 export interface AdvertiseInput {
@@ -17,7 +18,7 @@ export interface AdvertiseChoice {
   source: 'env' | 'pod-network' | 'in-cluster';
 }
 
-export const ADVERTISE_URL_ENV = 'KUBECACHE_ADVERTISE_URL';
+export const ADVERTISE_URL_ENV = ENV_ADVERTISE_URL;
 
 const NEXT_STEP =
   `Set ${ADVERTISE_URL_ENV} (e.g. http://10.0.0.5:8080) to an address of this machine ` +
@@ -30,14 +31,14 @@ const NEXT_STEP =
  * every branch can be tested with fabricated tables.
  */
 export function pickAdvertiseHost(input: AdvertiseInput): AdvertiseChoice {
-  const fromEnv = input.env[ADVERTISE_URL_ENV];
-  if (fromEnv !== undefined && fromEnv.trim() !== '') return parseAdvertiseUrl(fromEnv.trim());
+  const fromEnv = readAdvertiseUrl(input.env);
+  if (fromEnv !== undefined) return parseAdvertiseUrl(fromEnv);
 
   const ipv4 = listIPv4(input.interfaces);
   if (input.inCluster) {
     // Downward-API variables are exact; interface order is only a good guess
     // (a pod normally has just eth0 besides loopback).
-    const fromPod = input.env.KUBECACHE_POD_IP || input.env.POD_IP;
+    const fromPod = readPodIp(input.env);
     if (fromPod) return { host: fromPod, source: 'in-cluster' };
     const first = ipv4.find((entry) => !entry.internal);
     if (first) return { host: first.address, source: 'in-cluster' };

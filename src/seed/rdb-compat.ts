@@ -6,6 +6,12 @@ import { KubecacheError } from '../errors.js';
  * up to 12; Valkey 7.2 to 8.1 up to 11, and Valkey 9 adds its own "VALKEY"
  * magic with version 80. Pure: the server's identity comes from INFO server
  * on a running pod, or from the log banner of a pod that failed to load.
+ *
+ * The tables stay here, not in src/engines/: the branch is on the server
+ * found in the image, not on the engine the cache was asked for. Both
+ * redis-protocol engines accept any image of the family (engine redis with
+ * a valkey/valkey image runs Valkey and loads what Valkey loads), and the
+ * RDB format is theirs in common.
  */
 
 export type RdbMagic = 'REDIS' | 'VALKEY';
@@ -16,6 +22,7 @@ export interface RdbFormat {
 }
 
 export interface ServerIdentity {
+  /** The server family the image runs (its own report), whatever engine started it. */
   name: 'redis' | 'valkey';
   /** e.g. "7.0.15" */
   version: string;

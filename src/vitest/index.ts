@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, inject, type TestAPI, type TestContext } from 'vitest';
+import { readWorkerId } from '../config/env.js';
 import type { RedisClientKind } from '../engines/registry.js';
 import type { EngineName } from '../engines/types.js';
 import {
@@ -68,7 +69,7 @@ function connection(): Connection {
 }
 
 function workerId(): string {
-  return process.env.VITEST_POOL_ID ?? '1';
+  return readWorkerId(process.env, 'vitest');
 }
 
 function cachesIn(context: object): AnySlot[] {

@@ -1,3 +1,4 @@
+import { ENV_BROKER_URL, readBrokerVars } from '../config/env.js';
 import { fromJSON, isKubecacheError, KubecacheError } from '../errors.js';
 import type {
   AcquireRequest,
@@ -16,8 +17,8 @@ const { request } = process.getBuiltinModule('node:http');
 // Worker side of the broker API. Deliberately free of @kubernetes/client-node
 // (ESM-only, and heavy): Jest's CommonJS workers must be able to load it.
 
-export const ENV_BROKER_URL = 'KUBECACHE_BROKER_URL';
-export const ENV_BROKER_TOKEN = 'KUBECACHE_BROKER_TOKEN';
+// Part of the public API (kubecache, kubecache/client); defined in env.ts.
+export { ENV_BROKER_TOKEN, ENV_BROKER_URL } from '../config/env.js';
 
 export class BrokerClient {
   constructor(
@@ -26,15 +27,14 @@ export class BrokerClient {
   ) {}
 
   static fromEnv(env: NodeJS.ProcessEnv = process.env): BrokerClient {
-    const url = env[ENV_BROKER_URL];
-    const token = env[ENV_BROKER_TOKEN];
-    if (!url || !token) {
+    const vars = readBrokerVars(env);
+    if (vars === undefined) {
       throw new KubecacheError(
         'BROKER',
         `no kubecache broker in this process (${ENV_BROKER_URL} is not set). Add kubecache's globalSetup to the test runner config (Vitest: globalSetup: ['kubecache/vitest/global-setup'], Jest: preset: 'kubecache').`,
       );
     }
-    return new BrokerClient(url, token);
+    return new BrokerClient(vars.url, vars.token);
   }
 
   acquire(req: AcquireRequest): Promise<CacheLease> {

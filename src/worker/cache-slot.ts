@@ -1,3 +1,4 @@
+import { publishVars } from '../config/env.js';
 import type { CacheOptions } from '../config/options.js';
 import { vEngineName, vUseCacheOptions } from '../config/validate.js';
 import { withTimeout } from '../deadline.js';
@@ -251,12 +252,9 @@ export class CacheSlot<E extends EngineName, K extends RedisClientKind = 'ioredi
         ? undefined
         : (this.options.env ?? defaultEnvVar(this.engine, this.options));
     if (!name) return;
-    const before = process.env[name];
-    process.env[name] = engines[this.engine].clientOps.addressEnv.value(handle);
-    this.restoreEnv = () => {
-      if (before === undefined) delete process.env[name];
-      else process.env[name] = before;
-    };
+    this.restoreEnv = publishVars({
+      [name]: engines[this.engine].clientOps.addressEnv.value(handle),
+    });
   }
 
   private seedFor(connection: Connection): SeedRequest | SeedFunction<E, K> | undefined {

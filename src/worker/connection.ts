@@ -1,12 +1,12 @@
+import { ENV_BROKER_URL, readBrokerVars } from '../config/env.js';
 import type { EngineName } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
-import { ENV_BROKER_TOKEN, ENV_BROKER_URL } from './broker-client.js';
 import type { SeedRequest } from './protocol.js';
 
 // Worker side: must stay loadable by Jest's CommonJS workers, so nothing here
 // may import the broker or @kubernetes/client-node.
 
-export const ENV_BROKER_SEEDS = 'KUBECACHE_BROKER_SEEDS';
+export { ENV_BROKER_SEEDS } from '../config/env.js';
 
 /** What the runner's global setup hands to test workers; plain JSON. */
 export interface Connection {
@@ -19,22 +19,10 @@ export interface Connection {
 }
 
 export function connectionFromEnv(env: NodeJS.ProcessEnv = process.env): Connection | undefined {
-  const url = env[ENV_BROKER_URL];
-  const token = env[ENV_BROKER_TOKEN];
-  if (!url || !token) return undefined;
-  let seeds: Connection['seeds'] = {};
-  const raw = env[ENV_BROKER_SEEDS];
-  if (raw) {
-    try {
-      seeds = JSON.parse(raw) as Connection['seeds'];
-    } catch {
-      throw new KubecacheError(
-        'BROKER',
-        `${ENV_BROKER_SEEDS} is not JSON; it is written by kubecache's global setup, so do not set it by hand.`,
-      );
-    }
-  }
-  return { url, token, seeds };
+  const vars = readBrokerVars(env);
+  if (vars === undefined) return undefined;
+  // The runner's own JSON (runner/session.ts), so its shape is trusted.
+  return { url: vars.url, token: vars.token, seeds: vars.seeds as Connection['seeds'] };
 }
 
 export function missingBroker(runner: 'vitest' | 'jest'): KubecacheError {

@@ -1,26 +1,21 @@
 import { createHash } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
-import type { RedisOptions } from 'ioredis';
-import type memjs from 'memjs';
+import { readWorkerId } from '../config/env.js';
 import type { CacheOptions } from '../config/options.js';
-import { type ClientFor, engines, type RedisClientKind } from '../engines/registry.js';
+import {
+  type ClientFor,
+  type ClientOptionsFor,
+  engines,
+  type RedisClientKind,
+  type SnapshotFor,
+} from '../engines/registry.js';
 import { BrokerClient } from './broker-client.js';
 import type { AcquireRequest, CacheLease, LeaseStatus, SeedRequest } from './protocol.js';
 
-export type { ClientFor } from '../engines/registry.js';
+export type { ClientFor, ClientOptionsFor, SnapshotFor } from '../engines/registry.js';
 
 import type { CacheAccess, EngineClientOps, EngineName } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
-
-/** Options passed through to the client: ioredis's RedisOptions or memjs's client options. */
-export type ClientOptionsFor<E extends EngineName> = E extends 'redis' | 'valkey'
-  ? Omit<RedisOptions, 'host' | 'port'>
-  : memjs.ClientOptions & memjs.ServerOptions;
-
-/** What snapshot() is on a handle: redis only, so a memcached handle has none to call. */
-export type SnapshotFor<E extends EngineName> = E extends 'redis' | 'valkey'
-  ? (path: string) => Promise<{ bytes: number; rdbVersion: number }>
-  : never;
 
 /** Seeds a cache through its client; re-run by reset() for memcached. */
 export type SeedFunction<
@@ -108,7 +103,7 @@ export interface CacheHandle<
 const RECONNECT_MS = 10_000;
 
 export function defaultWorkerId(env: NodeJS.ProcessEnv = process.env): string {
-  return env.VITEST_POOL_ID ?? env.JEST_WORKER_ID ?? '1';
+  return readWorkerId(env);
 }
 
 /**

@@ -607,6 +607,7 @@ describe('security options', () => {
   it('locks redis by default and leaves memcached SASL opt-in', () => {
     expect(resolveCacheConfig('redis', { env: {} }).auth).toBe(true);
     expect(resolveCacheConfig('memcached', { env: {} }).auth).toBe(false);
+    expect(resolveCacheConfig('valkey', { env: {} }).auth).toBe(true);
   });
 
   it('takes auth, acl, tls and networkPolicy from options, per engine, env and call', () => {

@@ -13,6 +13,7 @@ import {
 } from '../../src/engines/redis/acl.js';
 import { redis } from '../../src/engines/redis/engine.js';
 import { redisServer } from '../../src/engines/redis/server.js';
+import { valkeyServer } from '../../src/engines/valkey/server.js';
 import { buildCachePolicy } from '../../src/kube/network-policy.js';
 import { buildCachePod } from '../../src/kube/pod-spec.js';
 import { LABEL_RUN, LABEL_WORKER } from '../../src/names.js';
@@ -167,13 +168,21 @@ describe('pod-owned Secret and NetworkPolicy', () => {
 
 describe('cache URLs', () => {
   it('carry the login users need for their own clients', () => {
-    expect(cacheUrl('redis', '10.0.0.1', 6379, { login: logins.user })).toBe(
+    expect(cacheUrl(redis, '10.0.0.1', 6379, { login: logins.user })).toBe(
       'redis://:user-pw@10.0.0.1:6379',
     );
-    expect(cacheUrl('redis', '127.0.0.1', 4000, { tls: true })).toBe('rediss://127.0.0.1:4000');
+    expect(cacheUrl(redis, '127.0.0.1', 4000, { tls: true })).toBe('rediss://127.0.0.1:4000');
     expect(
-      cacheUrl('memcached', 'fd00::1', 11211, { login: { username: 'kc', password: 'p' } }),
+      cacheUrl(memcachedServer, 'fd00::1', 11211, { login: { username: 'kc', password: 'p' } }),
     ).toBe('memcached://kc:p@[fd00::1]:11211');
+  });
+
+  it("take the engine's own schemes: valkey's clients read redis URLs, memcached has no TLS one", () => {
+    expect(cacheUrl(valkeyServer, '10.0.0.1', 6379)).toBe('redis://10.0.0.1:6379');
+    expect(cacheUrl(valkeyServer, '10.0.0.1', 6379, { tls: true })).toBe('rediss://10.0.0.1:6379');
+    expect(cacheUrl(memcachedServer, '10.0.0.1', 11211, { tls: true })).toBe(
+      'memcached://10.0.0.1:11211',
+    );
   });
 });
 

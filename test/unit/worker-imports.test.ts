@@ -39,6 +39,11 @@ describe('worker-side import boundary', () => {
     expect(entries.flatMap((f) => forbiddenChains(f))).toEqual([]);
   });
 
+  it('config/env.ts, which worker code reads its variables through, stays on the worker side', () => {
+    const entries = [join(src, 'config', 'env.ts')];
+    expect(entries.flatMap((f) => forbiddenChains(f))).toEqual([]);
+  });
+
   it('the checker itself sees broker and client-node imports', () => {
     // src/runner/session.ts is main-process code that uses the broker: the
     // walk must report it, or the assertions above prove nothing.

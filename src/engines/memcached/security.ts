@@ -23,6 +23,9 @@ const SASL_DB = '/tmp/kubecache-sasldb2';
  * Both are prepared, so either build works.
  */
 export const memcachedSecurity: EngineSecurity = {
+  // SASL needs a password database written at start (docs/security.md has
+  // the measured cost), so locking is opt-in.
+  authByDefault: false,
   tlsUnsupported:
     'memjs, the memcached client kubecache hands to tests, has no TLS support (memjs 1.3.2 only opens plain TCP sockets), so kubecache cannot give a test a TLS memcached client',
   newLogins() {

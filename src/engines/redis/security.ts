@@ -14,6 +14,8 @@ export const SECRET_FILES = {
  * and TLS on the one port with plaintext off (`--port 0`).
  */
 export const redisSecurity: EngineSecurity = {
+  // A password costs nothing at start (redis and Valkey alike).
+  authByDefault: true,
   newLogins: newRedisLogins,
   secretFiles({ logins, acl, tls }) {
     const files: Record<string, string> = {};

@@ -36,6 +36,7 @@ export function respServer(spec: RespServerSpec): EngineServer {
     port: PORT,
     containerName: spec.containerName,
     urlScheme: 'redis',
+    tlsUrlScheme: 'rediss',
     dataDir: '/data',
     rdbSeeds: true,
     ...(spec.maxRdbVersion ? { maxRdbVersion: spec.maxRdbVersion } : {}),
