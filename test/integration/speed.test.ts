@@ -217,6 +217,37 @@ describe('prestart and warm reuse on the dev cluster', () => {
     await deleteAllKubecachePods();
   });
 
+  it('a kept valkey pod is handed out with the redis:// URL a new one gets', async () => {
+    const first = await startRun(REUSE);
+    let podName: string;
+    let url: string;
+    try {
+      const cache = await openCache('valkey', { broker: first.client, worker: '1', seed: SEED });
+      podName = cache.podName;
+      url = cache.lease.url;
+      await cache.close();
+    } finally {
+      await endRun(first);
+    }
+    expect(url).toMatch(/^redis:\/\//);
+    await keptPods(1);
+    const second = await startRun(REUSE);
+    try {
+      const cache = await openCache('valkey', { broker: second.client, worker: '1', seed: SEED });
+      expect(cache.podName).toBe(podName);
+      // The adopted pod's URL is built as a new pod's: same scheme, its own host and port.
+      expect(cache.lease.url).toMatch(/^redis:\/\//);
+      const byUrl = new Redis(cache.lease.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      await byUrl.connect();
+      expect(await byUrl.get('string:1')).toBe('hello ada');
+      byUrl.disconnect();
+      await cache.close();
+    } finally {
+      await endRun(second);
+    }
+    await deleteAllKubecachePods();
+  });
+
   it('two concurrent runs with reuse never share a pod', async () => {
     const first = await startRun(REUSE);
     try {
