@@ -302,6 +302,16 @@ describe('9: useCache values are validated', () => {
   });
 });
 
+describe('a cache used outside its tests', () => {
+  it('is NOT_OPEN, a mistake the user can fix, not an INTERNAL error', () => {
+    const slot = new CacheSlot('redis', {}, 'this test file');
+    const err = thrown(() => slot.client);
+    expect(err.code).toBe('NOT_OPEN');
+    expect(err.message).toContain('the redis cache of this test file is not open');
+    expect(err.message).toContain('use it inside tests and hooks');
+  });
+});
+
 describe('10: snapshot into a missing directory', () => {
   it('names the missing directory, not the temporary .part file', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'kc-snap-')), 'no-such-dir');
