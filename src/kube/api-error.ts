@@ -138,6 +138,18 @@ export function toKubecacheError(err: unknown, call: ApiCall): KubecacheError {
       { cause: plainCause(err) },
     );
   }
+  // Credentials that worked when the run connected can expire mid-run (a
+  // short-lived token, a rotated service account); that is no kubecache bug.
+  if (status === 401) {
+    return new KubecacheError(
+      'FORBIDDEN',
+      `${what} was refused: the API server no longer accepts the kubeconfig's credentials (HTTP 401: ${serverSaid}). ` +
+        'They have probably expired: log in to the cluster again or refresh the token, check with ' +
+        `kubectl get pods -n ${call.namespace}, and rerun the tests.`,
+      { ...call, status },
+      { cause: plainCause(err) },
+    );
+  }
   if (status === 404 && missingKind(err) === 'namespaces') {
     return namespaceNotFound(call.namespace, `${what}: ${messageOf(err)}`, plainCause(err));
   }

@@ -119,6 +119,18 @@ describe('3: a namespace that does not exist has its own code', () => {
     expect(err.message).toContain('KUBECACHE_NAMESPACE');
   });
 
+  it('maps a 401 mid-run (expired credentials) to FORBIDDEN with the fix, not INTERNAL', () => {
+    const apiError = Object.assign(new Error('HTTP-Code: 401'), {
+      code: 401,
+      body: { kind: 'Status', message: 'Unauthorized', reason: 'Unauthorized', code: 401 },
+    });
+    const err = toKubecacheError(apiError, { verb: 'create', resource: 'pods', namespace: 'ci' });
+    expect(err.code).toBe('FORBIDDEN');
+    expect(err.message).toContain('create pods in namespace ci was refused');
+    expect(err.message).toContain('log in to the cluster again');
+    expect(err.message).toContain('kubectl get pods -n ci');
+  });
+
   it('keeps POD_GONE for a pod that is not found', () => {
     const apiError = Object.assign(new Error('HTTP-Code: 404'), {
       code: 404,
