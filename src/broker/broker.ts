@@ -244,7 +244,11 @@ export class Broker {
   }
 
   private reportReap(reaped: { pods: string[]; idle: string[] }, error?: Error): void {
-    if (error) this.progress(`[kubecache] could not reap expired pods: ${error.message}`);
+    if (error) {
+      this.progress(
+        `[kubecache] could not delete the expired pods of earlier runs (${error.message}); this run goes on without them, and a later run or "npx kubecache reap" deletes them.`,
+      );
+    }
     const crashed = reaped.pods.filter((p) => !reaped.idle.includes(p));
     if (crashed.length > 0) {
       this.progress(
