@@ -173,7 +173,7 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
     if (status?.outage === 'stopped') {
       throw new KubecacheError(
         'UNREACHABLE',
-        `cache ${lease.podName} is stopped: this test called stop() and not start() yet.`,
+        `cache ${lease.podName} is stopped: this test called stop() and not start() yet. Call cache.start() before using it again.`,
         { pod: lease.podName, outage: status.outage },
         { cause: err },
       );
@@ -189,7 +189,10 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
     if (isKubecacheError(err)) throw err;
     throw new KubecacheError(
       'UNREACHABLE',
-      `cache ${lease.podName} at ${lease.host}:${lease.port} failed: ${(err as Error).message}`,
+      `cache ${lease.podName} at ${lease.host}:${lease.port} failed: ${(err as Error).message}. ` +
+        'kubecache saw no sign of the pod going away, so the connection from this test process to it broke. cache.describe() gives ' +
+        'the pod\'s events and last log lines; if it happens again, "npx kubecache doctor" checks that ' +
+        'this machine reaches cache pods (the endpoint option picks how).',
       { pod: lease.podName },
     );
   };
