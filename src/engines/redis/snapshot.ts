@@ -146,7 +146,9 @@ function transfer(endpoint: Endpoint, out: WriteStream, options: SnapshotOptions
           'TIMEOUT',
           `Snapshot of redis at ${where} did not finish within ${options.timeoutMs} ms ` +
             `(${written}${expected === undefined ? '' : ` of ${expected}`} bytes received). ` +
-            'Raise the snapshot timeout for large datasets.',
+            // The limit is fixed (engine.ts), so the next step must not be "raise it".
+            'A paused cache (pause()) sends nothing until the pause ends: snapshot it after. ' +
+            'A dataset too large to copy in that time can be dumped with redis-cli --rdb FILE against the cache instead.',
           { ...details, timeoutMs: options.timeoutMs, received: written },
         ),
       );
