@@ -1,4 +1,4 @@
-import type { EngineName } from '../engines/types.js';
+import { ENGINE_NAMES, type EngineName } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import type { CacheOptions, Timeouts } from './options.js';
 import {
@@ -345,7 +345,9 @@ const FOREIGN_PREFIXES = [
 ];
 
 /** Every KUBECACHE_* name kubecache knows, TIMEOUT_*_MS variables included. */
-export function knownEnvVars(engines: readonly string[] = ['redis', 'memcached']): string[] {
+// Every engine by default: options.ts reads KUBECACHE_<ENGINE>_* for each of
+// them, and a variable it reads must never be warned about as unknown.
+export function knownEnvVars(engines: readonly string[] = ENGINE_NAMES): string[] {
   const out = new Set<string>(OTHER_ENV_VARS);
   const prefixes = [ENV_PREFIX, ...engines.map((e) => `${ENV_PREFIX}${e.toUpperCase()}_`)];
   for (const prefix of prefixes) {

@@ -14,6 +14,7 @@ import {
 } from '../../src/config/env.js';
 import { resolveClusterConfig } from '../../src/config/options.js';
 import { snapshotRedis } from '../../src/engines/redis/snapshot.js';
+import { ENGINE_NAMES } from '../../src/engines/types.js';
 import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
 import { toKubecacheError } from '../../src/kube/api-error.js';
 import { loadKubeConfig } from '../../src/kube/client.js';
@@ -390,6 +391,32 @@ describe('claim 9.9: empty variables and merged resources', () => {
 });
 
 describe('4: every variable env.ts reads is a known name (no false "did you mean")', () => {
+  it('knows the per-engine variables of every engine, valkey included', () => {
+    for (const engine of ENGINE_NAMES) {
+      const prefix = `KUBECACHE_${engine.toUpperCase()}_`;
+      expect(
+        unknownEnvWarnings({
+          [`${prefix}IMAGE`]: 'x',
+          [`${prefix}ARGS`]: 'x',
+          [`${prefix}SEED`]: 'x',
+          [`${prefix}MEMORY_LIMIT`]: '1Gi',
+          [`${prefix}AUTH`]: 'true',
+        }),
+      ).toEqual([]);
+    }
+  });
+
+  it('knows every KUBECACHE_* variable docs/configuration.md names', () => {
+    const doc = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+    // Not the patterns (KUBECACHE_REDIS_*, KUBECACHE_TIMEOUT_<NAME>_MS) nor the doc's typo example.
+    const named = [...new Set(doc.match(/KUBECACHE_[A-Z_]*[A-Z](?![A-Z_<*])/g))].filter(
+      (n) => n !== 'KUBECACHE_NAMSPACE',
+    );
+    expect(named.length).toBeGreaterThan(20);
+    const env = Object.fromEntries(named.map((n) => [n, '1']));
+    expect(unknownEnvWarnings(env)).toEqual([]);
+  });
+
   it('finds each variable src/config/env.ts reads in knownEnvVars()', () => {
     const source = readFileSync(new URL('../../src/config/env.ts', import.meta.url), 'utf8');
     const known = new Set(knownEnvVars());
