@@ -100,6 +100,11 @@ interface Entry {
   outage?: OutageRequest['action'];
 }
 
+/** Why a broker that is closing starts no cache, and where the user finds the cause. */
+const RUN_ENDING =
+  'The test run is ending (its tests finished, or it was interrupted), so no more caches start. ' +
+  "A test still asking for one outlived its run; the runner's output above says why the run ended.";
+
 /** A pod between its spec and its ready lease: renewed and torn down like a ready one. */
 interface Starting {
   podName: string;
@@ -282,7 +287,8 @@ export class Broker {
 
   /** Returns this worker slot's cache, creating its pod on first use. */
   async acquire(req: AcquireRequest): Promise<CacheLease> {
-    if (this.closed) throw new KubecacheError('BROKER', 'the kubecache broker is shutting down.');
+    if (this.closed)
+      throw new KubecacheError('BROKER', `the kubecache broker is shutting down. ${RUN_ENDING}`);
     const engine = getEngine(req.engine);
     const resolved = resolveCacheConfig(engine.name, {
       global: this.kubecacheOptions(),
@@ -468,7 +474,7 @@ export class Broker {
       await this.dispose(entry, 'released');
       throw new KubecacheError(
         'BROKER',
-        'the kubecache broker shut down while the cache was starting.',
+        `the kubecache broker shut down while the cache was starting. ${RUN_ENDING}`,
       );
     }
     return entry;
@@ -683,7 +689,7 @@ export class Broker {
     this.starting.add(tracking);
     try {
       if (this.closed) {
-        throw new KubecacheError('BROKER', 'the kubecache broker is shutting down.');
+        throw new KubecacheError('BROKER', `the kubecache broker is shutting down. ${RUN_ENDING}`);
       }
       await Promise.all([plan?.beforeCreate(pod), secured.beforeCreate(pod)]);
       started = await startCachePod({
@@ -786,7 +792,7 @@ export class Broker {
       await this.dispose(entry, 'released');
       throw new KubecacheError(
         'BROKER',
-        'the kubecache broker shut down while the cache was starting.',
+        `the kubecache broker shut down while the cache was starting. ${RUN_ENDING}`,
       );
     }
     return entry;
