@@ -150,6 +150,18 @@ export function toKubecacheError(err: unknown, call: ApiCall): KubecacheError {
       { cause: plainCause(err) },
     );
   }
+  // kubecache's own fields of a pod are always valid, so a 422 Invalid names
+  // a value that came from the user's options (a pull secret or label the
+  // validator cannot fully check); the server's message says which field.
+  if (status === 422) {
+    return new KubecacheError(
+      'BAD_OPTION',
+      `${what} was refused as invalid: ${serverSaid}. The field it names comes from your kubecache options ` +
+        '(image, args, resources, labels, annotations, nodeSelector, tolerations, imagePullSecrets): fix that value and rerun.',
+      { ...call, status, serverMessage: serverSaid },
+      { cause: plainCause(err) },
+    );
+  }
   if (status === 404 && missingKind(err) === 'namespaces') {
     return namespaceNotFound(call.namespace, `${what}: ${messageOf(err)}`, plainCause(err));
   }

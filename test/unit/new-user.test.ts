@@ -132,6 +132,20 @@ describe('3: a namespace that does not exist has its own code', () => {
     expect(err.message).toContain('kubectl get pods -n ci');
   });
 
+  it('maps a 422 Invalid (a value from the options) to BAD_OPTION naming the field, not INTERNAL', () => {
+    const serverSaid =
+      'Pod "kc-redis-1" is invalid: spec.containers[0].image: Invalid value: "redis:7 ": must not have leading or trailing whitespace';
+    const apiError = Object.assign(new Error('HTTP-Code: 422'), {
+      code: 422,
+      body: { kind: 'Status', message: serverSaid, reason: 'Invalid', code: 422 },
+    });
+    const err = toKubecacheError(apiError, { verb: 'create', resource: 'pods', namespace: 'ci' });
+    expect(err.code).toBe('BAD_OPTION');
+    expect(err.message).toContain(serverSaid);
+    expect(err.message).toContain('comes from your kubecache options');
+    expect(err.message).toContain('fix that value');
+  });
+
   it('keeps POD_GONE for a pod that is not found', () => {
     const apiError = Object.assign(new Error('HTTP-Code: 404'), {
       code: 404,
