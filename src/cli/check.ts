@@ -78,6 +78,7 @@ export async function checkRdb(path: string, flags: CheckFlags): Promise<Fixture
     // Integrity first, with any version accepted; loadability is judged below.
     const info = await validateRdbFixture(file, { maxRdbVersion: 9999 });
     report.rdbVersion = info.rdbVersion;
+    report.magic = info.rdbMagic;
     report.size = info.size;
     report.sha256 = info.sha256;
   } catch (err) {
