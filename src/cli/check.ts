@@ -48,9 +48,11 @@ async function startsWithRedisMagic(path: string): Promise<boolean> {
     );
   });
   try {
-    const head = Buffer.alloc(5);
-    const { bytesRead } = await fh.read(head, 0, 5, 0);
-    return head.subarray(0, bytesRead).toString('latin1') === 'REDIS';
+    const head = Buffer.alloc(6);
+    const { bytesRead } = await fh.read(head, 0, 6, 0);
+    const text = head.subarray(0, bytesRead).toString('latin1');
+    // Valkey 9 writes its own magic; its dumps are RDB files too.
+    return text.startsWith('REDIS') || text === 'VALKEY';
   } finally {
     await fh.close();
   }
