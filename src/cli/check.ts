@@ -38,7 +38,7 @@ export interface CheckFlags {
   maxRdbVersion?: number;
 }
 
-async function startsWithRedisMagic(path: string): Promise<boolean> {
+async function startsWithRdbMagic(path: string): Promise<boolean> {
   const fh = await open(path, 'r').catch((err: unknown) => {
     throw new KubecacheError(
       'BAD_FIXTURE',
@@ -219,7 +219,7 @@ export function checkCommand(io: CliIO): Command {
       const path = resolve(io.cwd, fixture);
       // The magic decides, so a renamed dump is still read as one; a .rdb that
       // lacks it gets the RDB checker's explanation rather than a JSON error.
-      const rdb = extname(path).toLowerCase() === '.rdb' || (await startsWithRedisMagic(path));
+      const rdb = extname(path).toLowerCase() === '.rdb' || (await startsWithRdbMagic(path));
       const report = rdb ? await checkRdb(path, opts) : await checkJson(path, opts);
       if (flags.json) printJson(io, report);
       else io.out(formatFixtureReport(report));
