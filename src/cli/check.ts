@@ -94,8 +94,11 @@ export async function checkRdb(path: string, flags: CheckFlags): Promise<Fixture
   if ((report.rdbVersion ?? 0) > max) {
     report.ok = false;
     report.problems.push(
-      `RDB version ${report.rdbVersion} is newer than ${max}, the newest the target redis loads ` +
-        '(redis 7.0: 10, 7.2: 11, 7.4: 12). Re-save the file with a redis as old as the image, or check with --max-rdb-version matching a newer image.',
+      report.magic === 'VALKEY'
+        ? `This is Valkey 9's own format (VALKEY${report.rdbVersion}), which only Valkey 9 or later loads, and --max-rdb-version is ${max}. ` +
+            `For a Valkey 9 image check with --max-rdb-version ${report.rdbVersion}; for older servers re-save the data with one of them.`
+        : `RDB version ${report.rdbVersion} is newer than ${max}, the newest the target redis loads ` +
+            '(redis 7.0: 10, 7.2: 11, 7.4: 12). Re-save the file with a redis as old as the image, or check with --max-rdb-version matching a newer image.',
     );
   }
   const summary = await summarizeRdb(file);

@@ -112,6 +112,10 @@ describe('summarizeRdb', () => {
     });
     const report = await checkRdb(path, { maxRdbVersion: 80 });
     expect(report).toMatchObject({ ok: true, magic: 'VALKEY', rdbVersion: 80, keys: 1 });
+    // With the default limit (redis 7.0) it is refused, with the flag that fits a Valkey 9 image.
+    const strict = await checkRdb(path, {});
+    expect(strict.ok).toBe(false);
+    expect(strict.problems.join(' ')).toContain('check with --max-rdb-version 80');
   });
 
   it('refuses a file without the RDB magic', async () => {
