@@ -897,7 +897,7 @@ export class Broker {
     if (this.deleting.delete(podName)) return;
     for (const entry of this.entries.values()) {
       if (entry.lease.podName === podName && entry.state === 'ready') {
-        const reason = `pod ${podName} was deleted from outside this run (kubectl delete, eviction or activeDeadlineSeconds); the next acquire creates a fresh pod.`;
+        const reason = `pod ${podName} was deleted from outside this run (kubectl delete, eviction or activeDeadlineSeconds); the next useCache() or reset() gets a fresh pod.`;
         this.progress(`[kubecache] ${reason}`);
         entry.code = 'POD_GONE';
         void this.dispose(entry, 'gone', reason);

@@ -181,7 +181,8 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
     if (status?.state === 'gone') {
       throw new KubecacheError(
         status.code ?? 'POD_GONE',
-        status.reason ?? `pod ${lease.podName} is gone.`,
+        status.reason ??
+          `pod ${lease.podName} is gone; the next useCache() or reset() gets a fresh pod.`,
         { pod: lease.podName },
         { cause: err },
       );
