@@ -18,7 +18,8 @@ export type ErrorCode =
   | 'POD_DIED'
   | 'NAMESPACE_NOT_FOUND'
   | 'NO_CLUSTER'
-  | 'UNSUPPORTED_NODE';
+  | 'UNSUPPORTED_NODE'
+  | 'NOT_OPEN';
 
 export const ERROR_CODES: readonly ErrorCode[] = [
   'IMAGE_PULL',
@@ -41,6 +42,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'NAMESPACE_NOT_FOUND',
   'NO_CLUSTER',
   'UNSUPPORTED_NODE',
+  'NOT_OPEN',
 ];
 
 /**

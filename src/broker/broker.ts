@@ -101,6 +101,11 @@ interface Entry {
   outage?: OutageRequest['action'];
 }
 
+/** Why a broker that is closing starts no cache, and where the user finds the cause. */
+const RUN_ENDING =
+  'The test run is ending (its tests finished, or it was interrupted), so no more caches start. ' +
+  "A test still asking for one outlived its run; the runner's output above says why the run ended.";
+
 /** A pod between its spec and its ready lease: renewed and torn down like a ready one. */
 interface Starting {
   podName: string;
@@ -245,7 +250,11 @@ export class Broker {
   }
 
   private reportReap(reaped: { pods: string[]; idle: string[] }, error?: Error): void {
-    if (error) this.progress(`[kubecache] could not reap expired pods: ${error.message}`);
+    if (error) {
+      this.progress(
+        `[kubecache] could not delete the expired pods of earlier runs (${error.message}); this run goes on without them, and a later run or "npx kubecache reap" deletes them.`,
+      );
+    }
     const crashed = reaped.pods.filter((p) => !reaped.idle.includes(p));
     if (crashed.length > 0) {
       this.progress(
@@ -279,7 +288,8 @@ export class Broker {
 
   /** Returns this worker slot's cache, creating its pod on first use. */
   async acquire(req: AcquireRequest): Promise<CacheLease> {
-    if (this.closed) throw new KubecacheError('BROKER', 'the kubecache broker is shutting down.');
+    if (this.closed)
+      throw new KubecacheError('BROKER', `the kubecache broker is shutting down. ${RUN_ENDING}`);
     const engine = getEngine(req.engine);
     const resolved = resolveCacheConfig(engine.name, {
       global: this.kubecacheOptions(),
@@ -465,7 +475,7 @@ export class Broker {
       await this.dispose(entry, 'released');
       throw new KubecacheError(
         'BROKER',
-        'the kubecache broker shut down while the cache was starting.',
+        `the kubecache broker shut down while the cache was starting. ${RUN_ENDING}`,
       );
     }
     return entry;
@@ -680,7 +690,7 @@ export class Broker {
     this.starting.add(tracking);
     try {
       if (this.closed) {
-        throw new KubecacheError('BROKER', 'the kubecache broker is shutting down.');
+        throw new KubecacheError('BROKER', `the kubecache broker is shutting down. ${RUN_ENDING}`);
       }
       await Promise.all([plan?.beforeCreate(pod), secured.beforeCreate(pod)]);
       started = await startCachePod({
@@ -783,7 +793,7 @@ export class Broker {
       await this.dispose(entry, 'released');
       throw new KubecacheError(
         'BROKER',
-        'the kubecache broker shut down while the cache was starting.',
+        `the kubecache broker shut down while the cache was starting. ${RUN_ENDING}`,
       );
     }
     return entry;
@@ -888,7 +898,7 @@ export class Broker {
     if (this.deleting.delete(podName)) return;
     for (const entry of this.entries.values()) {
       if (entry.lease.podName === podName && entry.state === 'ready') {
-        const reason = `pod ${podName} was deleted from outside this run (kubectl delete, eviction or activeDeadlineSeconds); the next acquire creates a fresh pod.`;
+        const reason = `pod ${podName} was deleted from outside this run (kubectl delete, eviction or activeDeadlineSeconds); the next useCache() or reset() gets a fresh pod.`;
         this.progress(`[kubecache] ${reason}`);
         entry.code = 'POD_GONE';
         void this.dispose(entry, 'gone', reason);

@@ -164,7 +164,9 @@ async function tryPod(
         })) as CacheLogins | undefined)
       : undefined;
     if (!logins?.admin?.password) {
-      input.progress(`[kubecache] kept pod ${name} has no readable logins; deleting it`);
+      input.progress(
+        `[kubecache] kept pod ${name} cannot be reused: the Secret with its passwords (${authSecret ?? 'none'}) is gone or unreadable; deleting it and starting a new pod`,
+      );
       await deletePod(input.handle, name).catch(() => {});
       return undefined;
     }

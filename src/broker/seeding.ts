@@ -250,7 +250,9 @@ export class Seeder {
         if (r.exitCode !== 0) {
           throw new KubecacheError(
             'EXEC_FAILED',
-            `pushing ${file.path} into ${podName} failed with exit code ${r.exitCode}: ${r.stderr}`,
+            `pushing ${file.path} into ${podName} failed with exit code ${r.exitCode}: ${r.stderr.trim() || 'no output'}. ` +
+              "Seeding by exec writes the fixture into the pod's data directory with sh, cat and mv: the image needs them, " +
+              "and the directory must be writable by the cache's user (the uid option) and have room for the file.",
             { pod: podName, exitCode: r.exitCode },
           );
         }

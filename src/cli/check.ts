@@ -38,7 +38,7 @@ export interface CheckFlags {
   maxRdbVersion?: number;
 }
 
-async function startsWithRedisMagic(path: string): Promise<boolean> {
+async function startsWithRdbMagic(path: string): Promise<boolean> {
   const fh = await open(path, 'r').catch((err: unknown) => {
     throw new KubecacheError(
       'BAD_FIXTURE',
@@ -48,9 +48,11 @@ async function startsWithRedisMagic(path: string): Promise<boolean> {
     );
   });
   try {
-    const head = Buffer.alloc(5);
-    const { bytesRead } = await fh.read(head, 0, 5, 0);
-    return head.subarray(0, bytesRead).toString('latin1') === 'REDIS';
+    const head = Buffer.alloc(6);
+    const { bytesRead } = await fh.read(head, 0, 6, 0);
+    const text = head.subarray(0, bytesRead).toString('latin1');
+    // Valkey 9 writes its own magic; its dumps are RDB files too.
+    return text.startsWith('REDIS') || text === 'VALKEY';
   } finally {
     await fh.close();
   }
@@ -78,6 +80,7 @@ export async function checkRdb(path: string, flags: CheckFlags): Promise<Fixture
     // Integrity first, with any version accepted; loadability is judged below.
     const info = await validateRdbFixture(file, { maxRdbVersion: 9999 });
     report.rdbVersion = info.rdbVersion;
+    report.magic = info.rdbMagic;
     report.size = info.size;
     report.sha256 = info.sha256;
   } catch (err) {
@@ -91,8 +94,11 @@ export async function checkRdb(path: string, flags: CheckFlags): Promise<Fixture
   if ((report.rdbVersion ?? 0) > max) {
     report.ok = false;
     report.problems.push(
-      `RDB version ${report.rdbVersion} is newer than ${max}, the newest the target redis loads ` +
-        '(redis 7.0: 10, 7.2: 11, 7.4: 12). Re-save the file with a redis as old as the image, or check with --max-rdb-version matching a newer image.',
+      report.magic === 'VALKEY'
+        ? `This is Valkey 9's own format (VALKEY${report.rdbVersion}), which only Valkey 9 or later loads, and --max-rdb-version is ${max}. ` +
+            `For a Valkey 9 image check with --max-rdb-version ${report.rdbVersion}; for older servers re-save the data with one of them.`
+        : `RDB version ${report.rdbVersion} is newer than ${max}, the newest the target redis loads ` +
+            '(redis 7.0: 10, 7.2: 11, 7.4: 12). Re-save the file with a redis as old as the image, or check with --max-rdb-version matching a newer image.',
     );
   }
   const summary = await summarizeRdb(file);
@@ -216,7 +222,7 @@ export function checkCommand(io: CliIO): Command {
       const path = resolve(io.cwd, fixture);
       // The magic decides, so a renamed dump is still read as one; a .rdb that
       // lacks it gets the RDB checker's explanation rather than a JSON error.
-      const rdb = extname(path).toLowerCase() === '.rdb' || (await startsWithRedisMagic(path));
+      const rdb = extname(path).toLowerCase() === '.rdb' || (await startsWithRdbMagic(path));
       const report = rdb ? await checkRdb(path, opts) : await checkJson(path, opts);
       if (flags.json) printJson(io, report);
       else io.out(formatFixtureReport(report));

@@ -249,14 +249,14 @@ async function seedRouteCheck(
       name,
       status: 'warn',
       summary: `a pod could not download from ${route.url}: ${route.reason ?? ''}; auto tries http, then falls back to exec for each seeded pod`,
-      next: 'Set KUBECACHE_ADVERTISE_URL to an address of this machine that pods reach (and allow it in firewalls), or set seedTransport to exec.',
+      next: 'Set KUBECACHE_ADVERTISE_URL to an address of this machine that pods reach (and allow it in firewalls), or set KUBECACHE_SEED_TRANSPORT=exec.',
     };
   } catch (err) {
     return {
       name,
       status: 'warn',
       summary: `could not be tested: ${(err as Error).message.split('\n')[0]}`,
-      next: 'Rerun; if it persists, seed with seedTransport exec.',
+      next: 'Rerun; if it persists, set KUBECACHE_SEED_TRANSPORT=exec.',
     };
   } finally {
     await seeder.close();
@@ -365,7 +365,7 @@ export async function runDoctor(
       name: 'pods',
       status: 'fail',
       summary: 'probe pods not started: pods create/get/watch/delete is denied (see above)',
-      next: 'Grant the Role in docs/rbac.md, then rerun.',
+      next: 'Grant the Role in node_modules/kubecache/docs/rbac.md, then rerun.',
     });
     return;
   }

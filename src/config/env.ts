@@ -383,7 +383,7 @@ export function unknownEnvWarnings(env: NodeJS.ProcessEnv): string[] {
     warnings.push(
       `kubecache does not know the environment variable ${name}, so it has no effect.` +
         (suggestion ? ` Did you mean ${suggestion}?` : '') +
-        ' The variables are listed in docs/configuration.md of the kubecache package.',
+        ' The variables are listed in node_modules/kubecache/docs/configuration.md.',
     );
   }
   return warnings;

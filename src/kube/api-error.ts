@@ -138,6 +138,30 @@ export function toKubecacheError(err: unknown, call: ApiCall): KubecacheError {
       { cause: plainCause(err) },
     );
   }
+  // Credentials that worked when the run connected can expire mid-run (a
+  // short-lived token, a rotated service account); that is no kubecache bug.
+  if (status === 401) {
+    return new KubecacheError(
+      'FORBIDDEN',
+      `${what} was refused: the API server no longer accepts the kubeconfig's credentials (HTTP 401: ${serverSaid}). ` +
+        'They have probably expired: log in to the cluster again or refresh the token, check with ' +
+        `kubectl get pods -n ${call.namespace}, and rerun the tests.`,
+      { ...call, status },
+      { cause: plainCause(err) },
+    );
+  }
+  // kubecache's own fields of a pod are always valid, so a 422 Invalid names
+  // a value that came from the user's options (a pull secret or label the
+  // validator cannot fully check); the server's message says which field.
+  if (status === 422) {
+    return new KubecacheError(
+      'BAD_OPTION',
+      `${what} was refused as invalid: ${serverSaid}. The field it names comes from your kubecache options ` +
+        '(image, args, resources, labels, annotations, nodeSelector, tolerations, imagePullSecrets): fix that value and rerun.',
+      { ...call, status, serverMessage: serverSaid },
+      { cause: plainCause(err) },
+    );
+  }
   if (status === 404 && missingKind(err) === 'namespaces') {
     return namespaceNotFound(call.namespace, `${what}: ${messageOf(err)}`, plainCause(err));
   }

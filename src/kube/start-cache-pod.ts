@@ -153,9 +153,13 @@ async function startCounted(input: StartCachePodInput): Promise<StartedCachePod>
   input.signal?.addEventListener('abort', onAbort, { once: true });
   if (input.signal?.aborted) onAbort();
 
-  /** Resolves when `ready(latest)` holds; rejects on pod failure or after `ms`. */
-  const waitFor = (what: string, ms: number, ready: (pod: V1Pod) => boolean): Promise<V1Pod> =>
+  /**
+   * Resolves when `ready(latest)` holds; rejects on pod failure or after
+   * timeouts.podRunningMs, the timeout its error tells the user to raise.
+   */
+  const waitFor = (what: string, ready: (pod: V1Pod) => boolean): Promise<V1Pod> =>
     new Promise<V1Pod>((resolve, reject) => {
+      const ms = timeouts.podRunningMs;
       const check = (): void => {
         if (failed) finish(failed);
         else if (ready(latest)) finish(null);
@@ -172,7 +176,9 @@ async function startCounted(input: StartCachePodInput): Promise<StartedCachePod>
           finish(
             new KubecacheError(
               'TIMEOUT',
-              `pod ${name} did not reach "${what}" within ${ms} ms (phase ${latest.status?.phase ?? 'unknown'}). Raise the timeout if the cluster is slow.`,
+              `pod ${name} did not reach "${what}" within ${ms} ms (phase ${latest.status?.phase ?? 'unknown'}). ` +
+                "The pod's events below say what held it (image pull, scheduling, volume); " +
+                'if the cluster is only slow, raise timeouts.podRunningMs (KUBECACHE_TIMEOUT_POD_RUNNING_MS).',
               { pod: name, stage: what, timeoutMs: ms },
             ),
           ),
@@ -236,7 +242,7 @@ async function startCounted(input: StartCachePodInput): Promise<StartedCachePod>
     // tunnel is probed, or the IP read from the kubelet-written /etc/hosts,
     // from the moment the pod is scheduled.
     const tunnelReady = async (): Promise<PortForwardEndpoint> => {
-      await waitFor('scheduled', timeouts.podRunningMs, (p) => Boolean(p.spec?.nodeName));
+      await waitFor('scheduled', (p) => Boolean(p.spec?.nodeName));
       const fwd = await startPortForward(handle, name, engine.port);
       forward = fwd;
       await probeUntilReady(fwd.host, fwd.port, timeouts.podRunningMs + timeouts.probeMs);
@@ -251,9 +257,9 @@ async function startCounted(input: StartCachePodInput): Promise<StartedCachePod>
     let podIP = '';
     if (mode === 'pod-ip') {
       let ipKnown = false;
-      const fromStatus = waitFor('has an IP', timeouts.podRunningMs, (p) =>
-        Boolean(p.status?.podIP),
-      ).then((p) => p.status?.podIP ?? '');
+      const fromStatus = waitFor('has an IP', (p) => Boolean(p.status?.podIP)).then(
+        (p) => p.status?.podIP ?? '',
+      );
       // Whether to read /etc/hosts at all is decided once the create is
       // answered (by then every start of a batch has begun; see
       // hostsLookupPays). If so, one exec when the kubelet records the

@@ -6,6 +6,11 @@ type Handled = (typeof SIGNALS)[number];
 /** Longest wait for the pods before exiting anyway; their lease expires and the next run reaps them. */
 const MAX_WAIT_MS = 45_000;
 
+/** What becomes of pods a cut-short teardown left, and how to delete them at once. */
+const LEFT_BEHIND =
+  'Pods it left are deleted by the next run in this namespace once their lease ends; to delete them now, ' +
+  'find the run with "npx kubecache ls" and run "npx kubecache reap --run <RUN>".';
+
 interface Registration {
   teardown: () => Promise<unknown>;
   progress: (line: string) => void;
@@ -76,12 +81,16 @@ function onSignal(c: Coordinator, signal: Handled): void {
       r
         .teardown()
         .catch((err: unknown) =>
-          r.progress(`[kubecache] teardown after ${signal} failed: ${(err as Error).message}`),
+          r.progress(
+            `[kubecache] teardown after ${signal} failed: ${(err as Error).message}. ${LEFT_BEHIND}`,
+          ),
         ),
     ),
   );
   void orFallbackAfter(all, MAX_WAIT_MS, () =>
-    progress(`[kubecache] gave up waiting for the cache pods after ${MAX_WAIT_MS} ms.`),
+    progress(
+      `[kubecache] gave up waiting for the cache pods after ${MAX_WAIT_MS} ms. ${LEFT_BEHIND}`,
+    ),
   ).finally(() => {
     process.off(signal, impatient);
     process.exit = realExit;

@@ -386,14 +386,17 @@ export async function summarizeRdb(path: string, opts: SummarizeOptions = {}): P
   };
   try {
     const header = (await r.bytes(9)).toString('latin1');
-    if (!/^REDIS[0-9]{4}$/.test(header)) {
+    // Valkey 9 writes its own magic (VALKEY080); a record this reader does not
+    // know ends the count with a note, as for any newer format.
+    const magic = /^(?:REDIS([0-9]{4})|VALKEY([0-9]{3}))$/.exec(header);
+    if (!magic) {
       throw new KubecacheError(
         'BAD_FIXTURE',
-        `${absolute} is not an RDB file: it starts with ${JSON.stringify(header)}, not "REDIS" and a 4-digit version.`,
+        `${absolute} is not an RDB file: it starts with ${JSON.stringify(header)}, not "REDIS" and a 4-digit version or "VALKEY" and a 3-digit one.`,
         { path: absolute },
       );
     }
-    summary.rdbVersion = Number(header.slice(5));
+    summary.rdbVersion = Number(magic[1] ?? magic[2]);
     let db = 0;
     let expires = false;
     for (;;) {

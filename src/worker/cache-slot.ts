@@ -268,8 +268,8 @@ export class CacheSlot<E extends EngineName, K extends RedisClientKind = 'ioredi
   private current(): CacheHandle<E, K> {
     if (!this.handle) {
       throw new KubecacheError(
-        'INTERNAL',
-        `the ${this.engine} cache of ${this.where} is not open yet: it opens in a beforeAll hook, so use it inside tests and hooks, not at the top level of the file.`,
+        'NOT_OPEN',
+        `the ${this.engine} cache of ${this.where} is not open: it opens in a beforeAll hook and closes in afterAll, so use it inside tests and hooks, not at the top level of the file or in code that runs after the file's tests.`,
       );
     }
     return this.handle;

@@ -168,7 +168,7 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
     if (status?.outage === 'stopped') {
       throw new KubecacheError(
         'UNREACHABLE',
-        `cache ${lease.podName} is stopped: this test called stop() and not start() yet.`,
+        `cache ${lease.podName} is stopped: this test called stop() and not start() yet. Call cache.start() before using it again.`,
         { pod: lease.podName, outage: status.outage },
         { cause: err },
       );
@@ -176,7 +176,8 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
     if (status?.state === 'gone') {
       throw new KubecacheError(
         status.code ?? 'POD_GONE',
-        status.reason ?? `pod ${lease.podName} is gone.`,
+        status.reason ??
+          `pod ${lease.podName} is gone; the next useCache() or reset() gets a fresh pod.`,
         { pod: lease.podName },
         { cause: err },
       );
@@ -184,7 +185,10 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
     if (isKubecacheError(err)) throw err;
     throw new KubecacheError(
       'UNREACHABLE',
-      `cache ${lease.podName} at ${lease.host}:${lease.port} failed: ${(err as Error).message}`,
+      `cache ${lease.podName} at ${lease.host}:${lease.port} failed: ${(err as Error).message}. ` +
+        'kubecache saw no sign of the pod going away, so the connection from this test process to it broke. cache.describe() gives ' +
+        'the pod\'s events and last log lines; if it happens again, "npx kubecache doctor" checks that ' +
+        'this machine reaches cache pods (the endpoint option picks how).',
       { pod: lease.podName },
     );
   };

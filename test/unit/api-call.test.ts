@@ -72,7 +72,8 @@ describe('apiCall', () => {
   it('does not retry a 4xx answer', async () => {
     const s = failing([apiError(422, 'invalid')], 'ok');
     const err = await apiCall(ctx(), call, s.send, { idempotent: true }).catch((e) => e);
-    expect(err.code).toBe('INTERNAL');
+    // 422 Invalid: a value from the user's options, so BAD_OPTION (api-error.ts).
+    expect(err.code).toBe('BAD_OPTION');
     expect(err.details.status).toBe(422);
     expect(s.calls()).toBe(1);
   });

@@ -86,7 +86,9 @@ describe.each([
     await vi.advanceTimersByTimeAsync(1);
     const err = await waiting;
     expect(isKubecacheError(err, 'UNREACHABLE')).toBe(true);
-    expect((err as Error).message).toBe(message);
+    expect((err as Error).message.startsWith(message), (err as Error).message).toBe(true);
+    // ... and the next step after the state.
+    expect((err as Error).message).toContain('cache.describe()');
     expect(client.listenerCount('ready')).toBe(0);
   });
 

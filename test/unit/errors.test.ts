@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   ERROR_CODES,
@@ -76,6 +77,12 @@ describe('toJSON / fromJSON', () => {
     expect(((back.cause as Error).cause as Error).message).toBe('ECONNREFUSED');
     expect(String((back.cause as Error).cause)).toBe('Error: ECONNREFUSED');
     expect(KubecacheError.fromJSON(wire).code).toBe('BROKER');
+  });
+
+  it('has a row in docs/errors.md for every code, and no row for a code that does not exist', () => {
+    const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
+    const rows = [...doc.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]);
+    expect([...rows].sort()).toEqual([...ERROR_CODES].sort());
   });
 
   it('keeps every error code intact', () => {

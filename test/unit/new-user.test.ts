@@ -14,6 +14,7 @@ import {
 } from '../../src/config/env.js';
 import { resolveClusterConfig } from '../../src/config/options.js';
 import { snapshotRedis } from '../../src/engines/redis/snapshot.js';
+import { ENGINE_NAMES } from '../../src/engines/types.js';
 import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
 import { toKubecacheError } from '../../src/kube/api-error.js';
 import { loadKubeConfig } from '../../src/kube/client.js';
@@ -117,6 +118,32 @@ describe('3: a namespace that does not exist has its own code', () => {
     expect(err.message).toContain('[NAMESPACE_NOT_FOUND] the namespace "ci-cache" does not exist');
     expect(err.message).toContain('kubectl create namespace ci-cache');
     expect(err.message).toContain('KUBECACHE_NAMESPACE');
+  });
+
+  it('maps a 401 mid-run (expired credentials) to FORBIDDEN with the fix, not INTERNAL', () => {
+    const apiError = Object.assign(new Error('HTTP-Code: 401'), {
+      code: 401,
+      body: { kind: 'Status', message: 'Unauthorized', reason: 'Unauthorized', code: 401 },
+    });
+    const err = toKubecacheError(apiError, { verb: 'create', resource: 'pods', namespace: 'ci' });
+    expect(err.code).toBe('FORBIDDEN');
+    expect(err.message).toContain('create pods in namespace ci was refused');
+    expect(err.message).toContain('log in to the cluster again');
+    expect(err.message).toContain('kubectl get pods -n ci');
+  });
+
+  it('maps a 422 Invalid (a value from the options) to BAD_OPTION naming the field, not INTERNAL', () => {
+    const serverSaid =
+      'Pod "kc-redis-1" is invalid: spec.containers[0].image: Invalid value: "redis:7 ": must not have leading or trailing whitespace';
+    const apiError = Object.assign(new Error('HTTP-Code: 422'), {
+      code: 422,
+      body: { kind: 'Status', message: serverSaid, reason: 'Invalid', code: 422 },
+    });
+    const err = toKubecacheError(apiError, { verb: 'create', resource: 'pods', namespace: 'ci' });
+    expect(err.code).toBe('BAD_OPTION');
+    expect(err.message).toContain(serverSaid);
+    expect(err.message).toContain('comes from your kubecache options');
+    expect(err.message).toContain('fix that value');
   });
 
   it('keeps POD_GONE for a pod that is not found', () => {
@@ -302,6 +329,16 @@ describe('9: useCache values are validated', () => {
   });
 });
 
+describe('a cache used outside its tests', () => {
+  it('is NOT_OPEN, a mistake the user can fix, not an INTERNAL error', () => {
+    const slot = new CacheSlot('redis', {}, 'this test file');
+    const err = thrown(() => slot.client);
+    expect(err.code).toBe('NOT_OPEN');
+    expect(err.message).toContain('the redis cache of this test file is not open');
+    expect(err.message).toContain('use it inside tests and hooks');
+  });
+});
+
 describe('10: snapshot into a missing directory', () => {
   it('names the missing directory, not the temporary .part file', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'kc-snap-')), 'no-such-dir');
@@ -368,6 +405,32 @@ describe('claim 9.9: empty variables and merged resources', () => {
 });
 
 describe('4: every variable env.ts reads is a known name (no false "did you mean")', () => {
+  it('knows the per-engine variables of every engine, valkey included', () => {
+    for (const engine of ENGINE_NAMES) {
+      const prefix = `KUBECACHE_${engine.toUpperCase()}_`;
+      expect(
+        unknownEnvWarnings({
+          [`${prefix}IMAGE`]: 'x',
+          [`${prefix}ARGS`]: 'x',
+          [`${prefix}SEED`]: 'x',
+          [`${prefix}MEMORY_LIMIT`]: '1Gi',
+          [`${prefix}AUTH`]: 'true',
+        }),
+      ).toEqual([]);
+    }
+  });
+
+  it('knows every KUBECACHE_* variable docs/configuration.md names', () => {
+    const doc = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+    // Not the patterns (KUBECACHE_REDIS_*, KUBECACHE_TIMEOUT_<NAME>_MS) nor the doc's typo example.
+    const named = [...new Set(doc.match(/KUBECACHE_[A-Z_]*[A-Z](?![A-Z_<*])/g))].filter(
+      (n) => n !== 'KUBECACHE_NAMSPACE',
+    );
+    expect(named.length).toBeGreaterThan(20);
+    const env = Object.fromEntries(named.map((n) => [n, '1']));
+    expect(unknownEnvWarnings(env)).toEqual([]);
+  });
+
   it('finds each variable src/config/env.ts reads in knownEnvVars()', () => {
     const source = readFileSync(new URL('../../src/config/env.ts', import.meta.url), 'utf8');
     const known = new Set(knownEnvVars());

@@ -2,7 +2,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkRdb } from '../../src/cli/check.js';
 import { loadRedisJsonSeed } from '../../src/engines/redis/seed.js';
+import { Crc64 } from '../../src/seed/crc64.js';
 import { lzfDecompress, summarizeRdb } from '../../src/seed/rdb-summary.js';
 import {
   makeRdb,
@@ -87,6 +89,33 @@ describe('summarizeRdb', () => {
     expect(summary.complete).toBe(false);
     expect(summary.keys).toBe(0);
     expect(summary.note).toContain('unknown record type 0xee');
+  });
+
+  it('reads a Valkey 9 file (VALKEY080), which kubecache check used to call "not an RDB file"', async () => {
+    // One string key "k" = "v" in database 0, then EOF and a valid CRC-64.
+    const body = Buffer.concat([
+      Buffer.from('VALKEY080'),
+      Buffer.from([0xfe, 0x00, 0x00, 0x01, 0x6b, 0x01, 0x76, 0xff]),
+    ]);
+    const crc = new Crc64();
+    crc.update(body, 0, body.length);
+    const sum = Buffer.alloc(8);
+    sum.writeBigUInt64LE(crc.digest());
+    const path = join(dir, 'valkey9.rdb');
+    await writeFile(path, Buffer.concat([body, sum]));
+    const summary = await summarizeRdb(path);
+    expect(summary).toMatchObject({
+      rdbVersion: 80,
+      keys: 1,
+      types: { string: 1 },
+      complete: true,
+    });
+    const report = await checkRdb(path, { maxRdbVersion: 80 });
+    expect(report).toMatchObject({ ok: true, magic: 'VALKEY', rdbVersion: 80, keys: 1 });
+    // With the default limit (redis 7.0) it is refused, with the flag that fits a Valkey 9 image.
+    const strict = await checkRdb(path, {});
+    expect(strict.ok).toBe(false);
+    expect(strict.problems.join(' ')).toContain('check with --max-rdb-version 80');
   });
 
   it('refuses a file without the RDB magic', async () => {

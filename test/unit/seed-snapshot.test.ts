@@ -122,6 +122,39 @@ describe('snapshotRedis against a real redis', () => {
   });
 });
 
+describe('snapshotRedis refusals the user can fix are BAD_OPTION, with the fix', () => {
+  it('a server whose SYNC is renamed away', async () => {
+    const renamed = await startRedis(['--rename-command', 'SYNC', '', '--dir', dir]);
+    try {
+      const err = await snapshotRedis(renamed, join(dir, 'snap-renamed.rdb'), {
+        timeoutMs: 5000,
+      }).catch((e: unknown) => e);
+      expect(isKubecacheError(err, 'BAD_OPTION'), String(err)).toBe(true);
+      expect((err as Error).message).toContain('This server has no SYNC command');
+      await noPartFiles();
+    } finally {
+      await renamed.stop();
+    }
+  });
+
+  it('a login whose ACL does not allow SYNC', async () => {
+    const acl = await startRedis(['--user', 'reader', 'on', '>pw', '~*', '+@read', '--dir', dir]);
+    try {
+      const err = await snapshotRedis(acl, join(dir, 'snap-noperm.rdb'), {
+        timeoutMs: 5000,
+        username: 'reader',
+        password: 'pw',
+      }).catch((e: unknown) => e);
+      expect(isKubecacheError(err, 'BAD_OPTION'), String(err)).toBe(true);
+      expect((err as Error).message).toContain('NOPERM');
+      expect((err as Error).message).toContain('This login may not run SYNC');
+      await noPartFiles();
+    } finally {
+      await acl.stop();
+    }
+  });
+});
+
 describe('snapshotRedis protocol handling', () => {
   /** A fake master that answers SYNC with whatever `reply` writes. */
   async function fake(reply: (socket: Socket) => void): Promise<LocalServer> {

@@ -29,7 +29,7 @@ const MEMCACHED_RELATIVE_TTL_LIMIT = 60 * 60 * 24 * 30;
 const MEMCACHED_MAX_KEY_BYTES = 250;
 
 const MEMCACHED_FORMAT_HINT =
-  'Each key maps to a string (or number) or to {"value": string, "ttl"?: whole seconds}; see docs/seeds.md.';
+  'Each key maps to a string (or number) or to {"value": string, "ttl"?: whole seconds}; see node_modules/kubecache/docs/seeds.md.';
 
 export function parseMemcachedJsonSeed(text: string, sourceName: string): MemcachedJsonSeed {
   const root = parseJsonObject(text, sourceName, MEMCACHED_FORMAT_HINT);

@@ -45,6 +45,11 @@ export async function createRedisClient(
   return client;
 }
 
+/** What to look at when the client does not come back after an outage the test made. */
+const NOT_BACK =
+  "The server was started again (start() or restart()), but this client did not get back to it. cache.describe() gives the pod's events and last log lines; " +
+  'a retryStrategy in clientOptions that gives up also keeps the client from reconnecting.';
+
 /** Resolves once the client is 'ready' again (after a reconnect), rejects after timeoutMs. */
 export async function redisReady(client: Redis, timeoutMs: number): Promise<void> {
   if (client.status === 'ready') return;
@@ -59,7 +64,7 @@ export async function redisReady(client: Redis, timeoutMs: number): Promise<void
       return new KubecacheError(
         'UNREACHABLE',
         `The redis client did not reconnect to ${host}:${port} within ${timeoutMs} ms (status ${client.status}, ` +
-          `last error: ${lastRedisError(client)?.message ?? 'none'}).`,
+          `last error: ${lastRedisError(client)?.message ?? 'none'}). ${NOT_BACK}`,
         { host, port, status: client.status },
       );
     });

@@ -43,7 +43,8 @@ export async function createNodeRedisClient(
   } catch (err) {
     throw new KubecacheError(
       'UNREACHABLE',
-      `node-redis could not connect to ${where}: ${(err as Error).message}.`,
+      `node-redis could not connect to ${where}: ${(err as Error).message}. ` +
+        'If this machine cannot reach cache pods, "npx kubecache doctor" says how to set the endpoint option.',
       { where },
       { cause: err },
     );
@@ -65,7 +66,8 @@ export async function nodeRedisReady(client: NodeRedisClient, timeoutMs: number)
       () =>
         new KubecacheError(
           'UNREACHABLE',
-          `The node-redis client did not reconnect within ${timeoutMs} ms (last error: ${lastErrors.get(client)?.message ?? 'none'}).`,
+          `The node-redis client did not reconnect within ${timeoutMs} ms (last error: ${lastErrors.get(client)?.message ?? 'none'}). ` +
+            "The server was started again (start() or restart()), but this client did not get back to it; cache.describe() gives the pod's events and last log lines.",
           { open: client.isOpen },
         ),
     );

@@ -38,7 +38,7 @@ const REDIS_TYPES: readonly RedisSeedType[] = ['string', 'hash', 'list', 'set', 
 const STREAM_ID = /^(\*|\d+-(\d+|\*)|\d+)$/;
 
 const REDIS_FORMAT_HINT =
-  'Each key maps to a string (or number) or to {"type": "string"|"hash"|"list"|"set"|"zset"|"stream", "value": ..., "ttl"?: seconds}; see docs/seeds.md.';
+  'Each key maps to a string (or number) or to {"type": "string"|"hash"|"list"|"set"|"zset"|"stream", "value": ..., "ttl"?: seconds}; see node_modules/kubecache/docs/seeds.md.';
 
 export function parseRedisJsonSeed(text: string, sourceName: string): RedisJsonSeed {
   const root = parseJsonObject(text, sourceName, REDIS_FORMAT_HINT);

@@ -146,7 +146,9 @@ function transfer(endpoint: Endpoint, out: WriteStream, options: SnapshotOptions
           'TIMEOUT',
           `Snapshot of redis at ${where} did not finish within ${options.timeoutMs} ms ` +
             `(${written}${expected === undefined ? '' : ` of ${expected}`} bytes received). ` +
-            'Raise the snapshot timeout for large datasets.',
+            // The limit is fixed (engine.ts), so the next step must not be "raise it".
+            'A paused cache (pause()) sends nothing until the pause ends: snapshot it after. ' +
+            'A dataset too large to copy in that time can be dumped with redis-cli --rdb FILE against the cache instead.',
           { ...details, timeoutMs: options.timeoutMs, received: written },
         ),
       );
@@ -251,14 +253,22 @@ function transfer(endpoint: Endpoint, out: WriteStream, options: SnapshotOptions
         details,
       );
 
+    // A refusal the user can fix (the login, its ACL, the server's args) is
+    // BAD_OPTION with that fix; only a reply nobody configured stays INTERNAL.
     const replyError = (message: string): KubecacheError => {
-      const auth = /^(NOAUTH|WRONGPASS)/.test(message);
+      const fix = /^(NOAUTH|WRONGPASS)/.test(message)
+        ? 'Pass the password (and username) the server requires.'
+        : /^NOPERM/.test(message)
+          ? "This login may not run SYNC: use one that may, such as the cache's admin login " +
+            '(cache.snapshot(path) in a test uses it).'
+          : /^ERR unknown command/i.test(message)
+            ? 'This server has no SYNC command (renamed or disabled, e.g. with --rename-command ' +
+              "in the cache's args): leave SYNC in place to snapshot it."
+            : undefined;
       return new KubecacheError(
-        auth ? 'BAD_OPTION' : 'INTERNAL',
+        fix ? 'BAD_OPTION' : 'INTERNAL',
         `Snapshot of redis at ${where} failed: redis answered "${message}". ` +
-          (auth
-            ? 'Pass the password (and username) the server requires.'
-            : 'The server must allow SYNC (not renamed or ACL-blocked) and not be a replica mid-resync.'),
+          (fix ?? 'The server must allow SYNC and not be a replica mid-resync.'),
         { ...details, reply: message },
       );
     };
