@@ -8,6 +8,7 @@ import { type KubecacheOptions, validateKubecacheOptions } from '../config/optio
 import { ENGINE_NAMES, type EngineName } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import { toSeedRequest } from '../worker/seed-input.js';
+import { MIN_NODE } from './node-version.js';
 
 /** Default seed per engine, applied to every cache that does not choose its own. */
 export type SeedDefaults = Partial<Record<EngineName, SeedRequest>>;
@@ -93,7 +94,7 @@ async function importConfig(file: string): Promise<unknown> {
     const code = (err as { code?: string }).code;
     const hint =
       code === 'ERR_UNKNOWN_FILE_EXTENSION'
-        ? ` This Node (${process.version}) cannot load TypeScript files; use Node 22.18 or later, or write kubecache.config.mjs instead.`
+        ? ` This Node (${process.version}) cannot load TypeScript files; use Node ${MIN_NODE} or later (kubecache needs it anyway, and it strips the types itself), or write kubecache.config.mjs instead.`
         : '';
     throw new KubecacheError(
       'BAD_OPTION',
