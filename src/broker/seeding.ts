@@ -16,7 +16,7 @@ import { createSecret, deleteSecret, patchSecretOwner } from '../kube/pods.js';
 import { pickAdvertiseHost } from '../seed/advertise.js';
 import {
   buildSeedCommand,
-  EXEC_PUSH_COMMAND,
+  execPushCommand,
   SEED_TOKEN_ENV,
   SEED_URL_ENV,
   type SeedTransport,
@@ -46,8 +46,11 @@ export interface SeedPlan {
   beforeCreate(pod: V1Pod): Promise<void>;
   /** Right after the pod was accepted: owner reference on the Secret. */
   afterCreate(pod: V1Pod): Promise<void>;
-  /** While the pod starts: push the file through exec stdin (exec). */
-  duringStart(podName: string): Promise<void>;
+  /**
+   * While the pod starts: push the file through exec stdin (exec). `signal`
+   * aborts when the start is over, ready or failed: no push after that.
+   */
+  duringStart(podName: string, signal?: AbortSignal): Promise<void>;
   /** Ready or failed: the download entry is no longer needed. */
   done(): void;
   /** The start failed: remove the Secret now rather than waiting for the garbage collector. */
@@ -193,7 +196,8 @@ export class Seeder {
         extraEnv: [],
         beforeCreate: async () => {},
         afterCreate: async () => {},
-        duringStart: (podName) => this.pushThroughExec(podName, input.engine.containerName, file),
+        duringStart: (podName, signal) =>
+          this.pushThroughExec(podName, input.engine.containerName, file, signal),
         done: () => {},
         cleanup: async () => {},
       };
@@ -228,25 +232,49 @@ export class Seeder {
 
   /**
    * Streams the fixture into the container while its loader waits for the
-   * marker. Retries while the container does not exist yet.
+   * marker. Retries while the container does not exist yet, and after a
+   * dropped connection (the push command hands over only a whole file), until
+   * `signal` says the start is over: a start that failed deletes its pod, and
+   * pushes into it then would only be refused until podRunningMs ran out.
    */
   private async pushThroughExec(
     podName: string,
     container: string,
     file: RdbFixtureInfo,
+    signal?: AbortSignal,
   ): Promise<void> {
+    const startOver = (): KubecacheError =>
+      new KubecacheError(
+        'EXEC_FAILED',
+        `pushing ${file.path} into ${podName} stopped: the start of the pod ended first.`,
+        { pod: podName, cancelled: true },
+      );
     await retryUntil(
       async () => {
+        if (signal?.aborted) throw startOver();
         // One stream per attempt, always closed: an attempt refused before it
         // read stdin would otherwise leave its file descriptor open.
         const stdin = createReadStream(file.path);
+        // Without a listener a read error (the fixture deleted or moved
+        // during the run) would be an uncaught exception in the runner.
+        let readError: Error | undefined;
+        stdin.on('error', (err) => {
+          readError = err;
+        });
         const r = await execInPod(this.handle, {
           pod: podName,
           container,
-          command: [...EXEC_PUSH_COMMAND],
+          command: execPushCommand(file.size),
           stdin,
           timeoutMs: this.timeouts.execMs,
         }).finally(() => stdin.destroy());
+        if (readError) {
+          throw new KubecacheError(
+            'BAD_FIXTURE',
+            `reading ${file.path} to push it into ${podName} failed: ${readError.message}. The fixture must stay in place until the run's caches have started.`,
+            { pod: podName, path: file.path },
+          );
+        }
         if (r.exitCode !== 0) {
           throw new KubecacheError(
             'EXEC_FAILED',
@@ -263,11 +291,13 @@ export class Seeder {
         // Until the pod is scheduled and its container exists the API refuses
         // the exec (400 "no host assigned", "container not found", ...), and a
         // connection can drop; the push is idempotent, so every failure but a
-        // missing permission or a failed command is worth another try.
+        // missing permission, a failed command, an unreadable fixture or the
+        // end of the start is worth another try.
         shouldRetry: (err) => {
           const code = (err as KubecacheError).code;
           const commandFailed = (err as KubecacheError).details?.exitCode !== undefined;
-          if (code === 'FORBIDDEN' || commandFailed) return false;
+          if (code === 'FORBIDDEN' || code === 'BAD_FIXTURE' || commandFailed) return false;
+          if (signal?.aborted) return false;
           debug('push into %s not possible yet (%s)', podName, (err as Error).message);
           return true;
         },

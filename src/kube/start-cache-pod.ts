@@ -54,8 +54,11 @@ export interface StartCachePodInput {
   progress: (line: string) => void;
   /** Called right after the API accepted the pod, e.g. to make a Secret owned by it. */
   afterCreate?: (pod: V1Pod) => Promise<void>;
-  /** Runs alongside the wait, e.g. to push a fixture by exec; its failure fails the start. */
-  duringStart?: (podName: string) => Promise<void>;
+  /**
+   * Runs alongside the wait, e.g. to push a fixture by exec; its failure
+   * fails the start. Its signal aborts once the start is over.
+   */
+  duringStart?: (podName: string, signal: AbortSignal) => Promise<void>;
   signal?: AbortSignal;
   /** What the engine's probe must speak (TLS, SASL's binary protocol). */
   probe?: ProbeOptions;
@@ -226,10 +229,14 @@ async function startCounted(input: StartCachePodInput): Promise<StartedCachePod>
   };
 
   let forward: PortForwardEndpoint | undefined;
+  // Ends what duringStart does (a push retried while the API server is away)
+  // once the start is over: a failed start deletes the pod, so the work would
+  // only be refused, and it must not outlive the run.
+  const startOver = new AbortController();
   try {
     if (input.afterCreate) await input.afterCreate(created);
     if (input.duringStart) {
-      input.duringStart(name).catch((err: unknown) => {
+      input.duringStart(name, startOver.signal).catch((err: unknown) => {
         if (err instanceof KubecacheError) {
           failed ??= err;
           notify();
@@ -364,6 +371,7 @@ async function startCounted(input: StartCachePodInput): Promise<StartedCachePod>
     );
     throw e;
   } finally {
+    startOver.abort();
     for (const t of timers) clearTimeout(t);
     for (const stop of stopFns) stop();
     waiters.clear();

@@ -6,8 +6,9 @@ import { type ApiCall, toKubecacheError } from './api-error.js';
  * ("Unexpected server response: 403"); recover the status so a missing
  * pods/exec or pods/portforward permission becomes FORBIDDEN like any other.
  */
-export function wsError(err: unknown, call: ApiCall): KubecacheError {
-  if (err instanceof KubecacheError) return err;
+export function wsError(raw: unknown, call: ApiCall): KubecacheError {
+  if (raw instanceof KubecacheError) return raw;
+  const err = unwrapEvent(raw);
   const message = (err as { message?: string })?.message ?? String(err);
   const m = /Unexpected server response: (\d{3})/.exec(message);
   if (m) {
@@ -17,4 +18,19 @@ export function wsError(err: unknown, call: ApiCall): KubecacheError {
     );
   }
   return toKubecacheError(err, call);
+}
+
+/**
+ * client-node rejects a failed WebSocket with the `ws` library's ErrorEvent,
+ * which is no Error: its text read "[object Object]" ("create pods/exec ...
+ * failed before the API server answered: [object Object]" while the API
+ * server was down). The Error it carries (ECONNREFUSED, a TLS failure) says
+ * what happened.
+ */
+export function unwrapEvent(err: unknown): unknown {
+  if (err instanceof Error || typeof err !== 'object' || err === null) return err;
+  const inner = (err as { error?: unknown }).error;
+  if (inner instanceof Error) return inner;
+  const message = (err as { message?: unknown }).message;
+  return typeof message === 'string' && message !== '' ? new Error(message) : err;
 }

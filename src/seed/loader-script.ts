@@ -27,21 +27,31 @@ const DOWNLOAD_TRIES = 3;
 
 /**
  * The argv the runner execs in the cache container, feeding the fixture on
- * stdin. The marker is only written after `cat` saw end of input, so the
- * loader never verifies a file that is still being written; and the file is
- * written under a per-attempt name and renamed, so a retried push (after a
- * dropped exec connection) never truncates a file the loader is reading.
+ * stdin. The file is written under a per-attempt name and renamed, so a
+ * retried push never truncates a file the loader is reading; and it is only
+ * renamed, and the marker written, once it holds all `expectedSize` bytes.
+ * `cat` also ends when the exec connection drops (the API server died
+ * mid-push: the kubelet closes the command's stdin), and without the size
+ * check the loader was handed the truncated file and failed the pod, while
+ * the runner's retried push would have delivered the whole one.
  */
-export function execPushCommand(dataDir: string = DEFAULT_DATA_DIR): string[] {
+export function execPushCommand(
+  expectedSize: number,
+  dataDir: string = DEFAULT_DATA_DIR,
+): string[] {
+  if (!Number.isSafeInteger(expectedSize) || expectedSize < 0) {
+    throw new KubecacheError(
+      'INTERNAL',
+      `execPushCommand() needs expectedSize as a byte count, got ${String(expectedSize)}.`,
+    );
+  }
   const dir = shellQuote(dataDir);
   return [
     'sh',
     '-c',
-    `cat > ${dir}/${PART_FILE}.$$ && mv ${dir}/${PART_FILE}.$$ ${dir}/${PART_FILE} && touch ${dir}/${MARKER_FILE}`,
+    `p=${dir}/${PART_FILE}.$$; cat > "$p" && [ "$(stat -c %s "$p")" = ${expectedSize} ] && mv "$p" ${dir}/${PART_FILE} && touch ${dir}/${MARKER_FILE} || { rm -f "$p"; echo "kubecache-seed: the push ended before all ${expectedSize} bytes arrived; nothing was handed to the loader" >&2; exit 1; }`,
   ];
 }
-
-export const EXEC_PUSH_COMMAND: readonly string[] = Object.freeze(execPushCommand());
 
 /**
  * The cache container's command when it starts from an RDB fixture: fetch the

@@ -4,7 +4,8 @@ import { REPORT_FILE, readResults, renderReport, resetResults } from './support/
 
 // The chaos project's global setup: starts from a healthy control plane and,
 // after the last scenario, makes sure the apiserver runs again, then writes
-// the reliability table (.kubecache-dev/reliability.md) and prints it.
+// the reliability table (reliability.md in the cluster's state dir,
+// .kubecache-dev for the default configuration) and prints it.
 export async function setup(): Promise<() => Promise<void>> {
   const t0 = Date.now();
   resetResults();

@@ -211,6 +211,36 @@ describe('fault tolerance on the dev cluster', () => {
     await seeder.close();
   });
 
+  it('claim 4b: an exec push stops once its start is over, not at the end of podRunningMs', async () => {
+    const file = await new FixtureRegistry().validate(join(here, '../fixtures/basic.rdb'));
+    // A budget that would keep the refused pushes going for the rest of the file.
+    const seeder = new Seeder(broker.handle, {}, { podRunningMs: 120_000, execMs: 1_000 });
+    const plan = await seeder.plan({
+      engine: getEngine('redis'),
+      args: [],
+      file,
+      transport: 'exec',
+      secretName: 'unused',
+      labels: {},
+    });
+    const startOver = new AbortController();
+    const push = rejection(plan.duringStart('kc-no-such-pod', startOver.signal));
+    await sleep(300);
+    startOver.abort();
+    // Settled long before its own budget: it stopped because the start did.
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      push,
+      new Promise<'still pushing'>((r) => {
+        timer = setTimeout(() => r('still pushing'), 20_000);
+      }),
+    ]);
+    clearTimeout(timer);
+    expect(outcome).not.toBe('still pushing');
+    expect((outcome as Awaited<typeof push>).code).toMatch(/^(POD_GONE|EXEC_FAILED)$/);
+    await seeder.close();
+  });
+
   it('claim 6: a JSON seed keeps its TTLs across reset, and a failing seed does not break its slot', async () => {
     const seedPath = join(here, '../fixtures/ttl-seed.json');
     const cache = await openCache('redis', {

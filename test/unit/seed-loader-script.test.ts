@@ -1,13 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import getPort from 'get-port';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isKubecacheError } from '../../src/errors.js';
 import {
   buildSeedCommand,
-  EXEC_PUSH_COMMAND,
   execPushCommand,
   type SeedCommandInput,
 } from '../../src/seed/loader-script.js';
@@ -26,7 +25,7 @@ import {
 
 // The cache image offers busybox and redis-server; the tests run the script
 // with a PATH holding just those, so it cannot lean on anything else.
-const APPLETS = ['sh', 'wget', 'sha256sum', 'stat', 'cat', 'sleep', 'mv', 'touch'];
+const APPLETS = ['sh', 'wget', 'sha256sum', 'stat', 'cat', 'sleep', 'mv', 'touch', 'rm'];
 
 let root: string;
 let bin: string;
@@ -181,15 +180,18 @@ describe('buildSeedCommand', () => {
     expect(script).toContain('exec "$@" --dir "$dir" --dbfilename dump.rdb');
   });
 
-  it('exports the exec push command', () => {
-    expect(EXEC_PUSH_COMMAND).toEqual([
+  it('builds the exec push command, which hands over only a whole file', () => {
+    expect(execPushCommand(1234)).toEqual([
       'sh',
       '-c',
-      'cat > /data/dump.rdb.part.$$ && mv /data/dump.rdb.part.$$ /data/dump.rdb.part && touch /data/.kubecache-seed-done',
+      'p=/data/dump.rdb.part.$$; cat > "$p" && [ "$(stat -c %s "$p")" = 1234 ] && mv "$p" /data/dump.rdb.part && touch /data/.kubecache-seed-done || { rm -f "$p"; echo "kubecache-seed: the push ended before all 1234 bytes arrived; nothing was handed to the loader" >&2; exit 1; }',
     ]);
-    expect(execPushCommand("/tmp/a b's")[2]).toBe(
-      "cat > '/tmp/a b'\\''s'/dump.rdb.part.$$ && mv '/tmp/a b'\\''s'/dump.rdb.part.$$ '/tmp/a b'\\''s'/dump.rdb.part && touch '/tmp/a b'\\''s'/.kubecache-seed-done",
+    expect(execPushCommand(7, "/tmp/a b's")[2]).toContain(
+      "p='/tmp/a b'\\''s'/dump.rdb.part.$$; cat > \"$p\"",
     );
+    for (const size of [-1, 1.5, Number.NaN]) {
+      expect(() => execPushCommand(size)).toThrow(/expectedSize as a byte count/);
+    }
   });
 
   it('rejects inputs that would make a broken script', () => {
@@ -265,12 +267,33 @@ describe('seed script under busybox sh', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(started.child.exitCode).toBeNull();
     expect(await canConnect(started.port)).toBe(false);
-    const push = execPushCommand(started.dataDir);
+    const push = execPushCommand(fixture.size, started.dataDir);
     const pushed = await run([join(bin, 'sh'), ...push.slice(1)], {
       env: { PATH: bin },
       stdin: await readFile(fixture.path),
     });
     expect(pushed.code, pushed.stderr).toBe(0);
+    await expectSeeded(started);
+  });
+
+  it('exec: a push cut short (its stdin closed early) hands nothing over; the retried push seeds', async () => {
+    // What the kubelet does to the push when the API server dies mid-push:
+    // it closes the command's stdin, so cat ends with part of the file.
+    const started = await startScript(httpInput({ transport: 'exec', markerTimeoutSeconds: 20 }));
+    const whole = await readFile(fixture.path);
+    const push = [join(bin, 'sh'), ...execPushCommand(fixture.size, started.dataDir).slice(1)];
+    const cut = await run(push, {
+      env: { PATH: bin },
+      stdin: whole.subarray(0, whole.length >> 1),
+    });
+    expect(cut.code).toBe(1);
+    expect(cut.stderr).toContain(`the push ended before all ${fixture.size} bytes arrived`);
+    await new Promise((r) => setTimeout(r, 300));
+    // The loader still waits: no marker, no partial file, no per-attempt file left.
+    expect(started.child.exitCode).toBeNull();
+    expect(await readdir(started.dataDir)).toEqual([]);
+    const retried = await run(push, { env: { PATH: bin }, stdin: whole });
+    expect(retried.code, retried.stderr).toBe(0);
     await expectSeeded(started);
   });
 

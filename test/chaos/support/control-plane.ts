@@ -6,6 +6,7 @@ import { adminCore, ensureNamespace } from '../../support/cluster.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const script = join(repo, 'test', 'cluster', 'component.sh');
+const lib = join(repo, 'test', 'cluster', 'lib.sh');
 
 export type Action = 'kill' | 'stop' | 'cont' | 'start' | 'restart';
 
@@ -20,6 +21,26 @@ export function component(
       if (err) reject(new Error(`component.sh ${action} ${name} failed: ${stderr || err.message}`));
       else resolvePromise();
     });
+  });
+}
+
+/**
+ * A setting of the cluster instance KUBECACHE_CLUSTER selects, as
+ * test/cluster/lib.sh computes it (e.g. VARDIR, where its kubelet keeps pod
+ * volumes), so a scenario looks at the instance whose API server it damages.
+ */
+export function clusterSetting(name: 'VARDIR' | 'STATE' | 'NODE_NAME'): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(
+      'bash',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: bash indirect expansion of $2's name
+      ['-c', 'source "$1" && printf %s "${!2}"', 'cluster-setting', lib, name],
+      { timeout: 10_000 },
+      (err, out, stderr) => {
+        if (err || !out) reject(new Error(`lib.sh gave no ${name}: ${stderr || err?.message}`));
+        else resolvePromise(out);
+      },
+    );
   });
 }
 

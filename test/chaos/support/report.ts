@@ -1,11 +1,18 @@
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-export const CHAOS_DIR = join(repo, '.kubecache-dev', 'chaos');
+// The state dir of the instance KUBECACHE_CLUSTER selects (.kubecache-dev for
+// newest, .kubecache-dev-1 for oldest): a run against oldest must not write
+// over the table and results of a run against newest.
+const STATE = execFileSync('bash', [join(repo, 'test', 'cluster', 'state-dir.sh')], {
+  encoding: 'utf8',
+}).trim();
+export const CHAOS_DIR = join(STATE, 'chaos');
 const RESULTS = join(CHAOS_DIR, 'results.jsonl');
-export const REPORT_FILE = join(repo, '.kubecache-dev', 'reliability.md');
+export const REPORT_FILE = join(STATE, 'reliability.md');
 
 /** One line of the reliability table. */
 export interface Row {

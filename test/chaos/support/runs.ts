@@ -87,6 +87,34 @@ export async function waitNothingLeft(
   return { ms: undefined, pods, secrets };
 }
 
+/**
+ * Polls until every kubecache pod is deleted or being deleted (no pod without
+ * a deletion timestamp) and no Secret is left: what the run itself must do.
+ * Removing a deleted pod is then the kubelet's part, which after an API
+ * server restart can lag a minute (see scenario 2).
+ */
+export async function waitNothingLive(
+  namespace: string,
+  limitMs: number,
+  runId?: string,
+): Promise<{ ms: number | undefined; pods: string[]; secrets: string[] }> {
+  const t0 = Date.now();
+  let pods: string[] = [];
+  let secrets: string[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    try {
+      pods = await podNames(namespace, runId, { live: true });
+      secrets = await secretNames(namespace, runId);
+      if (pods.length === 0 && secrets.length === 0) return { ms: Date.now() - t0, pods, secrets };
+    } catch {
+      // The API server may still be coming back.
+    }
+    if (Date.now() - t0 > limitMs) break;
+    await sleep(250);
+  }
+  return { ms: undefined, pods, secrets };
+}
+
 export async function deleteChaosNamespace(namespace: string): Promise<void> {
   await adminCore()
     .deleteNamespace({ name: namespace })
