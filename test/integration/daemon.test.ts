@@ -14,6 +14,7 @@ import {
   daemonPid,
   daemonProject,
   type RunPlan,
+  type StartedRun,
   startDaemonRun,
 } from '../support/daemon-runs.js';
 import { eventually } from '../support/eventually.js';
@@ -60,6 +61,17 @@ async function livePod(name: string) {
     .readNamespacedPod({ name, namespace: NS })
     .catch(() => undefined);
   return pod && !pod.metadata?.deletionTimestamp ? pod : undefined;
+}
+
+/** Waits (bounded) until the run's runner has printed `said` on stderr. */
+async function expectPrinted(run: StartedRun, said: string): Promise<void> {
+  expect(
+    await eventually(
+      async () => run.stderr(),
+      (out) => out.includes(said),
+      20_000,
+    ),
+  ).toContain(said);
 }
 
 describe('the kubecache daemon on the dev cluster', () => {
@@ -130,13 +142,7 @@ describe('the kubecache daemon on the dev cluster', () => {
     const said = `pod ${first.pod} was deleted from outside this run`;
     await adminCore().deleteNamespacedPod({ name: first.pod, namespace: NS });
     // The daemon's broker sees it; the runner prints it before its run ends.
-    expect(
-      await eventually(
-        async () => a.stderr(),
-        (out) => out.includes(said),
-        20_000,
-      ),
-    ).toContain(said);
+    await expectPrinted(a, said);
     a.release();
     const done = await a.done;
     expect(done.code, done.stderr).toBe(0);
@@ -172,13 +178,7 @@ describe('the kubecache daemon on the dev cluster', () => {
     await rerun(a.pid);
     // The runner prints the daemon's line (its own poll may take it first).
     const said = `rerun: deleting 1 cache pod(s) the last run did not use: ${first.pod}`;
-    expect(
-      await eventually(
-        async () => a.stderr(),
-        (out) => out.includes(said),
-        20_000,
-      ),
-    ).toContain(said);
+    await expectPrinted(a, said);
     expect(
       await eventually(
         () => livePod(first.pod),

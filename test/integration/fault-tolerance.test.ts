@@ -53,6 +53,19 @@ async function readPod(name: string, namespace = NS): Promise<V1Pod | undefined>
     .catch(() => undefined);
 }
 
+/** An exec seed of the basic RDB fixture, planned for pods the test names. */
+async function execSeedPlan(seeder: Seeder) {
+  const file = await new FixtureRegistry().validate(join(here, '../fixtures/basic.rdb'));
+  return seeder.plan({
+    engine: getEngine('redis'),
+    args: [],
+    file,
+    transport: 'exec',
+    secretName: 'unused',
+    labels: {},
+  });
+}
+
 describe('fault tolerance on the dev cluster', () => {
   let broker: Broker;
   let api: BrokerApi;
@@ -193,16 +206,8 @@ describe('fault tolerance on the dev cluster', () => {
 
   it('claim 4: retried exec pushes of a seed leak no file descriptors', async () => {
     const fds = () => readdirSync('/proc/self/fd').length;
-    const file = await new FixtureRegistry().validate(join(here, '../fixtures/basic.rdb'));
     const seeder = new Seeder(broker.handle, {}, { podRunningMs: 3_000, execMs: 1_000 });
-    const plan = await seeder.plan({
-      engine: getEngine('redis'),
-      args: [],
-      file,
-      transport: 'exec',
-      secretName: 'unused',
-      labels: {},
-    });
+    const plan = await execSeedPlan(seeder);
     const before = fds();
     // No such pod: every attempt is refused until the deadline, dozens of them.
     await rejection(plan.duringStart('kc-no-such-pod'));
@@ -212,17 +217,9 @@ describe('fault tolerance on the dev cluster', () => {
   });
 
   it('claim 4b: an exec push stops once its start is over, not at the end of podRunningMs', async () => {
-    const file = await new FixtureRegistry().validate(join(here, '../fixtures/basic.rdb'));
     // A budget that would keep the refused pushes going for the rest of the file.
     const seeder = new Seeder(broker.handle, {}, { podRunningMs: 120_000, execMs: 1_000 });
-    const plan = await seeder.plan({
-      engine: getEngine('redis'),
-      args: [],
-      file,
-      transport: 'exec',
-      secretName: 'unused',
-      labels: {},
-    });
+    const plan = await execSeedPlan(seeder);
     const startOver = new AbortController();
     const push = rejection(plan.duringStart('kc-no-such-pod', startOver.signal));
     await sleep(300);

@@ -64,27 +64,16 @@ export async function secretNames(namespace: string, runId?: string): Promise<st
   return list.items.map((s) => s.metadata?.name ?? '');
 }
 
+interface Left {
+  /** How long it took until nothing was left, or undefined if it never was. */
+  ms: number | undefined;
+  pods: string[];
+  secrets: string[];
+}
+
 /** Polls until no kubecache pod or Secret is left; returns how long that took, or undefined. */
-export async function waitNothingLeft(
-  namespace: string,
-  limitMs: number,
-  runId?: string,
-): Promise<{ ms: number | undefined; pods: string[]; secrets: string[] }> {
-  const t0 = Date.now();
-  let pods: string[] = [];
-  let secrets: string[] = [];
-  for (let i = 0; i < 10_000; i++) {
-    try {
-      pods = await podNames(namespace, runId);
-      secrets = await secretNames(namespace, runId);
-      if (pods.length === 0 && secrets.length === 0) return { ms: Date.now() - t0, pods, secrets };
-    } catch {
-      // The API server may still be coming back.
-    }
-    if (Date.now() - t0 > limitMs) break;
-    await sleep(250);
-  }
-  return { ms: undefined, pods, secrets };
+export function waitNothingLeft(namespace: string, limitMs: number, runId?: string): Promise<Left> {
+  return waitUntilClear(namespace, limitMs, runId, false);
 }
 
 /**
@@ -93,17 +82,22 @@ export async function waitNothingLeft(
  * Removing a deleted pod is then the kubelet's part, which after an API
  * server restart can lag a minute (see scenario 2).
  */
-export async function waitNothingLive(
+export function waitNothingLive(namespace: string, limitMs: number, runId?: string): Promise<Left> {
+  return waitUntilClear(namespace, limitMs, runId, true);
+}
+
+async function waitUntilClear(
   namespace: string,
   limitMs: number,
-  runId?: string,
-): Promise<{ ms: number | undefined; pods: string[]; secrets: string[] }> {
+  runId: string | undefined,
+  live: boolean,
+): Promise<Left> {
   const t0 = Date.now();
   let pods: string[] = [];
   let secrets: string[] = [];
   for (let i = 0; i < 10_000; i++) {
     try {
-      pods = await podNames(namespace, runId, { live: true });
+      pods = await podNames(namespace, runId, { live });
       secrets = await secretNames(namespace, runId);
       if (pods.length === 0 && secrets.length === 0) return { ms: Date.now() - t0, pods, secrets };
     } catch {
