@@ -122,7 +122,7 @@ export async function execInPod(handle: KubeHandle, req: ExecRequest): Promise<E
             finish(
               new KubecacheError(
                 'EXEC_FAILED',
-                `exec ${JSON.stringify(req.command)} in pod ${req.pod}: the connection closed without an exit status (was the pod deleted?).`,
+                `exec ${JSON.stringify(req.command)} in pod ${req.pod}: the connection closed without an exit status: the container was not running (not started yet, or stopped), the pod was deleted, or the connection to the API server dropped.`,
                 { pod: req.pod, stdout: stdout.text(), stderr: stderr.text() },
               ),
             );
