@@ -93,7 +93,7 @@ export async function execInPod(handle: KubeHandle, req: ExecRequest): Promise<E
       finish(
         new KubecacheError(
           'TIMEOUT',
-          `exec ${JSON.stringify(req.command)} in pod ${req.pod} did not finish within ${req.timeoutMs} ms. Raise timeouts.execMs if the command is slow.`,
+          `exec ${JSON.stringify(req.command)} in pod ${req.pod} did not finish within ${req.timeoutMs} ms: the command ran long, or the API server, which carries every exec, did not answer in time. If the cluster is healthy (kubectl get pods answers), raise timeouts.execMs for slow commands.`,
           { pod: req.pod, command: req.command, stdout: stdout.text(), stderr: stderr.text() },
         ),
       );
