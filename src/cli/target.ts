@@ -1,7 +1,5 @@
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { readKubeEnv } from '../config/env.js';
+import { defaultKubeconfigPath, readKubeEnv } from '../config/env.js';
 import {
   type KubecacheOptions,
   type ResolvedClusterConfig,
@@ -71,7 +69,7 @@ export function describeKubeconfigSource(
     return `${cluster.kubeconfig} (KUBECACHE_KUBECONFIG or the kubeconfig option)`;
   const kubeEnv = readKubeEnv(env);
   if (kubeEnv.kubeconfig !== undefined) return `${kubeEnv.kubeconfig} (KUBECONFIG)`;
-  const home = join(homedir(), '.kube', 'config');
+  const home = defaultKubeconfigPath(kubeEnv);
   if (existsSync(home)) return `${home} (default location)`;
   if (kubeEnv.inCluster) return "this pod's service account (in-cluster)";
   return 'none found';

@@ -1,3 +1,5 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { ENGINE_NAMES, type EngineName } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import type { CacheOptions, Timeouts } from './options.js';
@@ -577,4 +579,9 @@ export function readKubeEnv(env: NodeJS.ProcessEnv = process.env): KubeEnv {
     ...(home !== undefined ? { home } : {}),
     inCluster: nonEmpty(env.KUBERNETES_SERVICE_HOST) !== undefined,
   };
+}
+
+/** Where client-node looks when KUBECONFIG is unset: ~/.kube/config of HOME (or the OS's home). */
+export function defaultKubeconfigPath(kubeEnv: KubeEnv): string {
+  return join(kubeEnv.home ?? homedir(), '.kube', 'config');
 }

@@ -1,8 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import createDebug from 'debug';
-import { readKubeEnv } from '../config/env.js';
+import { defaultKubeconfigPath, readKubeEnv } from '../config/env.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import { type ApiPolicy, apiCall, DEFAULT_API_POLICY } from './api-call.js';
 import { CoreV1Api, KubeConfig, VersionApi } from './client-node.js';
@@ -66,7 +64,7 @@ export function loadKubeConfig(
     // client-node silently falls back to http://localhost:8080 when it finds
     // nothing; say plainly that no cluster is configured instead.
     const kubeEnv = readKubeEnv(env);
-    const home = join(kubeEnv.home ?? homedir(), '.kube', 'config');
+    const home = defaultKubeconfigPath(kubeEnv);
     if (kubeEnv.kubeconfig === undefined && !existsSync(home) && !kubeEnv.inCluster) {
       throw new KubecacheError(
         'NO_CLUSTER',
