@@ -5,7 +5,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_TIMEOUTS } from '../../src/config/options.js';
-import { adminKubeconfigPath, ensureNamespace } from '../support/cluster.js';
+import { ensureNamespace } from '../support/cluster.js';
+import { type BinRun, runKubecacheBin } from '../support/kubecache-bin.js';
 import { component, sleep, waitHealthy, withApiserverFault } from './support/control-plane.js';
 import { record } from './support/report.js';
 import {
@@ -34,52 +35,22 @@ const EXIT_GRACE_MS = 2000;
 // after it connected.
 const SLACK_MS = 10_000;
 
-const here = dirname(fileURLToPath(import.meta.url));
-const bin = join(resolve(here, '../..'), 'dist', 'cli', 'main.js');
-
-interface CliRun {
+interface CliRun extends BinRun {
   label: string;
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-  /** Killed at its deadline: it hung. */
-  hung: boolean;
 }
 
 /** The built `kubecache` bin in a child process, SIGKILLed (and marked hung) past `deadlineMs`. */
-function kubecache(
+async function kubecache(
   label: string,
   args: string[],
   env: Record<string, string>,
   cwd: string,
   deadlineMs: number,
 ): Promise<CliRun> {
-  const t0 = Date.now();
-  return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, KUBECONFIG: adminKubeconfigPath(), CI: 'true', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    let hung = false;
-    const timer = setTimeout(() => {
-      hung = true;
-      child.kill('SIGKILL');
-    }, deadlineMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ label, code, stdout, stderr, ms: Date.now() - t0, hung });
-    });
-  });
+  return {
+    label,
+    ...(await runKubecacheBin(args, { env: { CI: 'true', ...env }, cwd, deadlineMs })),
+  };
 }
 
 /** The `{error: {code}}` a command printed with --json, if any. */

@@ -17,13 +17,14 @@ import {
   ensureNamespace,
   serviceAccountKubeconfig,
 } from '../support/cluster.js';
+import { BIN, REPO, runKubecacheBin } from '../support/kubecache-bin.js';
 
 // Every command runs as the built bin in a child process, the way users and
 // scripts run it; dist/ is built by npm test (test/tools/test.sh) before vitest.
 const NS = 'kc-cli';
 const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '../..');
-const bin = join(repo, 'dist', 'cli', 'main.js');
+const repo = REPO;
+const bin = BIN;
 
 interface Run {
   code: number | null;
@@ -31,41 +32,23 @@ interface Run {
   stderr: string;
 }
 
-function kubecache(
+async function kubecache(
   args: string[],
   env: Record<string, string> = {},
   input = '',
   timeoutMs = 150_000,
 ): Promise<Run> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      cwd: repo,
-      // stdin is a pipe, never a terminal, as in CI.
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, KUBECONFIG: adminKubeconfigPath(), CI: '', ...env },
-    });
-    child.stdin.end(input);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(
-        new Error(
-          `kubecache ${args.join(' ')} did not finish in ${timeoutMs} ms\n${stdout}\n${stderr}`,
-        ),
-      );
-    }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolvePromise({ code, stdout, stderr });
-    });
+  const run = await runKubecacheBin(args, {
+    env: { CI: '', ...env },
+    input,
+    deadlineMs: timeoutMs,
   });
+  if (run.hung) {
+    throw new Error(
+      `kubecache ${args.join(' ')} did not finish in ${timeoutMs} ms\n${run.stdout}\n${run.stderr}`,
+    );
+  }
+  return run;
 }
 
 function json<T>(run: Run): T {
