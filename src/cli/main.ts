@@ -16,9 +16,19 @@ const code = await runCli(process.argv.slice(2), {
   exitCode: 0,
 });
 clearInterval(keepAlive);
-// exitCode rather than exit(): pending stdout writes to a pipe still flush.
-process.exitCode = code;
-// The command is done; a keep-alive socket or a watch still closing must not
-// hold the process open. The timer is unref'd, so it only fires if
-// something else keeps the process alive.
+// The command is done: exit now, once what it printed has been handed to the
+// OS, rather than when the event loop empties. A connection to an API server
+// that stopped answering (aborted, but its socket not yet closed) or a
+// keep-alive socket would otherwise hold the process open after the answer.
+// A reader that never drains a full pipe cannot hold it for more than 2 s.
 setTimeout(() => process.exit(code), 2000).unref();
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+process.exit(code);
+
+/** Resolves once everything written to the stream so far has been handed to the OS. */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || !stream.writable) resolve();
+    else stream.write('', () => resolve());
+  });
+}
