@@ -8,7 +8,7 @@ import { readSeedBind, readSeedTransport } from '../config/env.js';
 import { retryUntil } from '../deadline.js';
 import { supervise } from '../engines/supervisor.js';
 import type { EngineServer } from '../engines/types.js';
-import { KubecacheError } from '../errors.js';
+import { isKubecacheError, KubecacheError } from '../errors.js';
 import type { KubeHandle } from '../kube/client.js';
 import type { V1EnvVar, V1Pod } from '../kube/client-node.js';
 import { execInPod } from '../kube/exec.js';
@@ -17,6 +17,7 @@ import { pickAdvertiseHost } from '../seed/advertise.js';
 import {
   buildSeedCommand,
   execPushCommand,
+  PUSH_CUT_SHORT_EXIT,
   SEED_TOKEN_ENV,
   SEED_URL_ENV,
   type SeedTransport,
@@ -55,6 +56,21 @@ export interface SeedPlan {
   done(): void;
   /** The start failed: remove the Secret now rather than waiting for the garbage collector. */
   cleanup(): Promise<void>;
+}
+
+/**
+ * Whether a failed exec push is worth another one. Until the pod is scheduled
+ * and its container exists the API refuses the exec (400 "no host assigned",
+ * "container not found", ...), a connection can drop, and a push whose stream
+ * ended early says so by its exit status; the push is idempotent. Final: a
+ * missing permission, an unreadable fixture, and a command that failed for
+ * another reason (no room, no write access), which would fail the same way.
+ */
+export function pushRetryable(err: unknown): boolean {
+  if (!isKubecacheError(err)) return true;
+  if (err.code === 'FORBIDDEN' || err.code === 'BAD_FIXTURE') return false;
+  const exitCode = err.details.exitCode;
+  return exitCode === undefined || exitCode === PUSH_CUT_SHORT_EXIT;
 }
 
 /**
@@ -275,6 +291,17 @@ export class Seeder {
             { pod: podName, path: file.path },
           );
         }
+        if (r.exitCode === PUSH_CUT_SHORT_EXIT) {
+          // Retried (pushRetryable); the message is for the last attempt.
+          throw new KubecacheError(
+            'EXEC_FAILED',
+            `pushing ${file.path} into ${podName} was cut short: ${r.stderr.trim() || 'the stream ended early'}. ` +
+              'The exec stream to the pod kept ending before the whole file arrived, until timeouts.podRunningMs ran out: ' +
+              'the API server or the connection to it was dropping. Check that the cluster is healthy, ' +
+              "or seed over http (KUBECACHE_SEED_TRANSPORT=http, or transport: 'http' in the seed).",
+            { pod: podName, exitCode: r.exitCode },
+          );
+        }
         if (r.exitCode !== 0) {
           throw new KubecacheError(
             'EXEC_FAILED',
@@ -294,10 +321,7 @@ export class Seeder {
         // missing permission, a failed command, an unreadable fixture or the
         // end of the start is worth another try.
         shouldRetry: (err) => {
-          const code = (err as KubecacheError).code;
-          const commandFailed = (err as KubecacheError).details?.exitCode !== undefined;
-          if (code === 'FORBIDDEN' || code === 'BAD_FIXTURE' || commandFailed) return false;
-          if (signal?.aborted) return false;
+          if (signal?.aborted || !pushRetryable(err)) return false;
           debug('push into %s not possible yet (%s)', podName, (err as Error).message);
           return true;
         },

@@ -25,6 +25,9 @@ const DB_FILE = 'dump.rdb';
 const POLL_SECONDS = 0.05;
 const DOWNLOAD_TRIES = 3;
 
+/** The exit status of a push whose stream ended early: worth another push (EX_TEMPFAIL). */
+export const PUSH_CUT_SHORT_EXIT = 75;
+
 /**
  * The argv the runner execs in the cache container, feeding the fixture on
  * stdin. The file is written under a per-attempt name and renamed, so a
@@ -33,7 +36,10 @@ const DOWNLOAD_TRIES = 3;
  * `cat` also ends when the exec connection drops (the API server died
  * mid-push: the kubelet closes the command's stdin), and without the size
  * check the loader was handed the truncated file and failed the pod, while
- * the runner's retried push would have delivered the whole one.
+ * the runner's retried push would have delivered the whole one. A push cut
+ * short exits with PUSH_CUT_SHORT_EXIT, which the runner retries (the
+ * connection may have survived while the stream did not); any other failure
+ * (no room, no permission) exits 1 and is final.
  */
 export function execPushCommand(
   expectedSize: number,
@@ -49,7 +55,10 @@ export function execPushCommand(
   return [
     'sh',
     '-c',
-    `p=${dir}/${PART_FILE}.$$; cat > "$p" && [ "$(stat -c %s "$p")" = ${expectedSize} ] && mv "$p" ${dir}/${PART_FILE} && touch ${dir}/${MARKER_FILE} || { rm -f "$p"; echo "kubecache-seed: the push ended before all ${expectedSize} bytes arrived; nothing was handed to the loader" >&2; exit 1; }`,
+    `p=${dir}/${PART_FILE}.$$; ` +
+      `cat > "$p" || { rm -f "$p"; echo "kubecache-seed: writing $p failed; nothing was handed to the loader" >&2; exit 1; }; ` +
+      `[ "$(stat -c %s "$p")" = ${expectedSize} ] || { rm -f "$p"; echo "kubecache-seed: the push ended before all ${expectedSize} bytes arrived; nothing was handed to the loader" >&2; exit ${PUSH_CUT_SHORT_EXIT}; }; ` +
+      `mv "$p" ${dir}/${PART_FILE} && touch ${dir}/${MARKER_FILE} || { rm -f "$p"; echo "kubecache-seed: handing $p to the loader failed" >&2; exit 1; }`,
   ];
 }
 

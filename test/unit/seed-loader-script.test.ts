@@ -4,10 +4,12 @@ import { mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/prom
 import { join } from 'node:path';
 import getPort from 'get-port';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { isKubecacheError } from '../../src/errors.js';
+import { pushRetryable } from '../../src/broker/seeding.js';
+import { isKubecacheError, KubecacheError } from '../../src/errors.js';
 import {
   buildSeedCommand,
   execPushCommand,
+  PUSH_CUT_SHORT_EXIT,
   type SeedCommandInput,
 } from '../../src/seed/loader-script.js';
 import { RdbEndpoint } from '../../src/seed/rdb-endpoint.js';
@@ -181,11 +183,12 @@ describe('buildSeedCommand', () => {
   });
 
   it('builds the exec push command, which hands over only a whole file', () => {
-    expect(execPushCommand(1234)).toEqual([
-      'sh',
-      '-c',
-      'p=/data/dump.rdb.part.$$; cat > "$p" && [ "$(stat -c %s "$p")" = 1234 ] && mv "$p" /data/dump.rdb.part && touch /data/.kubecache-seed-done || { rm -f "$p"; echo "kubecache-seed: the push ended before all 1234 bytes arrived; nothing was handed to the loader" >&2; exit 1; }',
-    ]);
+    const [sh, flag, script] = execPushCommand(1234);
+    expect([sh, flag]).toEqual(['sh', '-c']);
+    expect(script).toContain('p=/data/dump.rdb.part.$$; cat > "$p"');
+    expect(script).toContain('[ "$(stat -c %s "$p")" = 1234 ]');
+    expect(script).toContain(`exit ${PUSH_CUT_SHORT_EXIT}`);
+    expect(script).toContain('mv "$p" /data/dump.rdb.part && touch /data/.kubecache-seed-done');
     expect(execPushCommand(7, "/tmp/a b's")[2]).toContain(
       "p='/tmp/a b'\\''s'/dump.rdb.part.$$; cat > \"$p\"",
     );
@@ -286,7 +289,8 @@ describe('seed script under busybox sh', () => {
       env: { PATH: bin },
       stdin: whole.subarray(0, whole.length >> 1),
     });
-    expect(cut.code).toBe(1);
+    // Its own exit status, which the runner retries (pushRetryable).
+    expect(cut.code).toBe(PUSH_CUT_SHORT_EXIT);
     expect(cut.stderr).toContain(`the push ended before all ${fixture.size} bytes arrived`);
     await new Promise((r) => setTimeout(r, 300));
     // The loader still waits: no marker, no partial file, no per-attempt file left.
@@ -295,6 +299,15 @@ describe('seed script under busybox sh', () => {
     const retried = await run(push, { env: { PATH: bin }, stdin: whole });
     expect(retried.code, retried.stderr).toBe(0);
     await expectSeeded(started);
+  });
+
+  it('exec: a push that cannot write its file exits 1, which is final, and hands nothing over', async () => {
+    const missing = join(root, 'no such dir');
+    const push = [join(bin, 'sh'), ...execPushCommand(fixture.size, missing).slice(1)];
+    const failed = await run(push, { env: { PATH: bin }, stdin: await readFile(fixture.path) });
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('kubecache-seed: writing');
+    expect(pushRetryable(exitError(failed.code))).toBe(false);
   });
 
   it('exec: a corrupted push fails the checksum', async () => {
@@ -311,5 +324,26 @@ describe('seed script under busybox sh', () => {
     const started = await startScript(httpInput({ transport: 'exec', markerTimeoutSeconds: 0.3 }));
     await expectFailure(started, /no fixture arrived within 0\.3s/);
     expect(Date.now() - began).toBeLessThan(5000);
+  });
+});
+
+/** The error the runner makes of a push's exit status (src/broker/seeding.ts). */
+function exitError(exitCode: number | null): KubecacheError {
+  return new KubecacheError('EXEC_FAILED', `push exited ${exitCode}`, { exitCode });
+}
+
+describe('pushRetryable: which failed exec pushes are tried again', () => {
+  it('retries what says nothing about the push: no container yet, a dropped connection, a stream cut short', () => {
+    expect(pushRetryable(new Error('socket hang up'))).toBe(true);
+    expect(pushRetryable(new KubecacheError('UNREACHABLE', 'no answer', {}))).toBe(true);
+    expect(pushRetryable(new KubecacheError('EXEC_FAILED', 'no status', {}))).toBe(true);
+    expect(pushRetryable(exitError(PUSH_CUT_SHORT_EXIT))).toBe(true);
+  });
+
+  it('stops at what would fail the same way again', () => {
+    expect(pushRetryable(exitError(1))).toBe(false);
+    expect(pushRetryable(exitError(127))).toBe(false);
+    expect(pushRetryable(new KubecacheError('FORBIDDEN', 'no exec', {}))).toBe(false);
+    expect(pushRetryable(new KubecacheError('BAD_FIXTURE', 'gone', {}))).toBe(false);
   });
 });
