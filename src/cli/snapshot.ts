@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { getEngine, isEngineName } from '../engines/registry.js';
+import { DEFAULT_SNAPSHOT_TIMEOUT_MS } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import type { V1Pod } from '../kube/client-node.js';
 import { readPod } from '../kube/pods.js';
@@ -116,11 +117,10 @@ export function snapshotCommand(io: CliIO): Command {
         // The engine's own snapshot, as cache.snapshot() in a test: for redis
         // a diskless SYNC, which never overwrites the dump.rdb a seeded cache
         // resets to.
-        const result = await snapshot(
-          endpoint,
-          resolve(io.cwd, file),
-          login ? { login } : undefined,
-        );
+        const result = await snapshot(endpoint, resolve(io.cwd, file), {
+          timeoutMs: DEFAULT_SNAPSHOT_TIMEOUT_MS,
+          ...(login ? { access: { login } } : {}),
+        });
         const via = forward ? 'port-forward' : 'pod-ip';
         if (flags.json)
           printJson(io, { pod: podName, namespace: handle.namespace, file, via, ...result });
