@@ -526,6 +526,14 @@ export function vSnapshotOptions(value: unknown, defaultTimeoutMs: number): { ti
   return { timeoutMs: vTimeoutMs(snapshotOrigin, 'timeoutMs', timeoutMs) };
 }
 
+/**
+ * A CLI flag holding milliseconds, such as `kubecache snapshot --timeout-ms`:
+ * digits only, so "1e3", "-5" or "" fail and are named as that flag.
+ */
+export function vTimeoutFlag(flag: string, value: string): number {
+  return vTimeoutMs({ field: () => flag, describe: () => `flag ${flag}` }, flag, value);
+}
+
 export function vTimeouts(origin: Origin, path: string, value: unknown): Partial<Timeouts> {
   const obj = expectObject(origin, path, value, `keys among ${quoteList(TIMEOUT_KEYS)}`);
   checkKeys(origin, path, obj, TIMEOUT_KEYS);
