@@ -32,3 +32,4 @@ export {
 export { teardownBeforeSignalExit } from './runner/signals.js';
 export { BrokerClient, ENV_BROKER_TOKEN, ENV_BROKER_URL } from './worker/broker-client.js';
 export type { UseCacheOptions, UsedCache } from './worker/cache-slot.js';
+export type { SnapshotOptions } from './worker/open-cache.js';

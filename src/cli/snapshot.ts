@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
+import { vTimeoutFlag } from '../config/validate.js';
 import { getEngine, isEngineName } from '../engines/registry.js';
+import { DEFAULT_SNAPSHOT_TIMEOUT_MS } from '../engines/types.js';
 import { KubecacheError } from '../errors.js';
 import type { V1Pod } from '../kube/client-node.js';
 import { readPod } from '../kube/pods.js';
@@ -14,6 +16,12 @@ import { connect, loadCliContext } from './target.js';
 export interface SnapshotFlags {
   user?: string;
   passwordStdin?: boolean;
+  timeoutMs?: number;
+}
+
+/** --timeout-ms, checked as commander parses it: a bad value is BAD_OPTION before any cluster call. */
+export function parseTimeoutMs(value: string): number {
+  return vTimeoutFlag('--timeout-ms', value);
 }
 
 /**
@@ -40,6 +48,11 @@ export function snapshotCommand(io: CliIO): Command {
     .argument('<file>', 'where to write the RDB file')
     .option('--user <name>', 'login for a locked cache (auth on); needs the right to run SYNC')
     .option('--password-stdin', "read that login's password from standard input")
+    .option(
+      '--timeout-ms <n>',
+      `limit for the whole transfer, in milliseconds (default ${DEFAULT_SNAPSHOT_TIMEOUT_MS})`,
+      parseTimeoutMs,
+    )
     .action(async (podName: string, file: string, opts: SnapshotFlags, cmd: Command) => {
       const flags = globalFlags(cmd);
       const ctx = await loadCliContext(flags, io.cwd, io.env);
@@ -116,11 +129,12 @@ export function snapshotCommand(io: CliIO): Command {
         // The engine's own snapshot, as cache.snapshot() in a test: for redis
         // a diskless SYNC, which never overwrites the dump.rdb a seeded cache
         // resets to.
-        const result = await snapshot(
-          endpoint,
-          resolve(io.cwd, file),
-          login ? { login } : undefined,
-        );
+        const result = await snapshot(endpoint, resolve(io.cwd, file), {
+          timeoutMs: opts.timeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS,
+          ...(login ? { access: { login } } : {}),
+          raiseTimeout: (ms) =>
+            `run it again with a larger --timeout-ms, such as --timeout-ms ${ms}`,
+        });
         const via = forward ? 'port-forward' : 'pod-ip';
         if (flags.json)
           printJson(io, { pod: podName, namespace: handle.namespace, file, via, ...result });

@@ -12,5 +12,6 @@ export {
   defaultWorkerId,
   type OpenCacheOptions,
   openCache,
+  type SnapshotOptions,
 } from '../worker/open-cache.js';
 export type { CacheLease, LeaseStatus, SeedRequest } from '../worker/protocol.js';

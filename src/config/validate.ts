@@ -65,6 +65,8 @@ export function show(value: unknown): string {
   if (value === undefined) return 'undefined';
   if (typeof value === 'function') return '[function]';
   if (typeof value === 'bigint') return `${value}n`;
+  // JSON has no NaN or Infinity: it would print them as null.
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   let text: string;
   try {
     text = JSON.stringify(value) ?? String(value);
@@ -484,6 +486,52 @@ export function vTimeoutMs(origin: Origin, path: string, value: unknown): number
     );
   }
   return number;
+}
+
+const SNAPSHOT_CALL = 'cache.snapshot(path, options)';
+const SNAPSHOT_OPTION_KEYS = ['timeoutMs'] as const;
+const snapshotOrigin: Origin = {
+  field: (path) => path,
+  describe: (path) => (path ? `option ${path} of ${SNAPSHOT_CALL}` : `options of ${SNAPSHOT_CALL}`),
+};
+
+/**
+ * The second argument of a handle's snapshot(), checked before it connects:
+ * a typo or a bad limit would otherwise surface only as a TIMEOUT a minute
+ * later, or (past setTimeout's range) as an instant one.
+ */
+export function vSnapshotOptions(value: unknown, defaultTimeoutMs: number): { timeoutMs: number } {
+  if (value === undefined) return { timeoutMs: defaultTimeoutMs };
+  if (!isPlainObject(value)) {
+    throw badOption(
+      snapshotOrigin,
+      '',
+      value,
+      'a plain object such as { timeoutMs: 120000 }',
+      typeof value === 'number' ? `Pass { timeoutMs: ${value} } instead of the number.` : undefined,
+    );
+  }
+  checkKeys(snapshotOrigin, '', value, SNAPSHOT_OPTION_KEYS);
+  const { timeoutMs } = value;
+  if (timeoutMs === undefined) return { timeoutMs: defaultTimeoutMs };
+  // A number only: the string form vTimeoutMs also takes is for environment variables.
+  if (typeof timeoutMs !== 'number') {
+    throw badOption(
+      snapshotOrigin,
+      'timeoutMs',
+      timeoutMs,
+      `a positive whole number of milliseconds up to ${MAX_TIMEOUT_MS}`,
+    );
+  }
+  return { timeoutMs: vTimeoutMs(snapshotOrigin, 'timeoutMs', timeoutMs) };
+}
+
+/**
+ * A CLI flag holding milliseconds, such as `kubecache snapshot --timeout-ms`:
+ * digits only, so "1e3", "-5" or "" fail and are named as that flag.
+ */
+export function vTimeoutFlag(flag: string, value: string): number {
+  return vTimeoutMs({ field: () => flag, describe: () => `flag ${flag}` }, flag, value);
 }
 
 export function vTimeouts(origin: Origin, path: string, value: unknown): Partial<Timeouts> {

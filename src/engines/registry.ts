@@ -39,9 +39,18 @@ export type ClientOptionsFor<E extends EngineName> = E extends 'redis' | 'valkey
   ? Omit<RedisOptions, 'host' | 'port'>
   : memjs.ClientOptions & memjs.ServerOptions;
 
+/** The second argument of a handle's snapshot(path, options). */
+export interface SnapshotOptions {
+  /**
+   * Limit for the whole transfer, connection included, in milliseconds
+   * (default 60000): raise it for a large dataset or a slow port-forward.
+   */
+  timeoutMs?: number;
+}
+
 /** What snapshot() is on a handle: redis and valkey only, so a memcached handle has none to call. */
 export type SnapshotFor<E extends EngineName> = E extends 'redis' | 'valkey'
-  ? (path: string) => Promise<{ bytes: number; rdbVersion: number }>
+  ? (path: string, options?: SnapshotOptions) => Promise<{ bytes: number; rdbVersion: number }>
   : never;
 
 /** Every engine by name: adding one is a folder under src/engines/ and a line here. */

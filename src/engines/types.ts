@@ -44,6 +44,23 @@ export interface SnapshotResult {
   rdbVersion: number;
 }
 
+/** snapshot()'s limit when the caller sets none (`timeoutMs`, `--timeout-ms`). */
+export const DEFAULT_SNAPSHOT_TIMEOUT_MS = 60_000;
+
+/** How to take one snapshot: the caller (a test's handle, the CLI) decides. */
+export interface SnapshotRequest {
+  /** Deadline for the whole transfer, connection included. */
+  timeoutMs: number;
+  /** The login (and TLS trust) to connect with; kubecache's admin login for a test. */
+  access?: CacheAccess;
+  /**
+   * Words the next step of a TIMEOUT error: how this caller's user raises
+   * timeoutMs to `suggestedMs` (a test and the CLI set it differently, and
+   * the engine cannot tell which one called). Without it both are named.
+   */
+  raiseTimeout?: (suggestedMs: number) => string;
+}
+
 /**
  * What the main process needs to run an engine in a pod (server.ts of each
  * engine folder). Free of client libraries so the broker loads no client.
@@ -158,7 +175,7 @@ export interface EngineClientOps<C = unknown, J = unknown> {
    */
   restoreSeed?(client: C): Promise<void>;
   /** Copies the live dataset to an RDB file on this machine, when the engine has one. */
-  snapshot?(endpoint: Endpoint, path: string, access?: CacheAccess): Promise<SnapshotResult>;
+  snapshot?(endpoint: Endpoint, path: string, request: SnapshotRequest): Promise<SnapshotResult>;
 }
 
 export interface EngineDefinition<C = unknown, J = unknown> extends EngineServer {

@@ -24,7 +24,7 @@ export type { EngineName } from '../engines/types.js';
 export { isKubecacheError, KubecacheError } from '../errors.js';
 export { defineConfig, type KubecacheConfig } from '../runner/config-file.js';
 export type { PodDescription, UseCacheOptions, UsedCache } from '../worker/cache-slot.js';
-export type { ClientFor, SeedFunction } from '../worker/open-cache.js';
+export type { ClientFor, SeedFunction, SnapshotOptions } from '../worker/open-cache.js';
 export { CachePodReport } from '../worker/report.js';
 export type { SeedInput } from '../worker/seed-input.js';
 export type { KubecacheConnection } from './provided.js';

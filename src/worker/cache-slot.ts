@@ -15,6 +15,7 @@ import {
   openCache,
   type SeedFunction,
   type SnapshotFor,
+  type SnapshotOptions,
 } from './open-cache.js';
 import type { CacheLease, SeedRequest } from './protocol.js';
 import { type SeedInput, toSeedRequest } from './seed-input.js';
@@ -320,8 +321,11 @@ export class CacheSlot<E extends EngineName, K extends RedisClientKind = 'ioredi
   }
 
   get snapshot(): SnapshotFor<E> {
-    return ((path: string) =>
-      (this.current().snapshot as (p: string) => Promise<unknown>)(path)) as SnapshotFor<E>;
+    return ((path: string, options?: SnapshotOptions) =>
+      (this.current().snapshot as (p: string, o?: SnapshotOptions) => Promise<unknown>)(
+        path,
+        options,
+      )) as SnapshotFor<E>;
   }
 
   describe(): Promise<PodDescription> {

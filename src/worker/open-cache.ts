@@ -2,19 +2,31 @@ import { createHash } from 'node:crypto';
 import { resolve as resolvePath } from 'node:path';
 import { readWorkerId } from '../config/env.js';
 import type { CacheOptions } from '../config/options.js';
+import { vSnapshotOptions } from '../config/validate.js';
 import {
   type ClientFor,
   type ClientOptionsFor,
   engines,
   type RedisClientKind,
   type SnapshotFor,
+  type SnapshotOptions,
 } from '../engines/registry.js';
 import { BrokerClient } from './broker-client.js';
 import type { AcquireRequest, CacheLease, LeaseStatus, SeedRequest } from './protocol.js';
 
-export type { ClientFor, ClientOptionsFor, SnapshotFor } from '../engines/registry.js';
+export type {
+  ClientFor,
+  ClientOptionsFor,
+  SnapshotFor,
+  SnapshotOptions,
+} from '../engines/registry.js';
 
-import type { CacheAccess, EngineClientOps, EngineName } from '../engines/types.js';
+import {
+  type CacheAccess,
+  DEFAULT_SNAPSHOT_TIMEOUT_MS,
+  type EngineClientOps,
+  type EngineName,
+} from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 
 /** Seeds a cache through its client; re-run by reset() for memcached. */
@@ -70,7 +82,11 @@ export interface CacheHandle<
   readonly lease: CacheLease;
   /** Back to the seeded (or empty) state. */
   reset(): Promise<void>;
-  /** Writes the live dataset to an RDB file on this machine (redis only; memcached has no dump format). */
+  /**
+   * Writes the live dataset to an RDB file on this machine (redis only;
+   * memcached has no dump format). `timeoutMs` (default 60000) limits the
+   * whole transfer.
+   */
   readonly snapshot: SnapshotFor<E>;
   /** Events and last log lines of the pod, e.g. for a failure report. */
   describe(): Promise<{ podName: string; events: string[]; logs: string }>;
@@ -272,7 +288,7 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
     lease,
     reset,
     // Typed away for memcached (SnapshotFor); JavaScript callers still get a named error.
-    snapshot: (async (path: string) => {
+    snapshot: (async (path: string, snapshotOptions?: SnapshotOptions) => {
       if (!ops.snapshot) {
         throw new KubecacheError(
           'BAD_OPTION',
@@ -280,7 +296,13 @@ export async function openCache<E extends EngineName, K extends RedisClientKind 
           { field: 'engine', value: engine },
         );
       }
-      return ops.snapshot(endpoint, path, adminAccess);
+      const { timeoutMs } = vSnapshotOptions(snapshotOptions, DEFAULT_SNAPSHOT_TIMEOUT_MS);
+      return ops.snapshot(endpoint, path, {
+        timeoutMs,
+        access: adminAccess,
+        raiseTimeout: (ms) =>
+          `pass a larger timeoutMs, as in cache.snapshot(path, { timeoutMs: ${ms} })`,
+      });
     }) as SnapshotFor<E>,
     describe: () => broker.describe(lease.id),
     async stop() {

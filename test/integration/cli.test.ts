@@ -323,6 +323,57 @@ describe('kubecache ls, snapshot and reap', () => {
     });
   });
 
+  it('snapshot --timeout-ms: a bad value is a usage error (2), too short a TIMEOUT (5) naming the flag, a generous one writes the file', async () => {
+    const admin = redis.admin;
+    expect(admin).toBeDefined();
+    const snapshot = (file: string, timeoutMs: string) =>
+      kubecache(
+        [
+          '-n',
+          NS,
+          'snapshot',
+          redis.podName,
+          file,
+          '--json',
+          '--user',
+          admin?.username ?? '',
+          '--password-stdin',
+          '--timeout-ms',
+          timeoutMs,
+        ],
+        {},
+        `${admin?.password}\n`,
+      );
+    const bad = await snapshot(join(dir, 'bad.rdb'), '0');
+    expect(bad.code, bad.stderr).toBe(2);
+    expect(json<{ error: { code: string; message: string } }>(bad).error).toMatchObject({
+      code: 'BAD_OPTION',
+      message: expect.stringContaining('--timeout-ms: got "0"'),
+    });
+
+    const cut = join(dir, 'cut.rdb');
+    const short = await snapshot(cut, '1');
+    expect(short.code, short.stdout + short.stderr).toBe(5);
+    const { error } = json<{
+      error: { code: string; message: string; details: { timeoutMs: number } };
+    }>(short);
+    expect(error.code).toBe('TIMEOUT');
+    expect(error.details.timeoutMs).toBe(1);
+    expect(error.message).toContain('within its limit of 1 ms');
+    expect(error.message).toContain(
+      'run it again with a larger --timeout-ms, such as --timeout-ms ',
+    );
+    expect(error.message).not.toContain('cache.snapshot(');
+    expect(existsSync(cut) || existsSync(`${cut}.part`)).toBe(false);
+
+    const file = join(dir, 'generous.rdb');
+    const ok = await snapshot(file, '120000');
+    expect(ok.code, ok.stderr).toBe(0);
+    const check = await kubecache(['check', file, '--json']);
+    expect(check.code, check.stdout).toBe(0);
+    expect(json(check)).toMatchObject({ format: 'rdb', ok: true, keys: 6 });
+  });
+
   it('snapshot refuses a memcached pod (2) and an unknown pod (5)', async () => {
     const mc = await kubecache(['snapshot', memcached.podName, join(dir, 'x.rdb')], env);
     expect(mc.code).toBe(2);

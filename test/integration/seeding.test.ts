@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -10,6 +10,7 @@ import { startBrokerApi } from '../../src/broker/http-api.js';
 import { LABEL_WORKER, managedSelector } from '../../src/names.js';
 import { RdbEndpoint } from '../../src/seed/rdb-endpoint.js';
 import { validateRdbFixture } from '../../src/seed/rdb-file.js';
+import { summarizeRdb } from '../../src/seed/rdb-summary.js';
 import { BrokerClient } from '../../src/worker/broker-client.js';
 import { openCache } from '../../src/worker/open-cache.js';
 import { brokerInNamespace } from '../support/broker-in-namespace.js';
@@ -189,6 +190,35 @@ describe.each(RDB_ENGINES)('seeding %s on the dev cluster', (engine) => {
     ).toEqual([]);
     await live.close();
     await restored.close();
+  });
+
+  it('a snapshot() past its timeoutMs is a TIMEOUT naming timeoutMs; a generous one writes the RDB', async () => {
+    const live = await openCache(engine, { broker: client, worker: 'snap-limit' });
+    try {
+      await live.client.set('a', '1');
+      await live.client.hset('h', { f: 'v' });
+      // 1 ms cannot cover connecting, SYNC and the transfer from a pod.
+      const cut = join(tmp, `cut-${engine}.rdb`);
+      const err = await rejection(live.snapshot(cut, { timeoutMs: 1 }));
+      expect(err.code, err.message).toBe('TIMEOUT');
+      expect(err.message).toContain('within its limit of 1 ms');
+      expect(err.message).toContain(
+        'pass a larger timeoutMs, as in cache.snapshot(path, { timeoutMs: ',
+      );
+      expect(err.details).toMatchObject({ timeoutMs: 1 });
+      expect(existsSync(cut) || existsSync(`${cut}.part`)).toBe(false);
+
+      const path = join(tmp, `generous-${engine}.rdb`);
+      const snap = await live.snapshot(path, { timeoutMs: 120_000 });
+      expect(snap.bytes).toBe((await validateRdbFixture(path)).size);
+      expect(await summarizeRdb(path)).toMatchObject({
+        keys: 2,
+        types: { string: 1, hash: 1 },
+        complete: true,
+      });
+    } finally {
+      await live.close();
+    }
   });
 
   it('never shows the token in the pod spec; it lives in a Secret owned by the pod', async () => {

@@ -9,7 +9,7 @@ import { formatLs } from '../../src/cli/ls.js';
 import { formatCheck, formatDuration, formatLease, formatTable } from '../../src/cli/output.js';
 import { runCli } from '../../src/cli/program.js';
 import { reapScope } from '../../src/cli/reap.js';
-import { podLocks } from '../../src/cli/snapshot.js';
+import { parseTimeoutMs, podLocks } from '../../src/cli/snapshot.js';
 import { kubeTarget, resolveCliCluster } from '../../src/cli/target.js';
 import { KubecacheError } from '../../src/errors.js';
 
@@ -254,6 +254,57 @@ describe('cluster settings for a command', () => {
 });
 
 describe('snapshot', () => {
+  it('reads --timeout-ms as a positive whole number of milliseconds', () => {
+    expect(parseTimeoutMs('1')).toBe(1);
+    expect(parseTimeoutMs('120000')).toBe(120_000);
+    expect(parseTimeoutMs(String(2 ** 31 - 1))).toBe(2 ** 31 - 1);
+    for (const bad of ['0', '-5', '1.5', '1e3', 'abc', '', String(2 ** 31)]) {
+      const err = (() => {
+        try {
+          parseTimeoutMs(bad);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err, bad).toBeInstanceOf(KubecacheError);
+      expect((err as KubecacheError).code).toBe('BAD_OPTION');
+      expect((err as KubecacheError).message).toContain(`--timeout-ms: got ${JSON.stringify(bad)}`);
+    }
+  });
+
+  it('refuses a bad --timeout-ms as a usage error before touching a cluster', async () => {
+    // No kubeconfig is reachable from this env, so reaching for the cluster fails otherwise.
+    const env = { KUBECONFIG: '/nonexistent/kubeconfig' };
+    for (const value of ['0', '-5', 'soon']) {
+      const io = memoryIO(env);
+      const argv = ['--json', 'snapshot', 'kc-redis-pod', 'x.rdb', '--timeout-ms', value];
+      expect(await runCli(argv, io), value).toBe(EXIT.USAGE);
+      const out = JSON.parse(io.stdout.join('\n')) as {
+        error: { code: string; message: string; details: { field: string } };
+      };
+      expect(out.error.code).toBe('BAD_OPTION');
+      expect(out.error.details.field).toBe('--timeout-ms');
+      expect(out.error.message).toContain(
+        `Invalid flag --timeout-ms: got ${JSON.stringify(value)}`,
+      );
+    }
+    const human = memoryIO(env);
+    expect(await runCli(['snapshot', 'p', 'x.rdb', '--timeout-ms', '0'], human)).toBe(EXIT.USAGE);
+    expect(human.stderr.join('\n')).toMatch(/^kubecache: BAD_OPTION: .*Invalid flag --timeout-ms/);
+    // A good value gets past the flags, as far as the missing kubeconfig.
+    const good = memoryIO(env);
+    await runCli(['--json', 'snapshot', 'p', 'x.rdb', '--timeout-ms', '120000'], good);
+    expect(JSON.parse(good.stdout.join('\n')).error.code).toBe('NO_CLUSTER');
+  });
+
+  it('lists --timeout-ms and its default in the help', async () => {
+    const io = memoryIO();
+    expect(await runCli(['snapshot', '--help'], io)).toBe(EXIT.OK);
+    expect(io.stdout.join('\n')).toMatch(
+      /--timeout-ms <n>\s+limit for the whole transfer.*\(default\s+60000\)/s,
+    );
+  });
+
   it('reads how a pod is locked from its container args', () => {
     const pod = (args: string[]) => ({
       spec: { containers: [{ name: 'redis', command: ['redis-server'], args }] },

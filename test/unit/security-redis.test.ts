@@ -157,12 +157,14 @@ describe('a locked redis (ACL)', () => {
     const dir = dirs[0] as string;
     const endpoint = { host: app.server.host, port: app.server.port };
     const ok = await redis.clientOps.snapshot?.(endpoint, join(dir, 'a.rdb'), {
-      login: app.logins.admin,
+      timeoutMs: 10_000,
+      access: { login: app.logins.admin },
     });
     expect(ok?.bytes).toBeGreaterThan(0);
     const refused = await denied(
       redis.clientOps.snapshot?.(endpoint, join(dir, 'b.rdb'), {
-        login: app.logins.user,
+        timeoutMs: 10_000,
+        access: { login: app.logins.user },
       }) ?? Promise.resolve(),
     );
     expect(refused).toMatch(/NOPERM|SYNC/);

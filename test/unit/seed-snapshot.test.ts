@@ -3,9 +3,12 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { snapshotRedis } from '../../src/engines/redis/snapshot.js';
-import { isKubecacheError } from '../../src/errors.js';
+import { snapshotRedis, suggestedSnapshotTimeout } from '../../src/engines/redis/snapshot.js';
+import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
 import { validateRdbFixture } from '../../src/seed/rdb-file.js';
+import type { BrokerClient } from '../../src/worker/broker-client.js';
+import { type CacheHandle, openCache } from '../../src/worker/open-cache.js';
+import type { CacheLease } from '../../src/worker/protocol.js';
 import {
   closedPort,
   type LocalServer,
@@ -119,6 +122,100 @@ describe('snapshotRedis against a real redis', () => {
     } finally {
       await guarded.stop();
     }
+  });
+});
+
+describe('cache.snapshot(path, options) of a handle', () => {
+  let cache: CacheHandle<'redis'>;
+
+  beforeAll(async () => {
+    // A lease for the local redis, as the broker would hand it out; no pod,
+    // so the broker is never asked anything.
+    const lease: CacheLease = {
+      id: 'unit',
+      engine: 'redis',
+      worker: 'unit',
+      namespace: 'unit',
+      podName: 'kc-redis-unit',
+      podIP: source.host,
+      host: source.host,
+      port: source.port,
+      endpoint: 'pod-ip',
+      url: `redis://${source.host}:${source.port}`,
+      reused: false,
+      timings: { created: 0, ready: 0 },
+    };
+    cache = await openCache('redis', {
+      acquired: Promise.resolve(lease),
+      broker: {} as BrokerClient,
+    });
+  });
+
+  afterAll(() => cache?.close());
+
+  /** Connections the server has accepted so far; read over the handle's open one. */
+  async function accepted(): Promise<number> {
+    const stats = await cache.client.info('stats');
+    return Number(/total_connections_received:(\d+)/.exec(stats)?.[1]);
+  }
+
+  it('refuses a bad timeoutMs with BAD_OPTION naming it and the value, before connecting', async () => {
+    const before = await accepted();
+    const bad: [unknown, string][] = [
+      [{ timeoutMs: 0 }, 'got 0'],
+      [{ timeoutMs: -1 }, 'got -1'],
+      [{ timeoutMs: 1.5 }, 'got 1.5'],
+      [{ timeoutMs: Number.NaN }, 'got NaN'],
+      [{ timeoutMs: Number.POSITIVE_INFINITY }, 'got Infinity'],
+      // Past what setTimeout can wait: it would fire at once.
+      [{ timeoutMs: 2 ** 31 }, `got ${2 ** 31}`],
+      [{ timeoutMs: Number.MAX_SAFE_INTEGER + 2 }, 'got 9007199254740992'],
+      [{ timeoutMs: '5000' }, 'got "5000"'],
+      [{ timeoutMs: null }, 'got null'],
+      [5000, 'Pass { timeoutMs: 5000 }'],
+      [null, 'got null'],
+      [{ timeout: 5000 }, 'Did you mean "timeoutMs"?'],
+    ];
+    for (const [options, shown] of bad) {
+      const err = await cache
+        .snapshot(join(dir, 'never.rdb'), options as never)
+        .catch((e: unknown) => e);
+      expect(isKubecacheError(err, 'BAD_OPTION'), `${String(options)}: ${String(err)}`).toBe(true);
+      const message = (err as Error).message;
+      expect(message, message).toContain('timeoutMs');
+      expect(message, message).toContain(shown);
+    }
+    expect(await accepted()).toBe(before);
+    expect((await readdir(dir)).filter((f) => f.startsWith('never.rdb'))).toEqual([]);
+  });
+
+  it('takes a snapshot with the default limit and with an explicit one', async () => {
+    const before = await accepted();
+    for (const options of [undefined, {}, { timeoutMs: undefined }, { timeoutMs: 10_000 }]) {
+      const out = join(dir, 'handle.rdb');
+      const result = await cache.snapshot(out, options);
+      expect(result.bytes).toBe((await validateRdbFixture(out)).size);
+    }
+    // The counter sees the snapshot's connections: the test above would catch one.
+    expect(await accepted()).toBeGreaterThan(before);
+  });
+
+  it('passes timeoutMs to the engine, and its TIMEOUT says how to raise it in a test', async () => {
+    // The server answers no client, the snapshot's SYNC included, until the pause ends.
+    await cache.client.call('CLIENT', 'PAUSE', '1500', 'ALL');
+    const err = await cache
+      .snapshot(join(dir, 'paused.rdb'), { timeoutMs: 200 })
+      .catch((e: unknown) => e);
+    expect(isKubecacheError(err, 'TIMEOUT'), String(err)).toBe(true);
+    const message = (err as Error).message;
+    expect(message).toContain('within its limit of 200 ms');
+    expect(message).toContain(
+      'pass a larger timeoutMs, as in cache.snapshot(path, { timeoutMs: 60000 })',
+    );
+    expect(message).not.toContain('--timeout-ms');
+    // Answered once the pause is over.
+    expect(await cache.client.ping()).toBe('PONG');
+    await noPartFiles();
   });
 });
 
@@ -302,7 +399,7 @@ describe('snapshotRedis protocol handling', () => {
     }
   });
 
-  it('times out when the server only sends keep-alives', async () => {
+  it('times out when the server only sends keep-alives, naming both ways to raise the limit', async () => {
     const server = await fake((socket) => {
       const timer = setInterval(() => socket.write('\n'), 20);
       socket.on('close', () => clearInterval(timer));
@@ -313,8 +410,38 @@ describe('snapshotRedis protocol handling', () => {
         (e: unknown) => e,
       );
       expect(isKubecacheError(err, 'TIMEOUT'), String(err)).toBe(true);
-      expect((err as Error).message).toMatch(/within 300 ms/);
+      const message = (err as Error).message;
+      expect(message).toMatch(/within its limit of 300 ms/);
+      // No caller said which it is: the test API and the CLI flag, with the suggested value.
+      expect(message).toContain('cache.snapshot(path, { timeoutMs: 60000 })');
+      expect(message).toContain('--timeout-ms 60000');
+      expect((err as KubecacheError).details).toMatchObject({
+        timeoutMs: 300,
+        suggestedTimeoutMs: 60_000,
+      });
       expect(Date.now() - began).toBeLessThan(2000);
+      await noPartFiles();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("words a timeout's next step the caller's way, with a limit fit for the announced size", async () => {
+    // 100 of 1,000,000 announced bytes, then nothing.
+    const server = await fake((socket) => {
+      socket.write(Buffer.concat([Buffer.from('$1000000\r\n'), Buffer.alloc(100, 0x41)]));
+    });
+    try {
+      const err = await snapshotRedis(server, join(dir, 'stalled.rdb'), {
+        timeoutMs: 200,
+        raiseTimeout: (ms) => `use --timeout-ms ${ms}`,
+      }).catch((e: unknown) => e);
+      expect(isKubecacheError(err, 'TIMEOUT'), String(err)).toBe(true);
+      const message = (err as Error).message;
+      expect(message).toContain('(100 of 1000000 bytes received)');
+      // 200 ms for 100 bytes: 3,000,000 ms for all of them with half again to spare.
+      expect(message).toContain('use --timeout-ms 3000000.');
+      expect(message).not.toContain('cache.snapshot(path');
       await noPartFiles();
     } finally {
       await server.stop();
@@ -336,5 +463,25 @@ describe('snapshotRedis protocol handling', () => {
       timeoutMs: 2000,
     }).catch((e: unknown) => e);
     expect(isKubecacheError(err, 'BAD_OPTION'), String(err)).toBe(true);
+  });
+});
+
+describe('the limit a snapshot TIMEOUT suggests', () => {
+  it('doubles the old one, never below the default, in whole seconds', () => {
+    expect(suggestedSnapshotTimeout(1, 0)).toBe(60_000);
+    expect(suggestedSnapshotTimeout(60_000, 0)).toBe(120_000);
+    expect(suggestedSnapshotTimeout(45_500, 10, undefined)).toBe(91_000);
+  });
+
+  it('covers the announced size at the rate seen, with half again to spare', () => {
+    // 10 of 100 MB in a minute: 15 minutes.
+    expect(suggestedSnapshotTimeout(60_000, 10_000_000, 100_000_000)).toBe(900_000);
+    // Nearly done: twice the limit is still the floor.
+    expect(suggestedSnapshotTimeout(60_000, 99, 100)).toBe(120_000);
+  });
+
+  it('stays within what setTimeout can wait', () => {
+    expect(suggestedSnapshotTimeout(60_000, 1, 1e12)).toBe(2 ** 31 - 1);
+    expect(suggestedSnapshotTimeout(2 ** 31 - 1, 0)).toBe(2 ** 31 - 1);
   });
 });

@@ -72,12 +72,13 @@ export const redisClientOps: EngineClientOps<RedisFamilyClient, RedisJsonSeed> =
   // RELOAD of it. JSON and function seeds are written again instead (a
   // reload would bring back their TTLs as absolute times, long expired).
   restoreSeed: (client) => debugReload(openedOf(client).resp),
-  snapshot: (endpoint, path, access) =>
+  snapshot: (endpoint, path, { timeoutMs, access, raiseTimeout }) =>
     snapshotRedis(endpoint, path, {
-      timeoutMs: 60_000,
+      timeoutMs,
       diskless: true,
       ...(access?.login ? access.login : {}),
       ...(access?.tls ? { tls: access.tls } : {}),
+      ...(raiseTimeout ? { raiseTimeout } : {}),
     }),
 };
 

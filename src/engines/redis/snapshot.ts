@@ -4,9 +4,10 @@ import { connect, type Socket } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import debug from 'debug';
+import { MAX_TIMEOUT_MS } from '../../config/validate.js';
 import { isKubecacheError, KubecacheError } from '../../errors.js';
 import { validateRdbFixture } from '../../seed/rdb-file.js';
-import type { Endpoint, SnapshotResult } from '../types.js';
+import { DEFAULT_SNAPSHOT_TIMEOUT_MS, type Endpoint, type SnapshotResult } from '../types.js';
 
 const log = debug('kubecache:seed');
 
@@ -24,6 +25,31 @@ export interface SnapshotOptions {
   password?: string;
   /** A cache with `tls: true`: the CA and the name its certificate carries. */
   tls?: ConnectionOptions;
+  /** The next step of a TIMEOUT error, in the caller's terms (SnapshotRequest.raiseTimeout). */
+  raiseTimeout?: (suggestedMs: number) => string;
+}
+
+/** A caller that did not say how its user sets the limit: both ways. */
+const raiseEitherWay = (ms: number): string =>
+  `pass a larger timeoutMs, as in cache.snapshot(path, { timeoutMs: ${ms} }) in a test, ` +
+  `or --timeout-ms ${ms} to kubecache snapshot`;
+
+/**
+ * The limit a TIMEOUT error suggests: at least twice the one that ran out,
+ * and, when redis announced the payload's size, what the rate seen so far
+ * needs for all of it with half again to spare. Never below the default nor
+ * above what setTimeout can wait; whole seconds, as a user would type it.
+ */
+export function suggestedSnapshotTimeout(
+  timeoutMs: number,
+  received: number,
+  expected?: number,
+): number {
+  let ms = Math.max(2 * timeoutMs, DEFAULT_SNAPSHOT_TIMEOUT_MS);
+  if (expected !== undefined && received > 0) {
+    ms = Math.max(ms, (timeoutMs * expected * 1.5) / received);
+  }
+  return Math.min(MAX_TIMEOUT_MS, Math.ceil(ms / 1000) * 1000);
 }
 
 const EOF_MARK_LENGTH = 40;
@@ -141,15 +167,22 @@ function transfer(endpoint: Endpoint, out: WriteStream, options: SnapshotOptions
       else resolvePromise(written);
     };
     const timer = setTimeout(() => {
+      const suggested = suggestedSnapshotTimeout(options.timeoutMs, written, expected);
+      const raise = options.raiseTimeout ?? raiseEitherWay;
       finish(
         new KubecacheError(
           'TIMEOUT',
-          `Snapshot of redis at ${where} did not finish within ${options.timeoutMs} ms ` +
+          `Snapshot of redis at ${where} did not finish within its limit of ${options.timeoutMs} ms ` +
             `(${written}${expected === undefined ? '' : ` of ${expected}`} bytes received). ` +
-            // The limit is fixed (engine.ts), so the next step must not be "raise it".
-            'A paused cache (pause()) sends nothing until the pause ends: snapshot it after. ' +
-            'A dataset too large to copy in that time can be dumped with redis-cli --rdb FILE against the cache instead.',
-          { ...details, timeoutMs: options.timeoutMs, received: written },
+            `A large dataset or a slow connection (a port-forward) needs a longer limit: ${raise(suggested)}. ` +
+            'A paused cache (pause()) sends nothing until the pause ends: snapshot it after.',
+          {
+            ...details,
+            timeoutMs: options.timeoutMs,
+            received: written,
+            ...(expected === undefined ? {} : { expected }),
+            suggestedTimeoutMs: suggested,
+          },
         ),
       );
     }, options.timeoutMs);
