@@ -194,6 +194,15 @@ describe('argument parsing and exit codes', () => {
     expect(out.error.message).toContain('is not a kubecache run id');
   });
 
+  it('exits 3 without a kubeconfig, and names the error code once', async () => {
+    expect(exitCodeFor(new KubecacheError('NO_CLUSTER', 'x'))).toBe(EXIT.CLUSTER);
+    const io = memoryIO();
+    expect(await runCli(['--kubeconfig', '/nonexistent/kubeconfig', 'ls'], io)).toBe(EXIT.CLUSTER);
+    const said = io.stderr.join('\n');
+    expect(said).toMatch(/^kubecache: \[NO_CLUSTER\] .*\/nonexistent\/kubeconfig/);
+    expect(said.match(/NO_CLUSTER/g)).toHaveLength(1);
+  });
+
   it('reads the reap scope from the flags', () => {
     expect(reapScope({})).toEqual({ kind: 'expired' });
     expect(reapScope({ all: true })).toEqual({ kind: 'all' });
