@@ -73,6 +73,17 @@ export type UsedCache<
 
 export const DEFAULT_OPEN_TIMEOUT_MS = 120_000;
 
+/**
+ * The open timeout as a number. Validation accepts "30000" as a config file
+ * may give it; used as given, `+ 5_000` made the hook timeout "300005000",
+ * past setTimeout's limit, so the hook timed out at once.
+ */
+export function openTimeoutOf(options: { openTimeoutMs?: number | string }): number {
+  return options.openTimeoutMs === undefined
+    ? DEFAULT_OPEN_TIMEOUT_MS
+    : Number(options.openTimeoutMs);
+}
+
 const OWN_KEYS = [
   'engine',
   'name',
@@ -229,7 +240,7 @@ export class CacheSlot<E extends EngineName, K extends RedisClientKind = 'ioredi
     });
     let handle: CacheHandle<E, K>;
     try {
-      const ms = this.options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS;
+      const ms = openTimeoutOf(this.options);
       const what = `opening the ${this.engine} cache for ${this.where}`;
       handle = await withTimeout(pending, ms, () => openTimeoutError(ms, what));
     } catch (err) {
@@ -385,7 +396,7 @@ export function prefetchedFileSlot<E extends EngineName, K extends RedisClientKi
 ): { slot: CacheSlot<E, K>; timeout: number } {
   checkUseCache(engine, options, `useCache(${JSON.stringify(engine)})`);
   const slot = new CacheSlot(engine, options, 'this test file', site);
-  const timeout = (options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS) + 5_000;
+  const timeout = openTimeoutOf(options) + 5_000;
   try {
     slot.prefetch(connection(), worker());
   } catch {

@@ -21,7 +21,14 @@ import { loadKubeConfig } from '../../src/kube/client.js';
 import { loadRunnerConfig, mergeOptions } from '../../src/runner/config-file.js';
 import { checkNodeVersion, nodeIsSupported } from '../../src/runner/node-version.js';
 import { BrokerClient } from '../../src/worker/broker-client.js';
-import { CacheSlot, callSite, checkUseCache, type UsedCache } from '../../src/worker/cache-slot.js';
+import {
+  CacheSlot,
+  callSite,
+  checkUseCache,
+  openTimeoutOf,
+  prefetchedFileSlot,
+  type UsedCache,
+} from '../../src/worker/cache-slot.js';
 import { toSeedRequest } from '../../src/worker/seed-input.js';
 import { closedPort } from './helpers/local-servers.js';
 
@@ -302,6 +309,23 @@ describe('9: useCache values are validated', () => {
     expect(() =>
       checkUseCache('redis', { engine: 'redis', scope: 'worker' }, 'fixture', true),
     ).not.toThrow();
+  });
+
+  it('takes an open timeout given as a string as that many milliseconds', () => {
+    // '30000' passes validation as in a config file; added to as a string it
+    // made a hook timeout of "300005000", past setTimeout's limit: at once.
+    const noBroker = () => {
+      throw new Error('no broker');
+    };
+    const { timeout } = prefetchedFileSlot(
+      'redis',
+      { openTimeoutMs: '30000' as unknown as number },
+      undefined,
+      noBroker,
+      () => '1',
+    );
+    expect(timeout).toBe(35_000);
+    expect(openTimeoutOf({})).toBe(120_000);
   });
 
   it('the open timeout message does not promise progress lines', async () => {
