@@ -5,6 +5,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Script } from 'node:vm';
 import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import {
   isQuiet,
@@ -18,7 +19,7 @@ import { ENGINE_NAMES } from '../../src/engines/types.js';
 import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
 import { toKubecacheError } from '../../src/kube/api-error.js';
 import { loadKubeConfig } from '../../src/kube/client.js';
-import { loadRunnerConfig, mergeOptions } from '../../src/runner/config-file.js';
+import { configLoadHint, loadRunnerConfig, mergeOptions } from '../../src/runner/config-file.js';
 import { checkNodeVersion, nodeIsSupported } from '../../src/runner/node-version.js';
 import { BrokerClient } from '../../src/worker/broker-client.js';
 import {
@@ -191,6 +192,21 @@ describe('4: typo hints cover every key and every KUBECACHE_* variable', () => {
     writeFileSync(join(dir, 'kubecache.config.json'), JSON.stringify({ seed: {} }));
     const err = await rejected(loadRunnerConfig({ root: dir, env: {} }));
     expect(err.message).toContain('Did you mean "seeds"?');
+  });
+
+  it('says how to load a config file with import/export in a CommonJS package', () => {
+    // Node's own parser error for the docs' config in a package that npm init
+    // made ("type": "commonjs"); the test runner's import would not show it.
+    let syntax: unknown;
+    try {
+      new Script("import { defineConfig } from 'kubecache/config';");
+    } catch (err) {
+      syntax = err;
+    }
+    const hint = configLoadHint(syntax, '/app/kubecache.config.ts');
+    expect(hint).toContain('Node loaded kubecache.config.ts as CommonJS');
+    expect(hint).toContain('Rename the file to kubecache.config.mts');
+    expect(configLoadHint(new Error('Cannot find module x'), '/app/kubecache.config.ts')).toBe('');
   });
 
   it('warns about misspelled variables with the closest known name', () => {
