@@ -163,6 +163,8 @@ export class CacheSlot<E extends EngineName, K extends RedisClientKind = 'ioredi
   private prefetched: { worker: string; acquired: Promise<CacheLease> } | undefined;
   /** False once a test may have written to the cache since the last reset. */
   private clean = false;
+  /** Whether the cache was ever open: a NOT_OPEN then means "closed", not "not yet". */
+  private wasOpen = false;
   /** The test file that last used this cache (worker-scoped caches are reset on change). */
   file: string | undefined;
   /** Stack frames of the useCache call, added to open failures so the report points at it. */
@@ -253,6 +255,7 @@ export class CacheSlot<E extends EngineName, K extends RedisClientKind = 'ioredi
     }
     // openCache resets a reused pod itself, so the handle starts clean either way.
     this.handle = handle;
+    this.wasOpen = true;
     this.clean = true;
     this.exportEnv(handle);
   }
@@ -278,9 +281,14 @@ export class CacheSlot<E extends EngineName, K extends RedisClientKind = 'ioredi
 
   private current(): CacheHandle<E, K> {
     if (!this.handle) {
+      // Vitest takes a hook added inside a running test and never runs it, so
+      // a useCache called there shows up only here, in the test that uses it.
       throw new KubecacheError(
         'NOT_OPEN',
-        `the ${this.engine} cache of ${this.where} is not open: it opens in a beforeAll hook and closes in afterAll, so use it inside tests and hooks, not at the top level of the file or in code that runs after the file's tests.`,
+        this.wasOpen
+          ? `the ${this.engine} cache of ${this.where} is not open any more: it closed in its afterAll hook, so use it inside tests and hooks, not in code that runs after the file's tests (a timer, a promise nobody awaited).`
+          : `the ${this.engine} cache of ${this.where} is not open yet: it opens in the beforeAll hook that useCache adds, so use it inside tests and hooks, not at the top level of the file. ` +
+              'If useCache itself was called inside a test or hook, its hook was added too late to run: call useCache at the top level of the file or in a describe block.',
       );
     }
     return this.handle;

@@ -30,6 +30,7 @@ import {
   prefetchedFileSlot,
   type UsedCache,
 } from '../../src/worker/cache-slot.js';
+import type { CacheHandle } from '../../src/worker/open-cache.js';
 import { toSeedRequest } from '../../src/worker/seed-input.js';
 import { closedPort } from './helpers/local-servers.js';
 
@@ -374,8 +375,23 @@ describe('a cache used outside its tests', () => {
     const slot = new CacheSlot('redis', {}, 'this test file');
     const err = thrown(() => slot.client);
     expect(err.code).toBe('NOT_OPEN');
-    expect(err.message).toContain('the redis cache of this test file is not open');
+    expect(err.message).toContain('the redis cache of this test file is not open yet');
     expect(err.message).toContain('use it inside tests and hooks');
+    // What a useCache called inside a test gets, whose hook never runs.
+    expect(err.message).toContain('If useCache itself was called inside a test or hook');
+  });
+
+  it('says "not open any more" after its afterAll closed it', async () => {
+    const slot = new CacheSlot('redis', {}, 'this test file');
+    // As open() leaves it; opening for real needs a broker and a pod.
+    const handle = { close: async () => {} } as unknown as CacheHandle<'redis'>;
+    Object.assign(slot, { handle, wasOpen: true });
+    expect(slot.opened).toBe(true);
+    await slot.close();
+    const err = thrown(() => slot.url);
+    expect(err.code).toBe('NOT_OPEN');
+    expect(err.message).toContain('is not open any more: it closed in its afterAll hook');
+    expect(err.message).not.toContain('If useCache itself was called inside a test');
   });
 });
 
