@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Script } from 'node:vm';
+import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import {
   isQuiet,
@@ -18,7 +19,7 @@ import { snapshotRedis } from '../../src/engines/redis/snapshot.js';
 import { ENGINE_NAMES } from '../../src/engines/types.js';
 import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
 import { toKubecacheError } from '../../src/kube/api-error.js';
-import { loadKubeConfig } from '../../src/kube/client.js';
+import { connectKube, loadKubeConfig } from '../../src/kube/client.js';
 import { configLoadHint, loadRunnerConfig, mergeOptions } from '../../src/runner/config-file.js';
 import { checkNodeVersion, nodeIsSupported } from '../../src/runner/node-version.js';
 import { BrokerClient } from '../../src/worker/broker-client.js';
@@ -83,6 +84,29 @@ describe('1: the broker client works without a global fetch (jsdom)', () => {
     expect(err.message).toContain(`http://127.0.0.1:${port} did not answer (connect ECONNREFUSED`);
     expect(err.message).toContain("runner's main process");
     expect(err.message).not.toContain('fetch');
+  });
+});
+
+describe('a cluster that does not answer', () => {
+  it('says why once, with the code once, not "fetch failed"', async () => {
+    const port = await closedPort();
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: `https://127.0.0.1:${port}`, skipTLSVerify: true }],
+      users: [{ name: 'u', token: 't' }],
+      contexts: [{ name: 'dead', cluster: 'c', user: 'u' }],
+      currentContext: 'dead',
+    });
+    const file = join(mkdtempSync(join(tmpdir(), 'kc-dead-')), 'kubeconfig');
+    writeFileSync(file, kc.exportConfig());
+    const err = await rejected(connectKube({ kubeconfig: file, apiConnectMs: 2_000 }));
+    expect(err.code).toBe('UNREACHABLE');
+    expect(err.message).toContain(
+      `Kubernetes API server https://127.0.0.1:${port} is unreachable (fetch failed: connect ECONNREFUSED`,
+    );
+    expect(err.message).toContain('kubectl --context dead get nodes');
+    expect(err.message.match(/UNREACHABLE/g)).toHaveLength(1);
+    expect(err.message).not.toContain('in namespace');
   });
 });
 
