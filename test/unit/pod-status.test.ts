@@ -1,7 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { podIPFromHosts } from '../../src/kube/hosts-file.js';
-import { podFailure, podProgress } from '../../src/kube/pod-status.js';
+import { failureNextStep, podFailure, podProgress } from '../../src/kube/pod-status.js';
 import { leaseExpired } from '../../src/kube/reaper.js';
 import { ServerClock } from '../../src/kube/server-clock.js';
 import { ANNOTATION_LEASE } from '../../src/names.js';
@@ -17,6 +17,21 @@ const waiting = (reason: string, message = 'm') => ({
   ready: false,
   restartCount: 0,
   state: { waiting: { reason, message } },
+});
+
+describe('failureNextStep', () => {
+  it("names the engine's image variable and the pull secrets for an image that cannot be pulled", () => {
+    const next = failureNextStep('IMAGE_PULL', 'valkey');
+    expect(next).toContain('check the image name and tag');
+    expect(next).toContain('KUBECACHE_VALKEY_IMAGE');
+    expect(next).toContain('imagePullSecrets');
+    expect(next).toContain('npx kubecache doctor');
+  });
+
+  it('points a crash at the log lines, and leaves messages that say it already alone', () => {
+    expect(failureNextStep('CRASHED', 'redis')).toContain('the last log lines above say why');
+    expect(failureNextStep('UNSCHEDULABLE', 'redis')).toBeUndefined();
+  });
 });
 
 describe('podFailure', () => {
