@@ -88,6 +88,33 @@ export async function createSecret(handle: KubeHandle, secret: V1Secret): Promis
 }
 
 /**
+ * Whether the handle's namespace exists, asked with a dry-run Secret create
+ * (nothing is stored): reading a Namespace needs a cluster-wide grant that
+ * the Role in docs/rbac.md does not have, and a list in a missing namespace
+ * answers an empty 200, so `ls` said "0 runs" there. Undefined when the
+ * server does not tell, e.g. the create is forbidden.
+ */
+export async function namespaceExists(handle: KubeHandle): Promise<boolean | undefined> {
+  const namespace = handle.namespace;
+  const body: V1Secret = { metadata: { generateName: 'kc-namespace-check-' } };
+  try {
+    await apiCall(
+      ctx(handle),
+      { verb: 'create', resource: 'secrets', namespace },
+      (options) => handle.core.createNamespacedSecret({ namespace, body, dryRun: 'All' }, options),
+      // A dry run changes nothing, so a retry cannot create twice.
+      { idempotent: true },
+    );
+    return true;
+  } catch (err) {
+    if (isKubecacheError(err, 'NAMESPACE_NOT_FOUND')) return false;
+    if (isKubecacheError(err, 'UNREACHABLE')) throw err;
+    debug('namespace check in %s: %s', namespace, (err as Error).message);
+    return undefined;
+  }
+}
+
+/**
  * The create shared by pods and secrets. The name is fixed by the caller,
  * which makes a retried create idempotent: a 409 on a retry is our own first
  * attempt, accepted when the object `readExisting` finds carries this run's
