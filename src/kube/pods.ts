@@ -421,9 +421,9 @@ export async function describePod(
         ),
       { idempotent: true, policy: { retryMs: handle.policy.callMs } },
     );
-    events = list.items
-      .sort((a: CoreV1Event, b: CoreV1Event) => eventTime(a) - eventTime(b))
-      .map((e: CoreV1Event) => `${e.type ?? ''} ${e.reason ?? ''}: ${e.message ?? ''}`.trim());
+    events = eventsInOrder(list.items).map((e: CoreV1Event) =>
+      `${e.type ?? ''} ${e.reason ?? ''}: ${e.message ?? ''}`.trim(),
+    );
   } catch (err) {
     events = [`(events unavailable: ${(err as Error).message})`];
   }
@@ -457,9 +457,20 @@ export function readLog(
   );
 }
 
-function eventTime(e: CoreV1Event): number {
+/**
+ * A pod's events, last occurrence last. The kubelet's timestamps have whole
+ * seconds and the scheduler's eventTime has microseconds, so times compare
+ * by the second; within one, the API's order (by name, which ends in the
+ * creation time) stands. Compared exactly, "Scheduled" came after the pulls
+ * and failures of the same second.
+ */
+export function eventsInOrder(items: CoreV1Event[]): CoreV1Event[] {
+  return [...items].sort((a, b) => eventSecond(a) - eventSecond(b));
+}
+
+function eventSecond(e: CoreV1Event): number {
   const t = e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp;
-  return t ? new Date(t as unknown as string).getTime() : 0;
+  return t ? Math.floor(new Date(t as unknown as string).getTime() / 1000) : 0;
 }
 
 export function assertPodIP(pod: V1Pod): string {
