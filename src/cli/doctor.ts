@@ -406,7 +406,7 @@ export async function runDoctor(
 export function doctorCommand(io: CliIO): Command {
   return new Command('doctor')
     .description(
-      'check kubeconfig, context, RBAC, images, the endpoint "auto" picks and the seed route',
+      'check kubeconfig, context, namespace, RBAC, images, the endpoint "auto" picks and the seed route',
     )
     .option(
       '--no-pods',
