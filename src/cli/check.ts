@@ -121,7 +121,7 @@ export async function checkJson(path: string, flags: CheckFlags): Promise<Fixtur
   const file = resolve(path);
   const report: FixtureReport = { file, format: 'json', ok: true, problems: [], engines: [] };
   const tried: readonly EngineName[] = flags.engine ? [flags.engine] : ENGINE_NAMES;
-  const errors: string[] = [];
+  const errors: { engine: EngineName; message: string }[] = [];
   for (const name of tried) {
     try {
       const seed = (await getEngine(name).loadJsonSeed(file)) as SeedEntries;
@@ -137,12 +137,15 @@ export async function checkJson(path: string, flags: CheckFlags): Promise<Fixtur
       report.expiring = entries.filter((e) => e.ttl !== undefined).length;
     } catch (err) {
       if (!isKubecacheError(err, 'BAD_FIXTURE')) throw err;
-      errors.push(`as a ${name} seed: ${err.message}`);
+      errors.push({ engine: name, message: err.message });
     }
   }
   if (report.engines?.length === 0) {
     report.ok = false;
-    report.problems.push(...errors);
+    // A file that is not JSON at all fails every engine's parser alike: once is enough.
+    const same = errors.every((e) => e.message === errors[0]?.message);
+    if (same && errors[0]) report.problems.push(errors[0].message);
+    else report.problems.push(...errors.map((e) => `as a ${e.engine} seed: ${e.message}`));
   }
   return report;
 }

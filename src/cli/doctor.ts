@@ -9,7 +9,7 @@ import { forbiddenError, isKubecacheError } from '../errors.js';
 import { type AccessVerdict, reviewAccess } from '../kube/access-review.js';
 import { type KubeHandle, loadKubeConfig } from '../kube/client.js';
 import { buildCachePod } from '../kube/pod-spec.js';
-import { deletePod } from '../kube/pods.js';
+import { deletePod, namespaceExists } from '../kube/pods.js';
 import { describeAccess, requiredAccess } from '../kube/rbac-rules.js';
 import { PodNetworkReachability } from '../kube/reachability.js';
 import { type StartedCachePod, startCachePod } from '../kube/start-cache-pod.js';
@@ -332,6 +332,21 @@ export async function runDoctor(
     });
     return;
   }
+  // Before the RBAC lines: in a namespace that does not exist they all say
+  // "allowed", and every probe pod below would fail for that one reason.
+  const hasNamespace = await namespaceExists(handle).catch(() => undefined);
+  if (hasNamespace !== undefined) {
+    report(
+      hasNamespace
+        ? { name: 'namespace', status: 'ok', summary: `${handle.namespace} exists` }
+        : {
+            name: 'namespace',
+            status: 'fail',
+            summary: `${handle.namespace} does not exist, so no cache pod can start (kubecache never creates namespaces)`,
+            next: `Create it (kubectl create namespace ${handle.namespace}) or pass --namespace with an existing one.`,
+          },
+    );
+  }
   let verdicts: AccessVerdict[];
   try {
     verdicts = await reviewAccess(handle, requiredAccess());
@@ -345,6 +360,7 @@ export async function runDoctor(
     });
     return;
   }
+  if (hasNamespace === false) return;
   if (!opts.pods) {
     report({
       name: 'pods',
@@ -390,7 +406,7 @@ export async function runDoctor(
 export function doctorCommand(io: CliIO): Command {
   return new Command('doctor')
     .description(
-      'check kubeconfig, context, RBAC, images, the endpoint "auto" picks and the seed route',
+      'check kubeconfig, context, namespace, RBAC, images, the endpoint "auto" picks and the seed route',
     )
     .option(
       '--no-pods',

@@ -24,6 +24,8 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 const BY_ERROR_CODE: Partial<Record<ErrorCode, ExitCode>> = {
   BAD_OPTION: EXIT.USAGE,
   UNREACHABLE: EXIT.CLUSTER,
+  // No kubeconfig to find the cluster by is as far from it as a dead server.
+  NO_CLUSTER: EXIT.CLUSTER,
   FORBIDDEN: EXIT.CLUSTER,
   BAD_FIXTURE: EXIT.PROBLEMS,
 };

@@ -3,7 +3,7 @@ import { type CachePodInfo, groupRuns, listInventory, type RunInfo } from '../ku
 import { EXIT } from './exit-codes.js';
 import { type CliIO, globalFlags, printJson } from './io.js';
 import { formatDuration, formatLease, formatTable, plural } from './output.js';
-import { connect, loadCliContext } from './target.js';
+import { connect, loadCliContext, requireNamespace } from './target.js';
 
 export interface LsReport {
   namespace: string;
@@ -78,6 +78,8 @@ export function lsCommand(io: CliIO): Command {
       const ctx = await loadCliContext(flags, io.cwd, io.env);
       const handle = await connect(ctx);
       const { pods, secrets } = await listInventory(handle);
+      // Only an empty listing can hide a namespace that does not exist.
+      if (pods.length + secrets.length === 0) await requireNamespace(handle);
       // Leases are written in the API server's clock, so they are judged by it too.
       const now = new Date(handle.clock.now());
       let runs = groupRuns(pods, secrets, now, ctx.cluster.timeouts.leaseMs);

@@ -40,7 +40,7 @@ export function buildProgram(io: CliIO): Command {
     .showHelpAfterError('(run "kubecache --help" for usage)')
     .addHelpText(
       'after',
-      '\nExit codes: 0 ok, 1 problems found, 2 usage error, 3 cluster unreachable or permission denied,\n4 not confirmed (reap --all), 5 the command failed. See node_modules/kubecache/docs/cli.md.',
+      '\nExit codes: 0 ok, 1 problems found, 2 usage error, 3 no cluster, cluster unreachable or permission denied,\n4 not confirmed (reap --all), 5 the command failed. See node_modules/kubecache/docs/cli.md.',
     )
     .configureOutput({
       writeOut: (s) => io.out(s.replace(/\n$/, '')),
@@ -82,7 +82,8 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
           { cause: err },
         );
     if (json) io.out(JSON.stringify({ error: error.toJSON() }, null, 2));
-    else io.err(`kubecache: ${error.code}: ${error.message}`);
+    // The message already starts with its code ([NO_CLUSTER] ...).
+    else io.err(`kubecache: ${error.message}`);
     return exitCodeFor(error);
   }
 }

@@ -6,7 +6,7 @@ import { askYesNo, confirmDecision } from './confirm.js';
 import { EXIT } from './exit-codes.js';
 import { type CliIO, globalFlags, printJson } from './io.js';
 import { plural } from './output.js';
-import { connect, loadCliContext } from './target.js';
+import { connect, loadCliContext, requireNamespace } from './target.js';
 
 export interface ReapFlags {
   run?: string;
@@ -60,6 +60,7 @@ export function reapCommand(io: CliIO): Command {
       const scope = reapScope(opts);
       const ctx = await loadCliContext(flags, io.cwd, io.env);
       const handle = await connect(ctx);
+      await requireNamespace(handle);
       const graceMs = ctx.cluster.timeouts.leaseMs;
       if (scope.kind === 'all' && !opts.dryRun) {
         const decision = confirmDecision({

@@ -6,7 +6,9 @@ import {
   resolveClusterConfig,
   validateKubecacheOptions,
 } from '../config/options.js';
+import { namespaceNotFound } from '../kube/api-error.js';
 import { connectKube, type KubeHandle, type KubeTarget } from '../kube/client.js';
+import { namespaceExists } from '../kube/pods.js';
 import { type LoadedConfig, loadRunnerConfig } from '../runner/config-file.js';
 
 /** The flags every command takes. */
@@ -93,4 +95,18 @@ export async function loadCliContext(
 
 export function connect(ctx: CliContext): Promise<KubeHandle> {
   return connectKube(kubeTarget(ctx.cluster));
+}
+
+/**
+ * Throws NAMESPACE_NOT_FOUND for a namespace the API server does not have.
+ * Listing in one answers an empty 200, so without this `ls` and `reap`
+ * reported a mistyped --namespace as "nothing here".
+ */
+export async function requireNamespace(handle: KubeHandle): Promise<void> {
+  if ((await namespaceExists(handle)) === false) {
+    throw namespaceNotFound(
+      handle.namespace,
+      `the API server has no namespace "${handle.namespace}"`,
+    );
+  }
 }

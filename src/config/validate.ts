@@ -266,8 +266,24 @@ export function vQuantity(
     const example = kind === 'cpu' ? '"100m", "0.5" or "1"' : '"64Mi", "1Gi" or "500M"';
     throw badOption(origin, path, value, `a Kubernetes quantity such as ${example}`);
   }
+  // Kubernetes takes a bare number as bytes, so memory: 256 meant to be 256Mi
+  // only failed later as "the request 32Mi is above the limit 256".
+  if (kind === 'memory' && quantityValue(text) < MIN_MEMORY_BYTES) {
+    throw badOption(
+      origin,
+      path,
+      value,
+      `a memory size of at least 1Mi with its unit, such as "64Mi" or "1Gi"`,
+      /^\d+$/.test(text)
+        ? `${text} without a unit is ${text} bytes, too little for any cache server. Did you mean "${text}Mi"?`
+        : `${text} is less than 1Mi, too little for any cache server.`,
+    );
+  }
   return text;
 }
+
+/** Less memory than this is a unit left out, not a size a server could run in. */
+const MIN_MEMORY_BYTES = 2 ** 20;
 
 export function vResources(origin: Origin, path: string, value: unknown): ResourceOptions {
   const obj = expectObject(origin, path, value, 'optional "requests" and "limits"');

@@ -174,10 +174,11 @@ export function toKubecacheError(err: unknown, call: ApiCall): KubecacheError {
     );
   }
   if (status === undefined) {
+    const reason = transportReason(err);
     return new KubecacheError(
       'UNREACHABLE',
-      `${what} failed before the API server answered: ${messageOf(err)}`,
-      { ...call },
+      `${what} failed before the API server answered: ${reason}`,
+      { ...call, reason },
       { cause: plainCause(err) },
     );
   }
@@ -190,10 +191,26 @@ export function toKubecacheError(err: unknown, call: ApiCall): KubecacheError {
 }
 
 /**
+ * Why a request got no answer. undici says only "fetch failed"; the reason
+ * (ECONNREFUSED, a DNS or TLS failure, ...) is in its cause chain.
+ */
+export function transportReason(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let depth = 0; e instanceof Error && depth < 5; depth++) {
+    if (e.message && !parts.includes(e.message)) parts.push(e.message);
+    e = e.cause;
+  }
+  return parts.length > 0 ? parts.join(': ') : messageOf(err);
+}
+
+/**
  * client-node's ApiException carries response headers and bodies that test
  * runners fail to serialize across worker boundaries; keep only its text.
  */
 export function plainCause(err: unknown): Error {
   const status = statusOf(err);
-  return new Error(status === undefined ? messageOf(err) : `HTTP ${status}: ${messageOf(err)}`);
+  return new Error(
+    status === undefined ? transportReason(err) : `HTTP ${status}: ${messageOf(err)}`,
+  );
 }

@@ -178,9 +178,13 @@ export async function connectKube(target: KubeTarget): Promise<KubeHandle> {
         { server, timeoutMs: target.apiConnectMs },
       );
     }
+    // The call's own message would repeat the code and name a namespace that
+    // GET /version does not have; the transport's reason is what tells.
+    const reason = isKubecacheError(err) ? err.details.reason : undefined;
     throw new KubecacheError(
       'UNREACHABLE',
-      `Kubernetes API server ${server} is unreachable: ${(err as Error).message}. Check that the cluster is up and that KUBECONFIG points at it.`,
+      `Kubernetes API server ${server} is unreachable (${typeof reason === 'string' ? reason : (err as Error).message}). ` +
+        `Check that the cluster is up (kubectl --context ${kc.getCurrentContext()} get nodes) and that the kubeconfig points at it.`,
       { server },
       { cause: err },
     );

@@ -1,3 +1,5 @@
+import { engineEnvPrefix } from '../config/env.js';
+import type { EngineName } from '../engines/types.js';
 import type { ErrorCode } from '../errors.js';
 import type { V1Pod } from './client-node.js';
 
@@ -73,6 +75,28 @@ export function podFailure(pod: V1Pod): PodFailure | null {
     };
   }
   return null;
+}
+
+/**
+ * What to do about a pod that failed to start, for the end of its error,
+ * after the events and log lines it refers to; undefined where the message
+ * itself already says it (UNSCHEDULABLE) or there is nothing general to say.
+ */
+export function failureNextStep(code: ErrorCode, engine: EngineName): string | undefined {
+  if (code === 'IMAGE_PULL') {
+    return (
+      'check the image name and tag (the image option, or ' +
+      `${engineEnvPrefix(engine)}IMAGE / KUBECACHE_IMAGE), that the nodes can reach its registry (the events above say what the pull got), ` +
+      'and for a private registry set imagePullSecrets. `npx kubecache doctor` pulls the configured images the same way.'
+    );
+  }
+  if (code === 'CRASHED') {
+    return (
+      'the last log lines above say why the server stopped: fix the args or image in the kubecache options. ' +
+      'The image needs sh, kill and sleep next to the server, which the alpine-based images have.'
+    );
+  }
+  return undefined;
 }
 
 export interface PodProgress {

@@ -88,6 +88,33 @@ export async function createSecret(handle: KubeHandle, secret: V1Secret): Promis
 }
 
 /**
+ * Whether the handle's namespace exists, asked with a dry-run Secret create
+ * (nothing is stored): reading a Namespace needs a cluster-wide grant that
+ * the Role in docs/rbac.md does not have, and a list in a missing namespace
+ * answers an empty 200, so `ls` said "0 runs" there. Undefined when the
+ * server does not tell, e.g. the create is forbidden.
+ */
+export async function namespaceExists(handle: KubeHandle): Promise<boolean | undefined> {
+  const namespace = handle.namespace;
+  const body: V1Secret = { metadata: { generateName: 'kc-namespace-check-' } };
+  try {
+    await apiCall(
+      ctx(handle),
+      { verb: 'create', resource: 'secrets', namespace },
+      (options) => handle.core.createNamespacedSecret({ namespace, body, dryRun: 'All' }, options),
+      // A dry run changes nothing, so a retry cannot create twice.
+      { idempotent: true },
+    );
+    return true;
+  } catch (err) {
+    if (isKubecacheError(err, 'NAMESPACE_NOT_FOUND')) return false;
+    if (isKubecacheError(err, 'UNREACHABLE')) throw err;
+    debug('namespace check in %s: %s', namespace, (err as Error).message);
+    return undefined;
+  }
+}
+
+/**
  * The create shared by pods and secrets. The name is fixed by the caller,
  * which makes a retried create idempotent: a 409 on a retry is our own first
  * attempt, accepted when the object `readExisting` finds carries this run's
@@ -394,9 +421,9 @@ export async function describePod(
         ),
       { idempotent: true, policy: { retryMs: handle.policy.callMs } },
     );
-    events = list.items
-      .sort((a: CoreV1Event, b: CoreV1Event) => eventTime(a) - eventTime(b))
-      .map((e: CoreV1Event) => `${e.type ?? ''} ${e.reason ?? ''}: ${e.message ?? ''}`.trim());
+    events = eventsInOrder(list.items).map((e: CoreV1Event) =>
+      `${e.type ?? ''} ${e.reason ?? ''}: ${e.message ?? ''}`.trim(),
+    );
   } catch (err) {
     events = [`(events unavailable: ${(err as Error).message})`];
   }
@@ -430,9 +457,20 @@ export function readLog(
   );
 }
 
-function eventTime(e: CoreV1Event): number {
+/**
+ * A pod's events, last occurrence last. The kubelet's timestamps have whole
+ * seconds and the scheduler's eventTime has microseconds, so times compare
+ * by the second; within one, the API's order (by name, which ends in the
+ * creation time) stands. Compared exactly, "Scheduled" came after the pulls
+ * and failures of the same second.
+ */
+export function eventsInOrder(items: CoreV1Event[]): CoreV1Event[] {
+  return [...items].sort((a, b) => eventSecond(a) - eventSecond(b));
+}
+
+function eventSecond(e: CoreV1Event): number {
   const t = e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata?.creationTimestamp;
-  return t ? new Date(t as unknown as string).getTime() : 0;
+  return t ? Math.floor(new Date(t as unknown as string).getTime() / 1000) : 0;
 }
 
 export function assertPodIP(pod: V1Pod): string {

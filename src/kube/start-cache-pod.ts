@@ -15,6 +15,7 @@ import {
   type LifecycleState,
   transition,
 } from './pod-lifecycle.js';
+import { failureNextStep } from './pod-status.js';
 import { watchPod } from './pod-watch.js';
 import { createPod, deletePod, describePod } from './pods.js';
 import { type PortForwardEndpoint, startPortForward } from './port-forward.js';
@@ -364,6 +365,8 @@ async function startCounted(input: StartCachePodInput): Promise<StartedCachePod>
       e.details.events = about.events;
       e.details.logs = about.logs;
       e.message += `\n  events:\n    ${about.events.join('\n    ') || '(none)'}\n  last log lines:\n    ${about.logs.trim().split('\n').join('\n    ') || '(empty)'}`;
+      const next = failureNextStep(e.code, engine.name);
+      if (next) e.message += `\n  next: ${next}`;
     }
     await forward?.close();
     await deletePod(handle, name).catch((delErr: unknown) =>

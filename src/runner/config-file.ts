@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { SeedRequest } from '../broker/types.js';
 import { ENV_CONFIG, readConfigPath, readEngineSeedVars } from '../config/env.js';
@@ -74,6 +74,26 @@ export function findConfigFile(
   return found[0];
 }
 
+/** Node's SyntaxError for import/export in a file it loads as CommonJS. */
+function loadedAsCommonJs(err: unknown): boolean {
+  return (
+    err instanceof Error &&
+    err.name === 'SyntaxError' &&
+    /Cannot use import statement outside a module|Unexpected token 'export'/.test(err.message)
+  );
+}
+
+/** What to do about a config file that Node could not import, or '' when kubecache cannot tell. */
+export function configLoadHint(err: unknown, file: string): string {
+  if ((err as { code?: string } | undefined)?.code === 'ERR_UNKNOWN_FILE_EXTENSION') {
+    return ` This Node (${process.version}) cannot load TypeScript files; use Node ${MIN_NODE} or later (kubecache needs it anyway, and it strips the types itself), or write kubecache.config.mjs instead.`;
+  }
+  if (loadedAsCommonJs(err)) {
+    return ` Node loaded ${basename(file)} as CommonJS, because the nearest package.json does not say "type": "module" (npm init writes "type": "commonjs"), and import/export need an ES module. Rename the file to kubecache.config.mts (an ES module whatever package.json says), or write module.exports = { ... } in it.`;
+  }
+  return '';
+}
+
 async function importConfig(file: string): Promise<unknown> {
   if (extname(file) === '.json') {
     const text = await readFile(file, 'utf8');
@@ -91,11 +111,7 @@ async function importConfig(file: string): Promise<unknown> {
   try {
     mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    const hint =
-      code === 'ERR_UNKNOWN_FILE_EXTENSION'
-        ? ` This Node (${process.version}) cannot load TypeScript files; use Node ${MIN_NODE} or later (kubecache needs it anyway, and it strips the types itself), or write kubecache.config.mjs instead.`
-        : '';
+    const hint = configLoadHint(err, file);
     throw new KubecacheError(
       'BAD_OPTION',
       `could not load ${file}: ${(err as Error).message}.${hint}`,

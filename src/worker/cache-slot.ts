@@ -74,6 +74,17 @@ export type UsedCache<
 
 export const DEFAULT_OPEN_TIMEOUT_MS = 120_000;
 
+/**
+ * The open timeout as a number. Validation accepts "30000" as a config file
+ * may give it; used as given, `+ 5_000` made the hook timeout "300005000",
+ * past setTimeout's limit, so the hook timed out at once.
+ */
+export function openTimeoutOf(options: { openTimeoutMs?: number | string }): number {
+  return options.openTimeoutMs === undefined
+    ? DEFAULT_OPEN_TIMEOUT_MS
+    : Number(options.openTimeoutMs);
+}
+
 const OWN_KEYS = [
   'engine',
   'name',
@@ -153,6 +164,8 @@ export class CacheSlot<E extends EngineName, K extends RedisClientKind = 'ioredi
   private prefetched: { worker: string; acquired: Promise<CacheLease> } | undefined;
   /** False once a test may have written to the cache since the last reset. */
   private clean = false;
+  /** Whether the cache was ever open: a NOT_OPEN then means "closed", not "not yet". */
+  private wasOpen = false;
   /** The test file that last used this cache (worker-scoped caches are reset on change). */
   file: string | undefined;
   /** Stack frames of the useCache call, added to open failures so the report points at it. */
@@ -230,7 +243,7 @@ export class CacheSlot<E extends EngineName, K extends RedisClientKind = 'ioredi
     });
     let handle: CacheHandle<E, K>;
     try {
-      const ms = this.options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS;
+      const ms = openTimeoutOf(this.options);
       const what = `opening the ${this.engine} cache for ${this.where}`;
       handle = await withTimeout(pending, ms, () => openTimeoutError(ms, what));
     } catch (err) {
@@ -243,6 +256,7 @@ export class CacheSlot<E extends EngineName, K extends RedisClientKind = 'ioredi
     }
     // openCache resets a reused pod itself, so the handle starts clean either way.
     this.handle = handle;
+    this.wasOpen = true;
     this.clean = true;
     this.exportEnv(handle);
   }
@@ -268,9 +282,14 @@ export class CacheSlot<E extends EngineName, K extends RedisClientKind = 'ioredi
 
   private current(): CacheHandle<E, K> {
     if (!this.handle) {
+      // Vitest takes a hook added inside a running test and never runs it, so
+      // a useCache called there shows up only here, in the test that uses it.
       throw new KubecacheError(
         'NOT_OPEN',
-        `the ${this.engine} cache of ${this.where} is not open: it opens in a beforeAll hook and closes in afterAll, so use it inside tests and hooks, not at the top level of the file or in code that runs after the file's tests.`,
+        this.wasOpen
+          ? `the ${this.engine} cache of ${this.where} is not open any more: it closed in its afterAll hook, so use it inside tests and hooks, not in code that runs after the file's tests (a timer, a promise nobody awaited).`
+          : `the ${this.engine} cache of ${this.where} is not open yet: it opens in the beforeAll hook that useCache adds, so use it inside tests and hooks, not at the top level of the file. ` +
+              'If useCache itself was called inside a test or hook, its hook was added too late to run: call useCache at the top level of the file or in a describe block.',
       );
     }
     return this.handle;
@@ -389,7 +408,7 @@ export function prefetchedFileSlot<E extends EngineName, K extends RedisClientKi
 ): { slot: CacheSlot<E, K>; timeout: number } {
   checkUseCache(engine, options, `useCache(${JSON.stringify(engine)})`);
   const slot = new CacheSlot(engine, options, 'this test file', site);
-  const timeout = (options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS) + 5_000;
+  const timeout = openTimeoutOf(options) + 5_000;
   try {
     slot.prefetch(connection(), worker());
   } catch {

@@ -94,6 +94,8 @@ describe('broker on the dev cluster', () => {
     expect(err.code).toBe('IMAGE_PULL');
     expect(err.message).toContain('kubecache.invalid/no-such-image:1');
     expect(err.message).toMatch(/events:/);
+    // The next step comes last, after the events it refers to.
+    expect(err.message).toMatch(/\n {2}next: check the image name and tag .*KUBECACHE_REDIS_IMAGE/);
     expect(String(err.details.pod)).toMatch(/^kc-redis-badimage-/);
     const selector = `${LABEL_RUN}=${broker.runId},kubecache.dev/worker=badimage`;
     // Deleted with a grace period (not forced): terminating at once, gone soon after.
@@ -114,6 +116,7 @@ describe('broker on the dev cluster', () => {
     );
     expect(err.code).toBe('CRASHED');
     expect(String(err.details.logs)).toContain('no-such-directive');
+    expect(err.message).toContain('\n  next: the last log lines above say why the server stopped');
   });
 
   it('fails with UNSCHEDULABLE when no node matches', async () => {

@@ -137,6 +137,7 @@ describe('kubecache doctor', () => {
       'config',
       'kubeconfig',
       'api server',
+      'namespace',
       'image redis',
       'image memcached',
       'endpoint',
@@ -164,6 +165,28 @@ describe('kubecache doctor', () => {
     expect(run.stdout).toMatch(/warn {2}rbac pods\/exec create: denied/);
     expect(run.stdout).toContain('verbs: ["delete"]');
     expect(run.stdout).toMatch(/ok {4}rbac pods create: allowed/);
+  });
+
+  it('says a namespace does not exist: doctor fails that line, ls and reap exit 5', async () => {
+    const missing = 'kc-cli-no-such-namespace';
+    // Listing in a missing namespace answers an empty 200: ls said "0 runs"
+    // and doctor --no-pods passed.
+    const doctor = await kubecache(['-n', missing, 'doctor', '--json']);
+    expect(doctor.code).toBe(1);
+    const checks = json<{ checks: Check[] }>(doctor).checks;
+    const line = checks.find((c) => c.name === 'namespace');
+    expect(line?.status).toBe('fail');
+    expect(line?.next).toContain(`kubectl create namespace ${missing}`);
+    // No probe pods were tried in it.
+    expect(checks.some((c) => c.name.startsWith('image '))).toBe(false);
+    for (const command of [['ls'], ['reap'], ['reap', '--all', '--dry-run']]) {
+      const run = await kubecache(['-n', missing, ...command]);
+      expect(run.code, command.join(' ')).toBe(5);
+      expect(run.stderr).toMatch(
+        /^kubecache: \[NAMESPACE_NOT_FOUND\] the namespace "kc-cli-no-such/,
+      );
+      expect(run.stdout).toBe('');
+    }
   });
 
   it('fails fast with the server named when the API server does not answer', async () => {

@@ -1,6 +1,9 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { formatFixtureReport } from '../../src/cli/check.js';
+import { checkJson, formatFixtureReport } from '../../src/cli/check.js';
 import { confirmDecision, isYes } from '../../src/cli/confirm.js';
 import { accessChecks } from '../../src/cli/doctor.js';
 import { EXIT, exitCodeFor } from '../../src/cli/exit-codes.js';
@@ -116,6 +119,26 @@ describe('output formatting', () => {
     );
   });
 
+  it('names a JSON syntax error once, not once per engine', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kc-check-'));
+    const broken = join(dir, 'broken.json');
+    writeFileSync(broken, '{ "user:1": { "type": "hash", "value": { "name": "ada", } } }');
+    const report = await checkJson(broken, {});
+    expect(report.ok).toBe(false);
+    expect(report.problems).toHaveLength(1);
+    expect(report.problems[0]).toContain('is not valid JSON');
+    expect(report.problems[0]).not.toMatch(/^as a /);
+    // Valid JSON that fits no engine still says why for each.
+    const neither = join(dir, 'neither.json');
+    writeFileSync(neither, '{ "k": { "type": "hash", "value": {} } }');
+    const per = await checkJson(neither, {});
+    expect(per.problems.map((p) => p.split(':')[0])).toEqual([
+      'as a redis seed',
+      'as a memcached seed',
+      'as a valkey seed',
+    ]);
+  });
+
   it('reports a fixture with its problems', () => {
     const text = formatFixtureReport({
       file: '/f.rdb',
@@ -192,6 +215,15 @@ describe('argument parsing and exit codes', () => {
     const out = JSON.parse(bad.stdout.join('\n')) as { error: { code: string; message: string } };
     expect(out.error.code).toBe('BAD_OPTION');
     expect(out.error.message).toContain('is not a kubecache run id');
+  });
+
+  it('exits 3 without a kubeconfig, and names the error code once', async () => {
+    expect(exitCodeFor(new KubecacheError('NO_CLUSTER', 'x'))).toBe(EXIT.CLUSTER);
+    const io = memoryIO();
+    expect(await runCli(['--kubeconfig', '/nonexistent/kubeconfig', 'ls'], io)).toBe(EXIT.CLUSTER);
+    const said = io.stderr.join('\n');
+    expect(said).toMatch(/^kubecache: \[NO_CLUSTER\] .*\/nonexistent\/kubeconfig/);
+    expect(said.match(/NO_CLUSTER/g)).toHaveLength(1);
   });
 
   it('reads the reap scope from the flags', () => {

@@ -369,6 +369,22 @@ describe('validation errors', () => {
     );
   });
 
+  it('rejects a memory size without its unit, with the unit it probably meant', () => {
+    // A bare number is bytes to Kubernetes: this failed as "request 32Mi is above the limit 256".
+    badOption(
+      () => redisWith({ call: { resources: { limits: { memory: 256 as unknown as string } } } }),
+      'resources.limits.memory',
+      '256 without a unit is 256 bytes',
+      'Did you mean "256Mi"?',
+    );
+    badOption(
+      () => redisWith({ env: { KUBECACHE_MEMORY_LIMIT: '500k' } }),
+      'KUBECACHE_MEMORY_LIMIT',
+      '500k is less than 1Mi',
+    );
+    expect(() => redisWith({ call: { resources: { requests: { memory: '1Mi' } } } })).not.toThrow();
+  });
+
   it('rejects a bad cpu quantity from env, naming the variable and cpu examples', () => {
     badOption(
       () => redisWith({ env: { KUBECACHE_REDIS_CPU_LIMIT: 'half' } }),

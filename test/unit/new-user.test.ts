@@ -5,6 +5,8 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Script } from 'node:vm';
+import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import {
   isQuiet,
@@ -17,11 +19,19 @@ import { snapshotRedis } from '../../src/engines/redis/snapshot.js';
 import { ENGINE_NAMES } from '../../src/engines/types.js';
 import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
 import { toKubecacheError } from '../../src/kube/api-error.js';
-import { loadKubeConfig } from '../../src/kube/client.js';
-import { loadRunnerConfig, mergeOptions } from '../../src/runner/config-file.js';
+import { connectKube, loadKubeConfig } from '../../src/kube/client.js';
+import { configLoadHint, loadRunnerConfig, mergeOptions } from '../../src/runner/config-file.js';
 import { checkNodeVersion, nodeIsSupported } from '../../src/runner/node-version.js';
 import { BrokerClient } from '../../src/worker/broker-client.js';
-import { CacheSlot, callSite, checkUseCache, type UsedCache } from '../../src/worker/cache-slot.js';
+import {
+  CacheSlot,
+  callSite,
+  checkUseCache,
+  openTimeoutOf,
+  prefetchedFileSlot,
+  type UsedCache,
+} from '../../src/worker/cache-slot.js';
+import type { CacheHandle } from '../../src/worker/open-cache.js';
 import { toSeedRequest } from '../../src/worker/seed-input.js';
 import { closedPort } from './helpers/local-servers.js';
 
@@ -74,6 +84,29 @@ describe('1: the broker client works without a global fetch (jsdom)', () => {
     expect(err.message).toContain(`http://127.0.0.1:${port} did not answer (connect ECONNREFUSED`);
     expect(err.message).toContain("runner's main process");
     expect(err.message).not.toContain('fetch');
+  });
+});
+
+describe('a cluster that does not answer', () => {
+  it('says why once, with the code once, not "fetch failed"', async () => {
+    const port = await closedPort();
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'c', server: `https://127.0.0.1:${port}`, skipTLSVerify: true }],
+      users: [{ name: 'u', token: 't' }],
+      contexts: [{ name: 'dead', cluster: 'c', user: 'u' }],
+      currentContext: 'dead',
+    });
+    const file = join(mkdtempSync(join(tmpdir(), 'kc-dead-')), 'kubeconfig');
+    writeFileSync(file, kc.exportConfig());
+    const err = await rejected(connectKube({ kubeconfig: file, apiConnectMs: 2_000 }));
+    expect(err.code).toBe('UNREACHABLE');
+    expect(err.message).toContain(
+      `Kubernetes API server https://127.0.0.1:${port} is unreachable (fetch failed: connect ECONNREFUSED`,
+    );
+    expect(err.message).toContain('kubectl --context dead get nodes');
+    expect(err.message.match(/UNREACHABLE/g)).toHaveLength(1);
+    expect(err.message).not.toContain('in namespace');
   });
 });
 
@@ -184,6 +217,21 @@ describe('4: typo hints cover every key and every KUBECACHE_* variable', () => {
     writeFileSync(join(dir, 'kubecache.config.json'), JSON.stringify({ seed: {} }));
     const err = await rejected(loadRunnerConfig({ root: dir, env: {} }));
     expect(err.message).toContain('Did you mean "seeds"?');
+  });
+
+  it('says how to load a config file with import/export in a CommonJS package', () => {
+    // Node's own parser error for the docs' config in a package that npm init
+    // made ("type": "commonjs"); the test runner's import would not show it.
+    let syntax: unknown;
+    try {
+      new Script("import { defineConfig } from 'kubecache/config';");
+    } catch (err) {
+      syntax = err;
+    }
+    const hint = configLoadHint(syntax, '/app/kubecache.config.ts');
+    expect(hint).toContain('Node loaded kubecache.config.ts as CommonJS');
+    expect(hint).toContain('Rename the file to kubecache.config.mts');
+    expect(configLoadHint(new Error('Cannot find module x'), '/app/kubecache.config.ts')).toBe('');
   });
 
   it('warns about misspelled variables with the closest known name', () => {
@@ -304,6 +352,23 @@ describe('9: useCache values are validated', () => {
     ).not.toThrow();
   });
 
+  it('takes an open timeout given as a string as that many milliseconds', () => {
+    // '30000' passes validation as in a config file; added to as a string it
+    // made a hook timeout of "300005000", past setTimeout's limit: at once.
+    const noBroker = () => {
+      throw new Error('no broker');
+    };
+    const { timeout } = prefetchedFileSlot(
+      'redis',
+      { openTimeoutMs: '30000' as unknown as number },
+      undefined,
+      noBroker,
+      () => '1',
+    );
+    expect(timeout).toBe(35_000);
+    expect(openTimeoutOf({})).toBe(120_000);
+  });
+
   it('the open timeout message does not promise progress lines', async () => {
     vi.useFakeTimers();
     try {
@@ -334,8 +399,23 @@ describe('a cache used outside its tests', () => {
     const slot = new CacheSlot('redis', {}, 'this test file');
     const err = thrown(() => slot.client);
     expect(err.code).toBe('NOT_OPEN');
-    expect(err.message).toContain('the redis cache of this test file is not open');
+    expect(err.message).toContain('the redis cache of this test file is not open yet');
     expect(err.message).toContain('use it inside tests and hooks');
+    // What a useCache called inside a test gets, whose hook never runs.
+    expect(err.message).toContain('If useCache itself was called inside a test or hook');
+  });
+
+  it('says "not open any more" after its afterAll closed it', async () => {
+    const slot = new CacheSlot('redis', {}, 'this test file');
+    // As open() leaves it; opening for real needs a broker and a pod.
+    const handle = { close: async () => {} } as unknown as CacheHandle<'redis'>;
+    Object.assign(slot, { handle, wasOpen: true });
+    expect(slot.opened).toBe(true);
+    await slot.close();
+    const err = thrown(() => slot.url);
+    expect(err.code).toBe('NOT_OPEN');
+    expect(err.message).toContain('is not open any more: it closed in its afterAll hook');
+    expect(err.message).not.toContain('If useCache itself was called inside a test');
   });
 });
 

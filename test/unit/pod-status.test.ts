@@ -1,7 +1,8 @@
-import type { V1Pod } from '@kubernetes/client-node';
+import type { CoreV1Event, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { podIPFromHosts } from '../../src/kube/hosts-file.js';
-import { podFailure, podProgress } from '../../src/kube/pod-status.js';
+import { failureNextStep, podFailure, podProgress } from '../../src/kube/pod-status.js';
+import { eventsInOrder } from '../../src/kube/pods.js';
 import { leaseExpired } from '../../src/kube/reaper.js';
 import { ServerClock } from '../../src/kube/server-clock.js';
 import { ANNOTATION_LEASE } from '../../src/names.js';
@@ -17,6 +18,53 @@ const waiting = (reason: string, message = 'm') => ({
   ready: false,
   restartCount: 0,
   state: { waiting: { reason, message } },
+});
+
+describe('eventsInOrder', () => {
+  // A pod whose image cannot be pulled, as the API lists its events (by name,
+  // which ends in the creation time): the scheduler's eventTime has
+  // microseconds, the kubelet's timestamps whole seconds.
+  const at = (iso: string) => new Date(iso);
+  const kubelet = (reason: string, last: string): CoreV1Event =>
+    ({ reason, lastTimestamp: at(last), involvedObject: {}, metadata: {} }) as CoreV1Event;
+  const listed: CoreV1Event[] = [
+    {
+      reason: 'Scheduled',
+      eventTime: at('2026-12-03T02:10:29.209931Z'),
+      involvedObject: {},
+      metadata: {},
+    } as unknown as CoreV1Event,
+    kubelet('Pulling', '2026-12-03T02:10:29Z'),
+    kubelet('Failed', '2026-12-03T02:10:29Z'),
+    // Repeated: its last occurrence is the newest event.
+    kubelet('BackOff', '2026-12-03T02:10:41Z'),
+    kubelet('FailedMount', '2026-12-03T02:10:30Z'),
+  ];
+
+  it('keeps Scheduled first within its second, and a repeated event at its last time', () => {
+    expect(eventsInOrder(listed).map((e) => e.reason)).toEqual([
+      'Scheduled',
+      'Pulling',
+      'Failed',
+      'FailedMount',
+      'BackOff',
+    ]);
+  });
+});
+
+describe('failureNextStep', () => {
+  it("names the engine's image variable and the pull secrets for an image that cannot be pulled", () => {
+    const next = failureNextStep('IMAGE_PULL', 'valkey');
+    expect(next).toContain('check the image name and tag');
+    expect(next).toContain('KUBECACHE_VALKEY_IMAGE');
+    expect(next).toContain('imagePullSecrets');
+    expect(next).toContain('npx kubecache doctor');
+  });
+
+  it('points a crash at the log lines, and leaves messages that say it already alone', () => {
+    expect(failureNextStep('CRASHED', 'redis')).toContain('the last log lines above say why');
+    expect(failureNextStep('UNSCHEDULABLE', 'redis')).toBeUndefined();
+  });
 });
 
 describe('podFailure', () => {
