@@ -322,7 +322,7 @@ describe('snapshot', () => {
     }
     const human = memoryIO(env);
     expect(await runCli(['snapshot', 'p', 'x.rdb', '--timeout-ms', '0'], human)).toBe(EXIT.USAGE);
-    expect(human.stderr.join('\n')).toMatch(/^kubecache: BAD_OPTION: .*Invalid flag --timeout-ms/);
+    expect(human.stderr.join('\n')).toMatch(/^kubecache: \[BAD_OPTION\] Invalid flag --timeout-ms/);
     // A good value gets past the flags, as far as the missing kubeconfig.
     const good = memoryIO(env);
     await runCli(['--json', 'snapshot', 'p', 'x.rdb', '--timeout-ms', '120000'], good);
