@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { KubecacheError } from '../errors.js';
+import { missingFileHint } from './nearby-file.js';
 
 // Parsing helpers shared by every engine's JSON seed format
 // (src/engines/<engine>/seed.ts holds the format itself).
@@ -38,7 +39,7 @@ export async function loadJsonSeedFile<T>(
     throw new KubecacheError(
       'BAD_FIXTURE',
       code === 'ENOENT' || code === 'ENOTDIR'
-        ? `JSON seed ${absolute} not found. Check the path (relative paths resolve against ${process.cwd()}).`
+        ? `JSON seed ${absolute} not found.${await missingFileHint(absolute)} Check the path (relative paths resolve against ${process.cwd()}).`
         : `Could not read JSON seed ${absolute}: ${(err as Error).message}.`,
       { source: absolute },
       { cause: err },

@@ -3,6 +3,7 @@ import { type FileHandle, open, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import { Crc64 } from './crc64.js';
+import { missingFileHint } from './nearby-file.js';
 import { type RdbMagic, rdbLabel } from './rdb-compat.js';
 
 export interface RdbFixtureInfo {
@@ -229,7 +230,7 @@ async function statFixture(absolute: string) {
     if (code === 'ENOENT' || code === 'ENOTDIR') {
       throw new KubecacheError(
         'BAD_FIXTURE',
-        `RDB fixture ${absolute} not found. Check the path (relative paths resolve ` +
+        `RDB fixture ${absolute} not found.${await missingFileHint(absolute)} Check the path (relative paths resolve ` +
           `against ${process.cwd()}) or generate the file first.`,
         { path: absolute },
         { cause: err },
