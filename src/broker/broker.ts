@@ -223,7 +223,9 @@ export class Broker {
         cluster.kubeconfig ??
         (options.env === undefined ? undefined : readKubeEnv(env).kubeconfigFiles[0]),
       context: cluster.context,
-      namespace: cluster.namespaceSource === 'default' ? undefined : cluster.namespace,
+      ...(cluster.namespaceSource === 'default'
+        ? {}
+        : { namespace: cluster.namespace, namespaceSource: cluster.namespaceSource }),
       apiConnectMs: cluster.timeouts.apiConnectMs,
       api: { callMs: cluster.timeouts.apiCallMs, retryMs: cluster.timeouts.apiRetryMs },
     });

@@ -321,7 +321,7 @@ export async function runDoctor(
     report({
       name: 'api server',
       status: 'ok',
-      summary: `${handle.server} answered in ${Date.now() - t0} ms; namespace ${handle.namespace}${ctx.cluster.namespaceSource === 'default' ? ' (from the context, else default)' : ''}`,
+      summary: `${handle.server} answered in ${Date.now() - t0} ms; namespace ${handle.namespace}${handle.namespaceOrigin ? ` (${handle.namespaceOrigin.said})` : ''}`,
     });
   } catch (err) {
     report({

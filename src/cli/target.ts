@@ -45,7 +45,7 @@ export function resolveCliCluster(
   if (fromFlags.context !== undefined) cluster.context = fromFlags.context;
   if (fromFlags.namespace !== undefined) {
     cluster.namespace = fromFlags.namespace;
-    cluster.namespaceSource = 'options';
+    cluster.namespaceSource = 'flag';
   }
   return cluster;
 }
@@ -55,7 +55,9 @@ export function kubeTarget(cluster: ResolvedClusterConfig): KubeTarget {
     kubeconfig: cluster.kubeconfig,
     context: cluster.context,
     // Left to the kubeconfig context (then "default") unless someone chose one.
-    namespace: cluster.namespaceSource === 'default' ? undefined : cluster.namespace,
+    ...(cluster.namespaceSource === 'default'
+      ? {}
+      : { namespace: cluster.namespace, namespaceSource: cluster.namespaceSource }),
     apiConnectMs: cluster.timeouts.apiConnectMs,
   };
 }
@@ -107,6 +109,8 @@ export async function requireNamespace(handle: KubeHandle): Promise<void> {
     throw namespaceNotFound(
       handle.namespace,
       `the API server has no namespace "${handle.namespace}"`,
+      undefined,
+      handle.namespaceOrigin,
     );
   }
 }

@@ -169,7 +169,7 @@ export interface ResolvedClusterConfig {
    * Where `namespace` came from. With 'default' the I/O layer may prefer the
    * kubeconfig context's namespace, which the pure layer cannot see.
    */
-  namespaceSource: 'default' | 'options' | 'env';
+  namespaceSource: 'default' | 'options' | 'env' | 'flag';
   context?: string;
   kubeconfig?: string;
   activeDeadlineSeconds: number;

@@ -4,6 +4,7 @@ import { KubecacheError } from '../errors.js';
 import {
   type ApiCall,
   describeCall,
+  type NamespaceOrigin,
   serverMessage,
   statusOf,
   toKubecacheError,
@@ -86,6 +87,8 @@ export interface ApiCallOptions<T> {
 /** What every API call needs from the handle: policy, clock and the namespace for messages. */
 export interface ApiContext {
   namespace: string;
+  /** How the namespace was chosen, for NAMESPACE_NOT_FOUND's next step. */
+  namespaceOrigin?: NamespaceOrigin;
   policy: ApiPolicy;
   clock: ServerClock;
 }
@@ -151,7 +154,7 @@ export async function apiCall<T>(
       { ...call, callMs: policy.callMs, retryMs: policy.retryMs },
     );
   }
-  throw toKubecacheError(last, call);
+  throw toKubecacheError(last, call, ctx.namespaceOrigin);
 }
 
 async function attemptOnce<T>(

@@ -90,16 +90,62 @@ function missingKind(err: unknown): string | undefined {
   return /^namespaces "[^"]*" not found/.test(messageOf(err)) ? 'namespaces' : undefined;
 }
 
+/** How a handle's namespace was chosen: set by the user (which way), or left to a default. */
+export interface NamespaceOrigin {
+  /** Where the namespace came from, e.g. "set by KUBECACHE_NAMESPACE". */
+  said: string;
+  /** The way to pick another one, e.g. "set KUBECACHE_NAMESPACE to an existing one". */
+  change: string;
+}
+
+export type NamespaceSource = 'env' | 'options' | 'flag' | 'context' | 'in-cluster' | 'default';
+
+/**
+ * Where the namespace came from and how to pick another, in the user's
+ * terms: a mistyped KUBECACHE_NAMESPACE is fixed there, not in a config file.
+ */
+export function namespaceOrigin(source: NamespaceSource, context?: string): NamespaceOrigin {
+  const choose = 'choose an existing one with the namespace option or KUBECACHE_NAMESPACE';
+  switch (source) {
+    case 'env':
+      return {
+        said: 'set by KUBECACHE_NAMESPACE',
+        change: 'set KUBECACHE_NAMESPACE to an existing one',
+      };
+    case 'options':
+      return {
+        said: 'set by the namespace option',
+        change:
+          'set the namespace option (kubecache.config.* or the options you pass) to an existing one',
+      };
+    case 'flag':
+      return { said: 'given with --namespace', change: 'pass --namespace with an existing one' };
+    case 'context':
+      return {
+        said: `the namespace of kubeconfig context ${context ?? '(current)'}`,
+        change: choose,
+      };
+    case 'in-cluster':
+      return { said: "the runner pod's own namespace", change: choose };
+    case 'default':
+      return { said: 'the default, as nothing names one', change: choose };
+  }
+}
+
 /** kubecache never creates namespaces: it needs nothing cluster-wide. */
 export function namespaceNotFound(
   namespace: string,
   serverSaid: string,
   cause?: unknown,
+  origin?: NamespaceOrigin,
 ): KubecacheError {
+  const said = origin ? ` (${origin.said})` : '';
+  const change =
+    origin?.change ?? 'choose an existing one with the namespace option or KUBECACHE_NAMESPACE';
   return new KubecacheError(
     'NAMESPACE_NOT_FOUND',
-    `the namespace "${namespace}" does not exist, so kubecache cannot create cache pods in it (${serverSaid}). ` +
-      `Create it (kubectl create namespace ${namespace}), or choose an existing one with the namespace option or KUBECACHE_NAMESPACE. ` +
+    `the namespace "${namespace}"${said} does not exist, so kubecache cannot create cache pods in it (${serverSaid}). ` +
+      `Create it (kubectl create namespace ${namespace}), or ${change}. ` +
       'kubecache does not create namespaces, so it needs no cluster-wide permission.',
     { namespace },
     cause === undefined ? undefined : { cause },
@@ -115,7 +161,11 @@ export function isConflict(err: unknown): boolean {
 }
 
 /** Maps a client-node failure onto the kubecache error family. */
-export function toKubecacheError(err: unknown, call: ApiCall): KubecacheError {
+export function toKubecacheError(
+  err: unknown,
+  call: ApiCall,
+  namespace?: NamespaceOrigin,
+): KubecacheError {
   if (err instanceof KubecacheError) return err;
   const status = statusOf(err);
   const what = describeCall(call);
@@ -163,7 +213,12 @@ export function toKubecacheError(err: unknown, call: ApiCall): KubecacheError {
     );
   }
   if (status === 404 && missingKind(err) === 'namespaces') {
-    return namespaceNotFound(call.namespace, `${what}: ${messageOf(err)}`, plainCause(err));
+    return namespaceNotFound(
+      call.namespace,
+      `${what}: ${messageOf(err)}`,
+      plainCause(err),
+      namespace,
+    );
   }
   if (status === 404) {
     return new KubecacheError(

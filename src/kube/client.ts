@@ -3,6 +3,7 @@ import createDebug from 'debug';
 import { defaultKubeconfigPath, readKubeEnv } from '../config/env.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import { type ApiPolicy, apiCall, DEFAULT_API_POLICY } from './api-call.js';
+import { type NamespaceOrigin, type NamespaceSource, namespaceOrigin } from './api-error.js';
 import { CoreV1Api, KubeConfig, VersionApi } from './client-node.js';
 import { ServerClock } from './server-clock.js';
 import { shareDispatchers } from './shared-dispatcher.js';
@@ -17,6 +18,8 @@ export interface KubeTarget {
   context?: string | undefined;
   /** Explicit namespace; otherwise the context's, the in-cluster one, then `default`. */
   namespace?: string | undefined;
+  /** Who set an explicit namespace (default: the namespace option), for error messages. */
+  namespaceSource?: 'env' | 'options' | 'flag' | undefined;
   /** How long the first API call may take before the cluster counts as unreachable. */
   apiConnectMs: number;
   /** Deadline and retry budget of every later API call. */
@@ -28,6 +31,8 @@ export interface KubeHandle {
   kc: KubeConfig;
   core: CoreV1Api;
   namespace: string;
+  /** How the namespace was chosen, for NAMESPACE_NOT_FOUND's next step. */
+  namespaceOrigin?: NamespaceOrigin;
   server: string;
   context: string;
   inCluster: boolean;
@@ -115,17 +120,20 @@ export function loadKubeConfig(
   return { kc, inCluster };
 }
 
-function defaultNamespace(kc: KubeConfig, inCluster: boolean): string {
+function defaultNamespace(
+  kc: KubeConfig,
+  inCluster: boolean,
+): { namespace: string; source: NamespaceSource } {
   const ctx = kc.getContextObject(kc.getCurrentContext());
-  if (ctx?.namespace) return ctx.namespace;
+  if (ctx?.namespace) return { namespace: ctx.namespace, source: 'context' };
   if (inCluster) {
     try {
-      return readFileSync(SA_NAMESPACE_FILE, 'utf8').trim();
+      return { namespace: readFileSync(SA_NAMESPACE_FILE, 'utf8').trim(), source: 'in-cluster' };
     } catch {
       // Fall through to default: an in-cluster config without the SA mount.
     }
   }
-  return 'default';
+  return { namespace: 'default', source: 'default' };
 }
 
 /**
@@ -144,7 +152,12 @@ export async function connectKube(target: KubeTarget): Promise<KubeHandle> {
     );
   }
   const server = cluster.server;
-  const namespace = target.namespace ?? defaultNamespace(kc, inCluster);
+  const chosen =
+    target.namespace === undefined
+      ? defaultNamespace(kc, inCluster)
+      : { namespace: target.namespace, source: target.namespaceSource ?? 'options' };
+  const { namespace } = chosen;
+  const origin = namespaceOrigin(chosen.source, kc.getCurrentContext());
   const version = kc.makeApiClient(VersionApi);
   const clock = new ServerClock();
   const t0 = Date.now();
@@ -193,6 +206,7 @@ export async function connectKube(target: KubeTarget): Promise<KubeHandle> {
     kc,
     core: kc.makeApiClient(CoreV1Api),
     namespace,
+    namespaceOrigin: origin,
     server,
     context: kc.getCurrentContext(),
     inCluster,

@@ -183,8 +183,10 @@ describe('kubecache doctor', () => {
       const run = await kubecache(['-n', missing, ...command]);
       expect(run.code, command.join(' ')).toBe(5);
       expect(run.stderr).toMatch(
-        /^kubecache: \[NAMESPACE_NOT_FOUND\] the namespace "kc-cli-no-such/,
+        /^kubecache: \[NAMESPACE_NOT_FOUND\] the namespace "kc-cli-no-such-namespace" \(given with --namespace\)/,
       );
+      // The next step is the flag the user typed, not a config option.
+      expect(run.stderr).toContain('or pass --namespace with an existing one');
       expect(run.stdout).toBe('');
     }
   });

@@ -6,7 +6,7 @@ import {
   retryAfterMs,
   retryableFailure,
 } from '../../src/kube/api-call.js';
-import { classifyForbidden, toKubecacheError } from '../../src/kube/api-error.js';
+import { classifyForbidden, namespaceOrigin, toKubecacheError } from '../../src/kube/api-error.js';
 import { ServerClock } from '../../src/kube/server-clock.js';
 
 const call = { verb: 'get', resource: 'pods', namespace: 'ns', name: 'p' };
@@ -212,5 +212,38 @@ describe('404 answers', () => {
       name: 'kc-x',
     });
     expect(pod.code).toBe('POD_GONE');
+  });
+
+  it("names where a missing namespace came from, and that place's fix, through apiCall", async () => {
+    const create = { verb: 'create', resource: 'pods', namespace: 'nope' };
+    const s = failing([apiError(404, 'namespaces "nope" not found')], 'ok');
+    const fromEnv = { ...ctx(), namespaceOrigin: namespaceOrigin('env') };
+    const err = await apiCall(fromEnv, create, s.send, { idempotent: false }).catch((e) => e);
+    expect(err.code).toBe('NAMESPACE_NOT_FOUND');
+    expect(err.message).toContain(
+      'the namespace "nope" (set by KUBECACHE_NAMESPACE) does not exist',
+    );
+    expect(err.message).toContain('or set KUBECACHE_NAMESPACE to an existing one.');
+  });
+
+  it('words each way a namespace is chosen in the terms the user set it', () => {
+    expect(namespaceOrigin('flag').change).toBe('pass --namespace with an existing one');
+    expect(namespaceOrigin('options').change).toContain('kubecache.config.*');
+    expect(namespaceOrigin('context', 'kind-dev').said).toBe(
+      'the namespace of kubeconfig context kind-dev',
+    );
+    expect(namespaceOrigin('in-cluster').said).toBe("the runner pod's own namespace");
+    expect(namespaceOrigin('default').said).toBe('the default, as nothing names one');
+    for (const source of ['context', 'in-cluster', 'default'] as const) {
+      expect(namespaceOrigin(source).change).toContain('KUBECACHE_NAMESPACE');
+    }
+    // Without an origin (a handle made by hand) the message keeps the general fix.
+    const plain = toKubecacheError(apiError(404, 'namespaces "nope" not found'), {
+      verb: 'create',
+      resource: 'pods',
+      namespace: 'nope',
+    });
+    expect(plain.message).toContain('the namespace "nope" does not exist');
+    expect(plain.message).toContain('with the namespace option or KUBECACHE_NAMESPACE');
   });
 });
