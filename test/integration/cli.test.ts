@@ -312,15 +312,11 @@ describe('kubecache ls, snapshot and reap', () => {
     expect(human.stdout).toMatch(new RegExp(`${broker.runId}\\s+${hostname()}:${process.pid}`));
   });
 
-  it('snapshot writes the dataset as an RDB file that check reads back', async () => {
-    const file = join(dir, 'snap.rdb');
-    // A locked cache needs a login allowed to SYNC; only the run knows it.
-    const refused = await kubecache(['-n', NS, 'snapshot', redis.podName, file]);
-    expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain('is locked (auth on)');
+  /** `kubecache snapshot` of the run's redis pod with --json, logged in as its admin (who may SYNC). */
+  async function snapshotAsAdmin(file: string, extra: string[] = []) {
     const admin = redis.admin;
     expect(admin).toBeDefined();
-    const snap = await kubecache(
+    return kubecache(
       [
         '-n',
         NS,
@@ -331,10 +327,20 @@ describe('kubecache ls, snapshot and reap', () => {
         '--user',
         admin?.username ?? '',
         '--password-stdin',
+        ...extra,
       ],
       {},
       `${admin?.password}\n`,
     );
+  }
+
+  it('snapshot writes the dataset as an RDB file that check reads back', async () => {
+    const file = join(dir, 'snap.rdb');
+    // A locked cache needs a login allowed to SYNC; only the run knows it.
+    const refused = await kubecache(['-n', NS, 'snapshot', redis.podName, file]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('is locked (auth on)');
+    const snap = await snapshotAsAdmin(file);
     expect(snap.code, snap.stderr).toBe(0);
     expect(json<{ bytes: number; via: string }>(snap)).toMatchObject({ via: 'pod-ip' });
     const check = await kubecache(['check', file, '--json']);
@@ -349,26 +355,8 @@ describe('kubecache ls, snapshot and reap', () => {
   });
 
   it('snapshot --timeout-ms: a bad value is a usage error (2), too short a TIMEOUT (5) naming the flag, a generous one writes the file', async () => {
-    const admin = redis.admin;
-    expect(admin).toBeDefined();
     const snapshot = (file: string, timeoutMs: string) =>
-      kubecache(
-        [
-          '-n',
-          NS,
-          'snapshot',
-          redis.podName,
-          file,
-          '--json',
-          '--user',
-          admin?.username ?? '',
-          '--password-stdin',
-          '--timeout-ms',
-          timeoutMs,
-        ],
-        {},
-        `${admin?.password}\n`,
-      );
+      snapshotAsAdmin(file, ['--timeout-ms', timeoutMs]);
     const bad = await snapshot(join(dir, 'bad.rdb'), '0');
     expect(bad.code, bad.stderr).toBe(2);
     expect(json<{ error: { code: string; message: string } }>(bad).error).toMatchObject({

@@ -33,6 +33,7 @@ import {
 } from '../../src/worker/cache-slot.js';
 import type { CacheHandle } from '../../src/worker/open-cache.js';
 import { toSeedRequest } from '../../src/worker/seed-input.js';
+import { rejection } from '../support/errors.js';
 import { closedPort } from './helpers/local-servers.js';
 
 function thrown(fn: () => unknown): KubecacheError {
@@ -43,15 +44,6 @@ function thrown(fn: () => unknown): KubecacheError {
     throw new Error(`expected a KubecacheError, got ${String(err)}`);
   }
   throw new Error('expected a KubecacheError, nothing was thrown');
-}
-
-async function rejected(p: Promise<unknown>): Promise<KubecacheError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isKubecacheError(err)) throw new Error(`expected a KubecacheError, got ${String(err)}`);
-  return err;
 }
 
 describe('1: the broker client works without a global fetch (jsdom)', () => {
@@ -79,7 +71,7 @@ describe('1: the broker client works without a global fetch (jsdom)', () => {
 
   it('says where the broker lives when it does not answer, not "fetch is not defined"', async () => {
     const port = await closedPort();
-    const err = await rejected(new BrokerClient(`http://127.0.0.1:${port}`, 't').status('x'));
+    const err = await rejection(new BrokerClient(`http://127.0.0.1:${port}`, 't').status('x'));
     expect(err.code).toBe('BROKER');
     expect(err.message).toContain(`http://127.0.0.1:${port} did not answer (connect ECONNREFUSED`);
     expect(err.message).toContain("runner's main process");
@@ -99,7 +91,7 @@ describe('a cluster that does not answer', () => {
     });
     const file = join(mkdtempSync(join(tmpdir(), 'kc-dead-')), 'kubeconfig');
     writeFileSync(file, kc.exportConfig());
-    const err = await rejected(connectKube({ kubeconfig: file, apiConnectMs: 2_000 }));
+    const err = await rejection(connectKube({ kubeconfig: file, apiConnectMs: 2_000 }));
     expect(err.code).toBe('UNREACHABLE');
     expect(err.message).toContain(
       `Kubernetes API server https://127.0.0.1:${port} is unreachable (fetch failed: connect ECONNREFUSED`,
@@ -118,7 +110,7 @@ describe("2: a failure to open a cache points at the user's useCache line", () =
     expect(site()).toContain('new-user.test.ts');
     const slot = new CacheSlot('redis', {}, 'this test file', site);
     const port = await closedPort();
-    const err = await rejected(
+    const err = await rejection(
       slot.open({ url: `http://127.0.0.1:${port}`, token: 't', seeds: {} }, '1'),
     );
     expect(err.stack).toContain('[BROKER]');
@@ -215,7 +207,7 @@ describe('4: typo hints cover every key and every KUBECACHE_* variable', () => {
   it('suggests "seeds" for "seed" in the config file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kc-config-'));
     writeFileSync(join(dir, 'kubecache.config.json'), JSON.stringify({ seed: {} }));
-    const err = await rejected(loadRunnerConfig({ root: dir, env: {} }));
+    const err = await rejection(loadRunnerConfig({ root: dir, env: {} }));
     expect(err.message).toContain('Did you mean "seeds"?');
   });
 
@@ -377,7 +369,7 @@ describe('9: useCache values are validated', () => {
       const server = createServer(() => {});
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       const { port } = server.address() as { port: number };
-      const pending = rejected(
+      const pending = rejection(
         slot.open({ url: `http://127.0.0.1:${port}`, token: 't', seeds: {} }, '1'),
       );
       await vi.advanceTimersByTimeAsync(5);
@@ -422,7 +414,7 @@ describe('a cache used outside its tests', () => {
 describe('10: snapshot into a missing directory', () => {
   it('names the missing directory, not the temporary .part file', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'kc-snap-')), 'no-such-dir');
-    const err = await rejected(
+    const err = await rejection(
       snapshotRedis({ host: '127.0.0.1', port: 1 }, join(dir, 'x.rdb'), {
         timeoutMs: 1000,
         diskless: true,

@@ -2,10 +2,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRedisJsonSeed } from '../../src/engines/redis/seed.js';
-import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
 import { loadJsonSeedFile } from '../../src/seed/json-fixture.js';
 import { missingFileHint } from '../../src/seed/nearby-file.js';
 import { validateRdbFixture } from '../../src/seed/rdb-file.js';
+import { rejection } from '../support/errors.js';
 import { removeDir, tempDir } from './seed-fixtures/dataset.js';
 
 // A seed path that names no file: the message points at the file the user
@@ -21,29 +21,20 @@ beforeAll(async () => {
 });
 afterAll(() => removeDir(dir));
 
-async function failure(promise: Promise<unknown>): Promise<KubecacheError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isKubecacheError(err)) throw new Error(`expected a KubecacheError, got ${String(err)}`);
-  return err;
-}
-
 describe('a seed path that names no file', () => {
   it('suggests the file of that directory one typo away', async () => {
-    const json = await failure(
+    const json = await rejection(
       loadJsonSeedFile(join(dir, 'fixtures', 'user.json'), parseRedisJsonSeed),
     );
     expect(json.code).toBe('BAD_FIXTURE');
     expect(json.message).toContain(`Did you mean ${join(dir, 'fixtures', 'users.json')}?`);
-    const rdb = await failure(validateRdbFixture(join(dir, 'fixtures', 'session.rdb')));
+    const rdb = await rejection(validateRdbFixture(join(dir, 'fixtures', 'session.rdb')));
     expect(rdb.code).toBe('BAD_FIXTURE');
     expect(rdb.message).toContain(`Did you mean ${join(dir, 'fixtures', 'sessions.rdb')}?`);
   });
 
   it('says when the directory itself is missing', async () => {
-    const err = await failure(
+    const err = await rejection(
       loadJsonSeedFile(join(dir, 'fixture', 'users.json'), parseRedisJsonSeed),
     );
     expect(err.message).toContain(`The directory ${join(dir, 'fixture')} does not exist.`);
