@@ -2,7 +2,7 @@
 //
 // Why one module: client-node 2.x is about a thousand ES modules, and loading
 // them cost the runner's main process about 1.2 CPU-seconds on every run (the
-// largest single cost of a warm run, see README "Figures"). The package build
+// largest single cost of a warm run, see docs/figures.md). The package build
 // (test/consumers/build-dist.mjs) replaces this file's compiled output with
 // one bundled, minified file holding client-node and its dependencies, which
 // loads in about a third of that. Tests run this source file against the
