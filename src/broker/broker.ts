@@ -6,7 +6,6 @@ import {
   engineEnvPrefix,
   isQuiet,
   readCacheEnv,
-  readKubeEnv,
   withoutEmptyVars,
 } from '../config/env.js';
 import {
@@ -218,10 +217,9 @@ export class Broker {
     const { progress: _p, env: _e, ...kubecacheOptions } = options;
     const cluster = resolved ?? resolveClusterConfig({ global: kubecacheOptions, env });
     const handle = await connectKube({
+      kubeconfig: cluster.kubeconfig,
       // An explicit env (tests, tools) may name a kubeconfig the process env does not.
-      kubeconfig:
-        cluster.kubeconfig ??
-        (options.env === undefined ? undefined : readKubeEnv(env).kubeconfigFiles[0]),
+      env,
       context: cluster.context,
       ...(cluster.namespaceSource === 'default'
         ? {}

@@ -296,10 +296,10 @@ export async function runDoctor(
   }
   const source = describeKubeconfigSource(ctx.cluster, flags, io.env);
   try {
-    const { kc } = loadKubeConfig({
-      kubeconfig: ctx.cluster.kubeconfig,
-      context: ctx.cluster.context,
-    });
+    const { kc } = loadKubeConfig(
+      { kubeconfig: ctx.cluster.kubeconfig, context: ctx.cluster.context },
+      io.env,
+    );
     report({
       name: 'kubeconfig',
       status: 'ok',

@@ -83,6 +83,8 @@ export interface CliContext {
   flags: GlobalFlags;
   config: LoadedConfig;
   cluster: ResolvedClusterConfig;
+  /** The command's environment: its KUBECONFIG is the one to read. */
+  env: NodeJS.ProcessEnv;
 }
 
 /** Reads kubecache.config.* from the working directory like a runner would, then applies flags. */
@@ -92,11 +94,11 @@ export async function loadCliContext(
   env: NodeJS.ProcessEnv,
 ): Promise<CliContext> {
   const config = await loadRunnerConfig({ root: cwd, env });
-  return { flags, config, cluster: resolveCliCluster(config.options, flags, env) };
+  return { flags, config, cluster: resolveCliCluster(config.options, flags, env), env };
 }
 
 export function connect(ctx: CliContext): Promise<KubeHandle> {
-  return connectKube(kubeTarget(ctx.cluster));
+  return connectKube({ ...kubeTarget(ctx.cluster), env: ctx.env });
 }
 
 /**

@@ -18,6 +18,8 @@ export interface KubeTarget {
   context?: string | undefined;
   /** Explicit namespace; otherwise the context's, the in-cluster one, then `default`. */
   namespace?: string | undefined;
+  /** Whose KUBECONFIG, HOME and in-cluster variables apply (default: this process's). */
+  env?: NodeJS.ProcessEnv | undefined;
   /** Who set an explicit namespace (default: the namespace option), for error messages. */
   namespaceSource?: 'env' | 'options' | 'flag' | undefined;
   /** How long the first API call may take before the cluster counts as unreachable. */
@@ -93,7 +95,22 @@ export function loadKubeConfig(
       );
     }
     try {
-      kc.loadFromDefault();
+      // The files of `env`, merged as client-node's loadFromDefault merges
+      // those of process.env: a caller's own env (the CLI's, a tool's) must
+      // not be swapped for this process's KUBECONFIG.
+      const [first, ...more] = listed;
+      if (first !== undefined) {
+        kc.loadFromFile(first);
+        for (const file of more) {
+          const next = new KubeConfig();
+          next.loadFromFile(file);
+          kc.mergeConfig(next);
+        }
+      } else if (existsSync(home)) {
+        kc.loadFromFile(home);
+      } else {
+        kc.loadFromDefault();
+      }
     } catch (err) {
       throw new KubecacheError(
         'BAD_OPTION',
@@ -142,7 +159,7 @@ function defaultNamespace(
  * instead of surfacing later as a hung pod creation.
  */
 export async function connectKube(target: KubeTarget): Promise<KubeHandle> {
-  const { kc, inCluster } = loadKubeConfig(target);
+  const { kc, inCluster } = loadKubeConfig(target, target.env);
   const cluster = kc.getCurrentCluster();
   if (!cluster) {
     throw new KubecacheError(

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { checkJson, formatFixtureReport } from '../../src/cli/check.js';
 import { confirmDecision, isYes } from '../../src/cli/confirm.js';
 import { accessChecks } from '../../src/cli/doctor.js';
@@ -282,6 +282,43 @@ describe('cluster settings for a command', () => {
     expect(() => resolveCliCluster({}, { namespace: 'Not_Valid' }, {})).toThrow(/namespace/);
     const io = memoryIO({ KUBECONFIG: '/nonexistent/kubeconfig' });
     expect(await runCli(['-n', 'Not_Valid', 'ls'], io)).toBe(EXIT.USAGE);
+  });
+});
+
+describe("the command's environment, not this process's", () => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+  });
+
+  it('reads the kubeconfig its env names even when the process has another KUBECONFIG', async () => {
+    // The process points at a cluster (as in CI, where the dev cluster is up);
+    // the command's env points nowhere: the command must say NO_CLUSTER, not
+    // talk to the process's cluster. It did talk to it once (connect() read
+    // process.env), which only a CI run with a live cluster showed.
+    const dir = mkdtempSync(join(tmpdir(), 'kc-cli-env-'));
+    const other = join(dir, 'process.kubeconfig');
+    writeFileSync(
+      other,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'p', cluster: { server: 'https://127.0.0.1:9' } }],
+        users: [{ name: 'u', user: { token: 'x' } }],
+        contexts: [{ name: 'p', context: { cluster: 'p', user: 'u' } }],
+        'current-context': 'p',
+      }),
+    );
+    vi.stubEnv('KUBECONFIG', other);
+    for (const argv of [
+      ['--json', 'ls'],
+      ['--json', 'snapshot', 'p', 'x.rdb'],
+    ]) {
+      const io = memoryIO({ KUBECONFIG: join(dir, 'missing.kubeconfig') });
+      expect(await runCli(argv, io), argv.join(' ')).toBe(EXIT.CLUSTER);
+      const out = JSON.parse(io.stdout.join('\n')) as { error: { code: string; message: string } };
+      expect(out.error.code).toBe('NO_CLUSTER');
+      expect(out.error.message).toContain('missing.kubeconfig');
+    }
   });
 });
 
