@@ -17,9 +17,11 @@ describe('a namespace that does not exist', () => {
     try {
       const err = await rejection(broker.acquire({ engine: 'redis', worker: '1' }));
       expect(err.code, err.message).toBe('NAMESPACE_NOT_FOUND');
+      // Named with where it came from, and that place's fix.
       expect(err.message).toContain(
-        `[NAMESPACE_NOT_FOUND] the namespace "${MISSING}" does not exist`,
+        `[NAMESPACE_NOT_FOUND] the namespace "${MISSING}" (set by KUBECACHE_NAMESPACE) does not exist`,
       );
+      expect(err.message).toContain('or set KUBECACHE_NAMESPACE to an existing one');
       expect(err.message).toContain(`kubectl create namespace ${MISSING}`);
       expect(err.details.namespace).toBe(MISSING);
     } finally {
