@@ -21,7 +21,7 @@ import { supervise } from '../engines/supervisor.js';
 import type { EngineName, EngineServer } from '../engines/types.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import { parkPod, parkSecret } from '../kube/claim.js';
-import { connectKube, type KubeHandle } from '../kube/client.js';
+import { connectKube, type KubeHandle, kubeTargetOf } from '../kube/client.js';
 import type { V1LimitRange, V1Pod } from '../kube/client-node.js';
 import { fitDefaultsToLimitRanges, type ResourcePath } from '../kube/limit-range.js';
 import { findRunnerPod } from '../kube/owner.js';
@@ -217,14 +217,9 @@ export class Broker {
     const { progress: _p, env: _e, ...kubecacheOptions } = options;
     const cluster = resolved ?? resolveClusterConfig({ global: kubecacheOptions, env });
     const handle = await connectKube({
-      kubeconfig: cluster.kubeconfig,
+      ...kubeTargetOf(cluster),
       // An explicit env (tests, tools) may name a kubeconfig the process env does not.
       env,
-      context: cluster.context,
-      ...(cluster.namespaceSource === 'default'
-        ? {}
-        : { namespace: cluster.namespace, namespaceSource: cluster.namespaceSource }),
-      apiConnectMs: cluster.timeouts.apiConnectMs,
       api: { callMs: cluster.timeouts.apiCallMs, retryMs: cluster.timeouts.apiRetryMs },
     });
     const runId = newRunId();

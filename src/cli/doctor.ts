@@ -343,7 +343,7 @@ export async function runDoctor(
             name: 'namespace',
             status: 'fail',
             summary: `${handle.namespace} does not exist, so no cache pod can start (kubecache never creates namespaces)`,
-            next: `Create it (kubectl create namespace ${handle.namespace}) or pass --namespace with an existing one.`,
+            next: `Create it (kubectl create namespace ${handle.namespace}) or ${handle.namespaceOrigin?.change ?? 'pass --namespace with an existing one'}.`,
           },
     );
   }

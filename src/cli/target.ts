@@ -7,7 +7,7 @@ import {
   validateKubecacheOptions,
 } from '../config/options.js';
 import { namespaceNotFound } from '../kube/api-error.js';
-import { connectKube, type KubeHandle, type KubeTarget } from '../kube/client.js';
+import { connectKube, type KubeHandle, kubeTargetOf } from '../kube/client.js';
 import { namespaceExists } from '../kube/pods.js';
 import { type LoadedConfig, loadRunnerConfig } from '../runner/config-file.js';
 
@@ -50,17 +50,8 @@ export function resolveCliCluster(
   return cluster;
 }
 
-export function kubeTarget(cluster: ResolvedClusterConfig): KubeTarget {
-  return {
-    kubeconfig: cluster.kubeconfig,
-    context: cluster.context,
-    // Left to the kubeconfig context (then "default") unless someone chose one.
-    ...(cluster.namespaceSource === 'default'
-      ? {}
-      : { namespace: cluster.namespace, namespaceSource: cluster.namespaceSource }),
-    apiConnectMs: cluster.timeouts.apiConnectMs,
-  };
-}
+/** The cluster to connect to, as the runner's broker would (kube/client.ts). */
+export const kubeTarget = kubeTargetOf;
 
 /** Which kubeconfig client-node will read, in words, for doctor. */
 export function describeKubeconfigSource(
@@ -98,7 +89,7 @@ export async function loadCliContext(
 }
 
 export function connect(ctx: CliContext): Promise<KubeHandle> {
-  return connectKube({ ...kubeTarget(ctx.cluster), env: ctx.env });
+  return connectKube({ ...kubeTargetOf(ctx.cluster), env: ctx.env });
 }
 
 /**

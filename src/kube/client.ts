@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import createDebug from 'debug';
 import { defaultKubeconfigPath, readKubeEnv } from '../config/env.js';
+import type { ResolvedClusterConfig } from '../config/options.js';
 import { isKubecacheError, KubecacheError } from '../errors.js';
 import { type ApiPolicy, apiCall, DEFAULT_API_POLICY } from './api-call.js';
 import { type NamespaceOrigin, type NamespaceSource, namespaceOrigin } from './api-error.js';
@@ -42,6 +43,22 @@ export interface KubeHandle {
   policy: ApiPolicy;
   /** The API server's clock, learned from its answers; leases are judged by it. */
   clock: ServerClock;
+}
+
+/**
+ * Where a resolved cluster config says to connect: kubeconfig, context and
+ * the namespace only when someone chose one (otherwise the kubeconfig
+ * context's, then "default"), with who chose it for error messages.
+ */
+export function kubeTargetOf(cluster: ResolvedClusterConfig): KubeTarget {
+  return {
+    kubeconfig: cluster.kubeconfig,
+    context: cluster.context,
+    ...(cluster.namespaceSource === 'default'
+      ? {}
+      : { namespace: cluster.namespace, namespaceSource: cluster.namespaceSource }),
+    apiConnectMs: cluster.timeouts.apiConnectMs,
+  };
 }
 
 export function loadKubeConfig(

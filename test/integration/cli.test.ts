@@ -17,6 +17,7 @@ import {
   ensureNamespace,
   serviceAccountKubeconfig,
 } from '../support/cluster.js';
+import { writeDeadKubeconfig } from '../support/dead-kubeconfig.js';
 import { BIN, REPO, runKubecacheBin } from '../support/kubecache-bin.js';
 
 // Every command runs as the built bin in a child process, the way users and
@@ -193,18 +194,7 @@ describe('kubecache doctor', () => {
 
   it('fails fast with the server named when the API server does not answer', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'kubecache-cli-'));
-    const kubeconfig = join(dir, 'dead.kubeconfig');
-    await writeFile(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'dead', cluster: { server: 'https://127.0.0.1:9' } }],
-        users: [{ name: 'u', user: { token: 'x' } }],
-        contexts: [{ name: 'dead', context: { cluster: 'dead', user: 'u' } }],
-        'current-context': 'dead',
-      }),
-    );
+    const kubeconfig = writeDeadKubeconfig(join(dir, 'dead.kubeconfig'));
     try {
       const doctor = await kubecache(['--kubeconfig', kubeconfig, 'doctor']);
       expect(doctor.code).toBe(1);

@@ -15,6 +15,7 @@ import { reapScope } from '../../src/cli/reap.js';
 import { parseTimeoutMs, podLocks } from '../../src/cli/snapshot.js';
 import { kubeTarget, resolveCliCluster } from '../../src/cli/target.js';
 import { KubecacheError } from '../../src/errors.js';
+import { writeDeadKubeconfig } from '../support/dead-kubeconfig.js';
 
 function memoryIO(env: NodeJS.ProcessEnv = {}): CliIO & { stdout: string[]; stderr: string[] } {
   const stdout: string[] = [];
@@ -296,18 +297,7 @@ describe("the command's environment, not this process's", () => {
     // talk to the process's cluster. It did talk to it once (connect() read
     // process.env), which only a CI run with a live cluster showed.
     const dir = mkdtempSync(join(tmpdir(), 'kc-cli-env-'));
-    const other = join(dir, 'process.kubeconfig');
-    writeFileSync(
-      other,
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'p', cluster: { server: 'https://127.0.0.1:9' } }],
-        users: [{ name: 'u', user: { token: 'x' } }],
-        contexts: [{ name: 'p', context: { cluster: 'p', user: 'u' } }],
-        'current-context': 'p',
-      }),
-    );
+    const other = writeDeadKubeconfig(join(dir, 'process.kubeconfig'));
     vi.stubEnv('KUBECONFIG', other);
     for (const argv of [
       ['--json', 'ls'],
