@@ -11,10 +11,10 @@ import {
   sanitizeLabelValue,
   selector,
 } from '../names.js';
-import { apiCall } from './api-call.js';
+import { type ApiCallOptions, apiCall } from './api-call.js';
 import type { KubeHandle } from './client.js';
 import { PatchStrategy, setHeaderOptions, type V1Pod } from './client-node.js';
-import { listPods } from './pods.js';
+import { listPods, readPod } from './pods.js';
 
 // Handing a kept pod from one run to the next. The pod's run label is its
 // lease holder: a run takes an idle pod with an update that carries the
@@ -43,11 +43,13 @@ export async function listIdlePods(handle: KubeHandle, reuseKey: string): Promis
     );
 }
 
-/**
- * One merge patch, sent once: a claim carries a resourceVersion, and a retry
- * after a lost answer would meet its own success as a 409.
- */
-async function patchPod(handle: KubeHandle, name: string, body: object): Promise<V1Pod> {
+/** One merge patch of a pod through the one API call helper. */
+async function patchPod(
+  handle: KubeHandle,
+  name: string,
+  body: object,
+  retry: Pick<ApiCallOptions<V1Pod>, 'idempotent' | 'onConflict'>,
+): Promise<V1Pod> {
   return apiCall(
     handle,
     { verb: 'patch', resource: 'pods', namespace: handle.namespace, name },
@@ -56,7 +58,26 @@ async function patchPod(handle: KubeHandle, name: string, body: object): Promise
         { name, namespace: handle.namespace, body },
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch, options),
       ),
-    { idempotent: false },
+    retry,
+  );
+}
+
+export interface PodClaim {
+  runId: string;
+  worker: string;
+  leaseExpiresAt: Date;
+}
+
+/**
+ * Whether the pod carries this very claim: the run's label and the lease
+ * time the claim wrote (to the millisecond, so no other claim matches).
+ */
+export function holdsClaim(pod: V1Pod | undefined, claim: PodClaim): boolean {
+  return (
+    pod !== undefined &&
+    !pod.metadata?.deletionTimestamp &&
+    pod.metadata?.labels?.[LABEL_RUN] === sanitizeLabelValue(claim.runId) &&
+    pod.metadata?.annotations?.[ANNOTATION_LEASE] === claim.leaseExpiresAt.toISOString()
   );
 }
 
@@ -67,20 +88,37 @@ async function patchPod(handle: KubeHandle, name: string, body: object): Promise
 export async function claimPod(
   handle: KubeHandle,
   pod: V1Pod,
-  claim: { runId: string; worker: string; leaseExpiresAt: Date },
+  claim: PodClaim,
 ): Promise<V1Pod | undefined> {
   const name = pod.metadata?.name ?? '';
   try {
-    return await patchPod(handle, name, {
-      metadata: {
-        resourceVersion: pod.metadata?.resourceVersion,
-        labels: {
-          [LABEL_RUN]: sanitizeLabelValue(claim.runId),
-          [LABEL_WORKER]: sanitizeLabelValue(claim.worker),
+    return await patchPod(
+      handle,
+      name,
+      {
+        metadata: {
+          resourceVersion: pod.metadata?.resourceVersion,
+          labels: {
+            [LABEL_RUN]: sanitizeLabelValue(claim.runId),
+            [LABEL_WORKER]: sanitizeLabelValue(claim.worker),
+          },
+          annotations: { [ANNOTATION_LEASE]: claim.leaseExpiresAt.toISOString() },
         },
-        annotations: { [ANNOTATION_LEASE]: claim.leaseExpiresAt.toISOString() },
       },
-    });
+      {
+        // Sent again when the API server went away mid-request (refused,
+        // reset, no answer in time), as every other call is; sent once, a
+        // claim that met an API server restart failed the worker's acquire.
+        // The retry carries the same resourceVersion: if the first attempt
+        // landed unanswered, the retry meets that success as a 409, which is
+        // told from another run's claim by reading the pod back.
+        idempotent: true,
+        onConflict: async () => {
+          const now = await readPod(handle, name);
+          return holdsClaim(now, claim) ? now : undefined;
+        },
+      },
+    );
   } catch (err) {
     const status = isKubecacheError(err) ? err.details.status : undefined;
     if (status === 409 || status === 404) {
@@ -101,15 +139,21 @@ export async function parkPod(
   name: string,
   park: { reuseKey: string; idleUntil: Date },
 ): Promise<void> {
-  await patchPod(handle, name, {
-    metadata: {
-      labels: { [LABEL_RUN]: IDLE_RUN, [LABEL_REUSE]: park.reuseKey },
-      // The pod outlives the run on purpose (a CI runner pod that owned it
-      // would take it along); the idle lease and the deadline bound it.
-      ownerReferences: null,
-      annotations: { [ANNOTATION_LEASE]: park.idleUntil.toISOString() },
+  // No precondition: sending it again after a lost answer changes nothing.
+  await patchPod(
+    handle,
+    name,
+    {
+      metadata: {
+        labels: { [LABEL_RUN]: IDLE_RUN, [LABEL_REUSE]: park.reuseKey },
+        // The pod outlives the run on purpose (a CI runner pod that owned it
+        // would take it along); the idle lease and the deadline bound it.
+        ownerReferences: null,
+        annotations: { [ANNOTATION_LEASE]: park.idleUntil.toISOString() },
+      },
     },
-  });
+    { idempotent: true },
+  );
 }
 
 /** The key under which a kept pod's Secret carries its logins for the next run. */

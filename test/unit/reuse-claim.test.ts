@@ -1,7 +1,8 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { mayStillStart, sameIdlePod, sharedInFlight } from '../../src/broker/reuse.js';
-import { IDLE_RUN, LABEL_REUSE, LABEL_RUN } from '../../src/names.js';
+import { holdsClaim } from '../../src/kube/claim.js';
+import { ANNOTATION_LEASE, IDLE_RUN, LABEL_REUSE, LABEL_RUN } from '../../src/names.js';
 
 // A kept pod's status may still read Pending when the next run lists it
 // (the run that parked it handed it out before the kubelet reported it
@@ -94,5 +95,33 @@ describe('sharedInFlight (one list of kept pods for adoptions that start togethe
     ).rejects.toThrow('API down');
     expect(pending.size).toBe(0);
     expect(await sharedInFlight(pending, 'k', () => Promise.resolve(1))).toBe(1);
+  });
+});
+
+// A claim sent again after the API server went away mid-request meets its
+// own first attempt as a 409 when that attempt landed; reading the pod back
+// tells that apart from another run's claim by the lease the claim wrote.
+describe('recognising our own claim after a lost answer', () => {
+  const claim = {
+    runId: 'run-b',
+    worker: '1',
+    leaseExpiresAt: new Date('2026-12-03T08:00:00.123Z'),
+  };
+  const withLease = (run: string, lease: string, deleting = false): V1Pod => {
+    const p = pod({ run, deleting });
+    p.metadata = { ...p.metadata, annotations: { [ANNOTATION_LEASE]: lease } };
+    return p;
+  };
+
+  it('holds when the run label and the lease time are the ones this claim wrote', () => {
+    expect(holdsClaim(withLease('run-b', '2026-12-03T08:00:00.123Z'), claim)).toBe(true);
+  });
+
+  it('does not hold for another run, another claim of the same run, an idle or a deleted pod', () => {
+    expect(holdsClaim(withLease('run-c', '2026-12-03T08:00:00.123Z'), claim)).toBe(false);
+    expect(holdsClaim(withLease('run-b', '2026-12-03T08:00:00.124Z'), claim)).toBe(false);
+    expect(holdsClaim(withLease(IDLE_RUN, '2026-12-03T08:00:00.123Z'), claim)).toBe(false);
+    expect(holdsClaim(withLease('run-b', '2026-12-03T08:00:00.123Z', true), claim)).toBe(false);
+    expect(holdsClaim(undefined, claim)).toBe(false);
   });
 });
