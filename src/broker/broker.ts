@@ -52,7 +52,7 @@ import {
 import type { RdbFixtureInfo } from '../seed/rdb-file.js';
 import { CacheSecurity } from './cache-security.js';
 import { runOutage } from './outages.js';
-import { type PrestartItem, PrestartPool } from './prestart.js';
+import { type PrestartItem, PrestartPool, prestartFailedSummary } from './prestart.js';
 import { adoptIdlePod, reuseKey, verifyAndClear } from './reuse.js';
 import { Seeder, type SeedPlan } from './seeding.js';
 import type {
@@ -145,10 +145,13 @@ export class Broker {
   /** The namespace's LimitRanges, read once: kubecache's defaults are fitted into them. */
   private limitRanges: V1LimitRange[] = [];
   private closed: Promise<TeardownReport> | undefined;
-  /** Pods started before any worker asked (prestart.ts). */
-  private readonly pool = new PrestartPool<Entry>();
+  /** Pods started before any worker asked (prestart.ts), or why their image could not be pulled. */
+  private readonly pool = new PrestartPool<Entry | PullFailed>();
   /** Prestarts that teardown cancelled while they were starting. */
   private prestartCancelled = 0;
+  /** Prestarts that failed on their own, and the first one's error, for the summary at teardown. */
+  private prestartFailed = 0;
+  private prestartFailure: Error | undefined;
   /** Whether teardown parks the reusable pods; a daemon past its idle time deletes them. */
   private keepOnTeardown: boolean;
   /** Kept pods this run is claiming right now (reuse.ts). */
@@ -326,7 +329,9 @@ export class Broker {
   /**
    * Starts pods for workers that have not asked yet (global setup knows how
    * many workers there are). Failures only cost the head start: the worker's
-   * own acquire then creates its pod and reports what went wrong.
+   * own acquire then creates its pod and reports what went wrong. Except an
+   * image that cannot be pulled: a new pod would pull the same image, so the
+   * worker that takes such a start gets its error instead.
    */
   prestart(items: PrestartItem[]): void {
     let n = 0;
@@ -363,12 +368,17 @@ export class Broker {
         })();
         this.pool.add(
           poolKey(key),
-          pending.catch((err: unknown) => {
+          pending.catch((err: unknown): PullFailed | undefined => {
             // Teardown cancels the starts still in flight (each deletes its
             // pod): those were unused, not failed.
-            if (this.abort.signal.aborted) this.prestartCancelled += 1;
-            else debug('prestart %s failed: %s', req.engine, (err as Error).message);
-            return undefined;
+            if (this.abort.signal.aborted) {
+              this.prestartCancelled += 1;
+              return undefined;
+            }
+            debug('prestart %s failed: %s', req.engine, (err as Error).message);
+            this.prestartFailed += 1;
+            this.prestartFailure ??= err as Error;
+            return isKubecacheError(err, 'IMAGE_PULL') ? { pullFailed: err } : undefined;
           }),
         );
       }
@@ -385,7 +395,9 @@ export class Broker {
     fromPool = true,
   ): Promise<Entry> {
     for (let pending = fromPool ? this.pool.take(poolKey(key)) : undefined; pending; ) {
-      const entry = await pending;
+      const taken = await pending;
+      if (taken && 'pullFailed' in taken) throw prestartPullError(taken.pullFailed);
+      const entry = taken;
       if (entry?.rewarmed) {
         entry.rewarmed = false;
         // A daemon's warm pod with the same settings, but the fixture's
@@ -489,6 +501,8 @@ export class Broker {
     this.byKey.clear();
     this.pool.reset();
     this.prestartCancelled = 0;
+    this.prestartFailed = 0;
+    this.prestartFailure = undefined;
     const kept: string[] = [];
     const dropped: Entry[] = [];
     for (const e of this.entries.values()) {
@@ -554,16 +568,21 @@ export class Broker {
   /** Prestarted pods that no worker took, and with reuse every live pod, before the run's pods are deleted. */
   private async settlePool(): Promise<void> {
     const drained = await Promise.all(this.pool.drain());
-    const unused = drained.filter((e): e is Entry => e?.state === 'ready');
+    const unused = drained.filter(
+      (e): e is Entry => e !== undefined && 'state' in e && e.state === 'ready',
+    );
+    // The starts workers took and still waited for when teardown cancelled
+    // them: counted by what they came to (cancelled, not failed), and their
+    // pods deleted by their own starts like the unused ones'.
+    await this.pool.settled();
     const cancelled = this.prestartCancelled;
-    // A start a worker took and teardown then cancelled counts as adopted and cancelled.
-    const failed = Math.max(0, this.pool.started - this.pool.adopted - unused.length - cancelled);
+    const failed = this.prestartFailed;
     if (this.pool.started > 0) {
       const rest = this.keepOnTeardown
         ? `${unused.length} unused kept for the next run${cancelled > 0 ? `; ${cancelled} still starting, deleted` : ''}`
         : `${unused.length + cancelled} unused deleted`;
       this.progress(
-        `[kubecache] prestart: ${this.pool.adopted} of ${this.pool.started} pod(s) adopted; ${rest}${failed > 0 ? `; ${failed} failed to start` : ''}`,
+        `[kubecache] prestart: ${this.pool.adopted} of ${this.pool.started} pod(s) adopted; ${rest}${failed > 0 ? `; ${prestartFailedSummary(failed, this.prestartFailure)}` : ''}`,
       );
     }
     if (!this.keepOnTeardown) {
@@ -1083,6 +1102,29 @@ export class Broker {
     const { progress: _p, env: _e, ...rest } = this.options;
     return rest;
   }
+}
+
+/** A prestart whose image could not be pulled: what a worker that takes it is told. */
+interface PullFailed {
+  pullFailed: KubecacheError;
+}
+
+/**
+ * The error of a prestarted pod that could not pull its image, for the
+ * worker that takes it: a pod of its own would have the same image and
+ * fail the same way, after as long a wait, so none is started.
+ */
+function prestartPullError(err: KubecacheError): KubecacheError {
+  const [first = '', ...rest] = err.message.split('\n');
+  return new KubecacheError(
+    'IMAGE_PULL',
+    [
+      `${first}. That pod was prestarted for this cache with the same image and settings, so kubecache started no second pod: it would pull the same image.`,
+      ...rest,
+    ].join('\n'),
+    { ...err.details, prestarted: true },
+    { cause: err },
+  );
 }
 
 /** Which pod a request gets: one per worker, name and settings (seed included). */

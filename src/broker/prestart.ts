@@ -138,6 +138,8 @@ export function writeRecord(path: string, record: RunRecord): void {
  */
 export class PrestartPool<T> {
   private readonly waiting = new Map<string, Promise<T | undefined>[]>();
+  /** Every counted start, taken or not, until reset. */
+  private readonly all: Promise<T | undefined>[] = [];
   started = 0;
   /** Pods a worker got (counted by the caller: a taken start may still fail). */
   adopted = 0;
@@ -150,7 +152,18 @@ export class PrestartPool<T> {
       this.waiting.set(key, list);
     }
     list.push(pending);
-    if (opts.counted !== false) this.started += 1;
+    if (opts.counted !== false) {
+      this.started += 1;
+      this.all.push(pending);
+    }
+  }
+
+  /**
+   * Settles once every counted start has, the ones workers took included:
+   * only then can each be told adopted, unused, cancelled or failed.
+   */
+  async settled(): Promise<void> {
+    await Promise.allSettled(this.all);
   }
 
   /** Pods of this key still waiting for a worker. */
@@ -161,6 +174,7 @@ export class PrestartPool<T> {
   /** Empty, with the counters of a new run. */
   reset(): void {
     this.waiting.clear();
+    this.all.length = 0;
     this.started = 0;
     this.adopted = 0;
   }
@@ -179,4 +193,22 @@ export class PrestartPool<T> {
     this.waiting.clear();
     return rest;
   }
+}
+
+/**
+ * The prestart summary's words for the starts that failed: how many, that
+ * each pod was deleted when it failed (so teardown's count of deleted pods
+ * leaves them out), and the first failure's reason and next step, which no
+ * worker may have been told (a worker gets it only if it asked for a cache
+ * of that shape).
+ */
+export function prestartFailedSummary(failed: number, first: Error | undefined): string {
+  const deleted =
+    failed === 1
+      ? '1 failed to start, and its pod was deleted when it failed'
+      : `${failed} failed to start, and each pod was deleted when it failed`;
+  if (!first) return deleted;
+  const lines = first.message.split('\n');
+  const next = lines.find((l) => l.trim().startsWith('next: '))?.trim();
+  return `${deleted}. First failure: ${lines[0]}${next ? `; ${next}` : ''}`;
 }

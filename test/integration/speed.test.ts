@@ -1,22 +1,26 @@
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Watch } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
 import { type BrokerApi, startBrokerApi } from '../../src/broker/http-api.js';
 import type { SeedRequest } from '../../src/broker/types.js';
+import { isKubecacheError, type KubecacheError } from '../../src/errors.js';
 import { IDLE_RUN, LABEL_REUSE, LABEL_RUN, LABEL_WORKER, runSelector } from '../../src/names.js';
 import { BrokerClient } from '../../src/worker/broker-client.js';
 import { openCache } from '../../src/worker/open-cache.js';
 import {
   adminCore,
+  adminKubeConfig,
   adminKubeconfigPath,
   apiServerRequests,
   deleteNamespace,
   ensureNamespace,
 } from '../support/cluster.js';
 import { eventually } from '../support/eventually.js';
+import { expectDeletedThenGone, podsBy } from '../support/pods-gone.js';
 
 // Prestart and warm reuse (issue 11) on the dev cluster: real pods, real
 // claims with resourceVersion, real reaping. Every run here is a Broker as
@@ -142,6 +146,87 @@ describe('prestart and warm reuse on the dev cluster', () => {
     }
     expect(run.lines.join('\n')).toContain('2 of 3 pod(s) adopted; 1 unused deleted');
     expect(await pods(runSelector(run.broker.runId))).toEqual([]);
+  });
+
+  it('a prestart whose image cannot be pulled fails the worker that takes it, without a second pod', async () => {
+    const run = await startRun({ KUBECACHE_REDIS_IMAGE: 'redis:does-not-exist' });
+    // Every pod the run creates, from a watch: a pod that fails at once is
+    // gone before a later list could see it.
+    const created = new Set<string>();
+    const watch = await new Watch(adminKubeConfig()).watch(
+      `/api/v1/namespaces/${NS}/pods`,
+      { labelSelector: runSelector(run.broker.runId) },
+      (type: string, pod: { metadata?: { name?: string } }) => {
+        if (type === 'ADDED') created.add(pod.metadata?.name ?? '');
+      },
+      () => {},
+    );
+    const errors: unknown[] = [];
+    try {
+      run.broker.prestart([{ shape: { engine: 'redis' }, count: 2 }]);
+      const t0 = Date.now();
+      for (const outcome of await Promise.allSettled(
+        ['1', '2'].map((worker) => openCache('redis', { broker: run.client, worker })),
+      )) {
+        expect(outcome.status).toBe('rejected');
+        if (outcome.status === 'rejected') errors.push(outcome.reason);
+      }
+      // Well inside the wait for a pod to run (timeouts.podRunningMs, 60 s):
+      // the kubelet reports the failed pull at once on the dev cluster.
+      expect(Date.now() - t0).toBeLessThan(30_000);
+    } finally {
+      await endRun(run);
+      watch.abort();
+    }
+    for (const err of errors) {
+      const e = err as KubecacheError;
+      expect(e.code).toBe('IMAGE_PULL');
+      // The worker is told its prestarted pod's failure and why no other pod started.
+      expect(e.details.pod).toMatch(/-pre\d-/);
+      expect(e.message).toContain('redis:does-not-exist');
+      expect(e.message).toContain('so kubecache started no second pod');
+      expect(e.message).toContain('next: check the image name and tag');
+    }
+    // The two prestarted pods, and no pod of a worker's own.
+    expect([...created].sort()).toEqual([...created].filter((n) => /-pre\d-/.test(n)).sort());
+    expect(created.size).toBe(2);
+    const summary = run.lines.find((l) => l.includes('[kubecache] prestart:')) ?? '';
+    expect(summary).toContain(
+      '0 of 2 pod(s) adopted; 0 unused deleted; 2 failed to start, and each pod was deleted when it failed. First failure: [IMAGE_PULL]',
+    );
+    expect(summary).toContain('redis:does-not-exist');
+    // Nothing of the run is left: each failed pod and its Secret went when it failed.
+    await expectDeletedThenGone(podsBy(NS, runSelector(run.broker.runId)));
+    const secrets = await adminCore().listNamespacedSecret({
+      namespace: NS,
+      labelSelector: runSelector(run.broker.runId),
+    });
+    expect(secrets.items.map((s) => s.metadata?.name)).toEqual([]);
+  });
+
+  it('prestarts a worker was still waiting for at teardown count as unused, not failed', async () => {
+    // A worker asks and its run ends before the pod is up (an interrupted
+    // run, or a file whose tests were all filtered out after useCache asked).
+    const run = await startRun();
+    let asked: Promise<unknown[]> | undefined;
+    try {
+      run.broker.prestart([{ shape: { engine: 'memcached' }, count: 2 }]);
+      // Two workers take both prestarts: teardown finds none left in the pool.
+      asked = Promise.all(
+        ['1', '2'].map((worker) =>
+          run.broker.acquire({ engine: 'memcached', worker }).catch((err: unknown) => err),
+        ),
+      );
+      await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      await endRun(run);
+    }
+    for (const outcome of (await asked) ?? []) {
+      expect(isKubecacheError(outcome, 'BROKER')).toBe(true);
+    }
+    const summary = run.lines.find((l) => l.includes('[kubecache] prestart:')) ?? '';
+    expect(summary).toBe('[kubecache] prestart: 0 of 2 pod(s) adopted; 2 unused deleted');
+    await expectDeletedThenGone(podsBy(NS, runSelector(run.broker.runId)));
   });
 
   it('a batch of pod starts spends no exec on reading pod IPs', async () => {

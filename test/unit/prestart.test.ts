@@ -5,13 +5,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   PrestartPool,
   planPrestart,
+  prestartFailedSummary,
   readRecord,
   recordOf,
   recordPath,
   writeRecord,
 } from '../../src/broker/prestart.js';
 import { resolveClusterConfig, validateKubecacheOptions } from '../../src/config/options.js';
-import { isKubecacheError } from '../../src/errors.js';
+import { isKubecacheError, KubecacheError } from '../../src/errors.js';
 
 const seed = { kind: 'json' as const, path: '/p/basic.json' };
 
@@ -200,5 +201,49 @@ describe("PrestartPool between a daemon's runs", () => {
     pool.reset();
     expect([pool.size('redis'), pool.started, pool.adopted]).toEqual([0, 0, 0]);
     expect(pool.take('redis')).toBeUndefined();
+  });
+});
+
+describe('PrestartPool at teardown', () => {
+  it('settles once every counted start has, the ones taken included', async () => {
+    const pool = new PrestartPool<string>();
+    let finish = (_v: string): void => {};
+    pool.add(
+      'redis',
+      new Promise<string>((r) => {
+        finish = r;
+      }),
+    );
+    pool.add('redis', Promise.resolve('warm'), { counted: false });
+    const taken = pool.take('redis');
+    expect(taken).toBeDefined();
+    expect(pool.size('redis')).toBe(1);
+    let settled = false;
+    const done = pool.settled().then(() => {
+      settled = true;
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(settled).toBe(false);
+    finish('started');
+    await done;
+    expect(settled).toBe(true);
+  });
+});
+
+describe('the prestart summary for starts that failed', () => {
+  it('says each pod was deleted when it failed, with the first reason and its next step', () => {
+    const pull = new KubecacheError(
+      'IMAGE_PULL',
+      'pod kc-redis-pre1-x: container redis: image redis:nope cannot be pulled (ErrImagePull: not found)\n  events:\n    Warning Failed: ...\n  next: check the image name and tag',
+    );
+    expect(prestartFailedSummary(2, pull)).toBe(
+      '2 failed to start, and each pod was deleted when it failed. First failure: [IMAGE_PULL] pod kc-redis-pre1-x: container redis: image redis:nope cannot be pulled (ErrImagePull: not found); next: check the image name and tag',
+    );
+    expect(prestartFailedSummary(1, new Error('fixture unreadable'))).toBe(
+      '1 failed to start, and its pod was deleted when it failed. First failure: fixture unreadable',
+    );
+    expect(prestartFailedSummary(1, undefined)).toBe(
+      '1 failed to start, and its pod was deleted when it failed',
+    );
   });
 });
