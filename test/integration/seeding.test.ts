@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import getPort from 'get-port';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
 import { startBrokerApi } from '../../src/broker/http-api.js';
@@ -153,8 +154,13 @@ describe.each(RDB_ENGINES)('seeding %s on the dev cluster', (engine) => {
     it('falls back to exec when pods cannot download the fixture over http (auto)', async () => {
       // The endpoint listens on loopback only, but tells pods the bridge address:
       // their download is refused, for real, and the pod fails to start.
+      // A free port, so that this file may run against two clusters at once.
+      const port = await getPort({ host: '127.0.0.1' });
       const { got, lines } = await autoSeeded(
-        { KUBECACHE_SEED_BIND: '127.0.0.1', KUBECACHE_ADVERTISE_URL: 'http://10.244.0.1:18081' },
+        {
+          KUBECACHE_SEED_BIND: '127.0.0.1',
+          KUBECACHE_ADVERTISE_URL: `http://${devBridgeIP()}:${port}`,
+        },
         'http-refused',
       );
       expect(datasetDifferences(expected, got, TTL_TOLERANCE_MS)).toEqual([]);
