@@ -164,22 +164,20 @@ describe('prestart and warm reuse on the dev cluster', () => {
     const errors: unknown[] = [];
     try {
       run.broker.prestart([{ shape: { engine: 'redis' }, count: 2 }]);
-      const t0 = Date.now();
       for (const outcome of await Promise.allSettled(
         ['1', '2'].map((worker) => openCache('redis', { broker: run.client, worker })),
       )) {
         expect(outcome.status).toBe('rejected');
         if (outcome.status === 'rejected') errors.push(outcome.reason);
       }
-      // Well inside the wait for a pod to run (timeouts.podRunningMs, 60 s):
-      // the kubelet reports the failed pull at once on the dev cluster.
-      expect(Date.now() - t0).toBeLessThan(30_000);
     } finally {
       await endRun(run);
       watch.abort();
     }
     for (const err of errors) {
       const e = err as KubecacheError;
+      // IMAGE_PULL, not TIMEOUT: the failed pull is reported as it happens,
+      // not after the wait for a pod to run (timeouts.podRunningMs).
       expect(e.code).toBe('IMAGE_PULL');
       // The worker is told its prestarted pod's failure and why no other pod started.
       expect(e.details.pod).toMatch(/-pre\d-/);
