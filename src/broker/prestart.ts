@@ -140,7 +140,6 @@ export class PrestartPool<T> {
   private readonly waiting = new Map<string, Promise<T | undefined>[]>();
   /** Every counted start, taken or not, until reset. */
   private readonly all: Promise<T | undefined>[] = [];
-  started = 0;
   /** Pods a worker got (counted by the caller: a taken start may still fail). */
   adopted = 0;
 
@@ -152,10 +151,7 @@ export class PrestartPool<T> {
       this.waiting.set(key, list);
     }
     list.push(pending);
-    if (opts.counted !== false) {
-      this.started += 1;
-      this.all.push(pending);
-    }
+    if (opts.counted !== false) this.all.push(pending);
   }
 
   /**
@@ -164,6 +160,11 @@ export class PrestartPool<T> {
    */
   async settled(): Promise<void> {
     await Promise.allSettled(this.all);
+  }
+
+  /** Pods started for this run (a daemon's warm pods are not counted). */
+  get started(): number {
+    return this.all.length;
   }
 
   /** Pods of this key still waiting for a worker. */
@@ -175,7 +176,6 @@ export class PrestartPool<T> {
   reset(): void {
     this.waiting.clear();
     this.all.length = 0;
-    this.started = 0;
     this.adopted = 0;
   }
 

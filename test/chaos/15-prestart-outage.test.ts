@@ -1,12 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CacheLease } from '../../src/broker/types.js';
-import { closeMemcachedClient, createMemcachedClient } from '../../src/engines/memcached/client.js';
-import { closeRedisClient, createRedisClient } from '../../src/engines/redis/client.js';
 import { component, sleep, waitHealthy, withApiserverFault } from './support/control-plane.js';
 import { record } from './support/report.js';
 import {
+  cacheAnswers,
   deleteChaosNamespace,
-  login,
   podNames,
   startBroker,
   waitNothingLeft,
@@ -27,25 +25,6 @@ const WORKERS = ['1', '2'];
 // Acquire budget the scenario allows: the outage, the API server's start,
 // the kubelet's watch coming back, and the pod starts after it.
 const ACQUIRE_LIMIT_MS = 90_000;
-
-async function answers(lease: CacheLease): Promise<boolean> {
-  const endpoint = { host: lease.host, port: lease.port };
-  if (lease.engine === 'memcached') {
-    const client = createMemcachedClient(endpoint);
-    try {
-      await client.set('chaos15', 'ok', { expires: 0 });
-      return (await client.get('chaos15')).value?.toString() === 'ok';
-    } finally {
-      await closeMemcachedClient(client);
-    }
-  }
-  const client = await createRedisClient(endpoint, login(lease.auth));
-  try {
-    return (await client.ping()) === 'PONG';
-  } finally {
-    await closeRedisClient(client);
-  }
-}
 
 const FAULTS = {
   kill: { down: 'kill', up: 'start', label: 'SIGKILLed', back: 'started' },
@@ -96,7 +75,7 @@ describe.sequential('scenario 15: API server down while prestarted pods start', 
           for (const a of asks) settled.push({ engine: a.engine, r: await a.p });
         });
         for (const { r } of settled) {
-          working.push(r.value ? await answers(r.value).catch(() => false) : false);
+          working.push(r.value ? await cacheAnswers(r.value).catch(() => false) : false);
         }
       } finally {
         teardown = await within(broker.teardown(), 120_000);

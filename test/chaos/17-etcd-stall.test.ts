@@ -1,10 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CacheLease } from '../../src/broker/types.js';
-import { closeMemcachedClient, createMemcachedClient } from '../../src/engines/memcached/client.js';
 import { closeRedisClient, createRedisClient } from '../../src/engines/redis/client.js';
 import { component, sleep, waitHealthy } from './support/control-plane.js';
 import { record } from './support/report.js';
 import {
+  cacheAnswers,
   deleteChaosNamespace,
   login,
   startBroker,
@@ -25,16 +25,6 @@ const NS = 'kc-chaos-17';
 const STALL_MS = 10_000;
 const HUNG_MS = 5000;
 const ACQUIRE_LIMIT_MS = 90_000;
-
-async function answers(lease: CacheLease): Promise<boolean> {
-  const client = createMemcachedClient({ host: lease.host, port: lease.port });
-  try {
-    await client.set('chaos17', 'ok', { expires: 0 });
-    return (await client.get('chaos17')).value?.toString() === 'ok';
-  } finally {
-    await closeMemcachedClient(client);
-  }
-}
 
 describe.sequential('scenario 17: etcd stalled for 10 s under a running API server', () => {
   afterAll(async () => {
@@ -77,7 +67,7 @@ describe.sequential('scenario 17: etcd stalled for 10 s under a running API serv
           resumedAt = Date.now();
         }
         asked = await pending;
-        if (asked.value) working = await answers(asked.value).catch(() => false);
+        if (asked.value) working = await cacheAnswers(asked.value).catch(() => false);
       } finally {
         stats = await traffic.stop();
         await closeRedisClient(redis);

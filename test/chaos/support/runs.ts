@@ -3,6 +3,12 @@ import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Broker, type BrokerOptions } from '../../../src/broker/broker.js';
+import type { CacheLease } from '../../../src/broker/types.js';
+import {
+  closeMemcachedClient,
+  createMemcachedClient,
+} from '../../../src/engines/memcached/client.js';
+import { closeRedisClient, createRedisClient } from '../../../src/engines/redis/client.js';
 import { LABEL_RUN } from '../../../src/names.js';
 import { adminCore, adminKubeconfigPath, ensureNamespace } from '../../support/cluster.js';
 import { sleep } from './control-plane.js';
@@ -220,4 +226,24 @@ export function login(creds: { username: string; password: string } | undefined)
   password?: string;
 } {
   return creds ? { username: creds.username, password: creds.password } : {};
+}
+
+/** Whether a handed-out cache works: PING for redis, a set and get for memcached. */
+export async function cacheAnswers(lease: CacheLease): Promise<boolean> {
+  const endpoint = { host: lease.host, port: lease.port };
+  if (lease.engine === 'memcached') {
+    const client = createMemcachedClient(endpoint);
+    try {
+      await client.set('chaos-answers', 'ok', { expires: 0 });
+      return (await client.get('chaos-answers')).value?.toString() === 'ok';
+    } finally {
+      await closeMemcachedClient(client);
+    }
+  }
+  const client = await createRedisClient(endpoint, login(lease.auth));
+  try {
+    return (await client.ping()) === 'PONG';
+  } finally {
+    await closeRedisClient(client);
+  }
 }
